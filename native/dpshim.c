@@ -1,0 +1,440 @@
+/*
+ * dpshim: the one native piece of dpservice-ts. A thin layer over DPDK 22.11 that JS loads with
+ * koffi. It owns no packet logic: it moves mbufs between NIC queues and descriptor arrays that JS
+ * reads and writes, and it exposes the single mbuf pool as one contiguous region so that JS can map
+ * it once (koffi.view) and touch packet bytes without a per-packet FFI call.
+ *
+ * Descriptor layout (uint32 x DPS_DESC_WORDS per packet), shared by rx, tx, alloc and free:
+ *   [0] mbuf offset from the pool base      [1] port id (0xffff: none)
+ *   [2] data_off (headroom used)            [3] data_len
+ * The packet bytes live at base + mbuf offset + buf shift + data_off.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_common.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#define DPS_DESC_WORDS 4
+#define DPS_MAX_BURST 1024
+#define DPS_NO_PORT 0xffffu
+
+static struct rte_mempool *dps_pool;
+static uintptr_t dps_base;
+static uint64_t dps_len;
+
+/* Per-thread scratch for tx grouping: each worker thread has its own, so no locking. */
+static __thread struct rte_mbuf *tx_sorted[DPS_MAX_BURST];
+static __thread struct rte_mbuf *rx_bufs[DPS_MAX_BURST];
+static __thread uint8_t tx_done[DPS_MAX_BURST];
+
+int dps_eal_init(int argc, const char **argv)
+{
+	char *args[256];
+	int ret;
+	cpu_set_t all;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (argc > 255)
+		return -E2BIG;
+	for (int i = 0; i < argc; ++i)
+		args[i] = (char *)argv[i];
+	args[argc] = NULL;
+	ret = rte_eal_init(argc, args);
+	if (ret < 0)
+		return -rte_errno;
+	/* rte_eal_init pins the calling (main) thread to the main lcore; node's own threads and the
+	 * workers created later would inherit that one-CPU mask. Release it: workers pin themselves. */
+	CPU_ZERO(&all);
+	for (long c = 0; c < ncpu && c < CPU_SETSIZE; ++c)
+		CPU_SET(c, &all);
+	pthread_setaffinity_np(pthread_self(), sizeof(all), &all);
+	return ret;
+}
+
+int dps_eal_cleanup(void)
+{
+	return rte_eal_cleanup();
+}
+
+const char *dps_strerror(int err)
+{
+	return rte_strerror(err < 0 ? -err : err);
+}
+
+int dps_main_lcore(void)
+{
+	return (int)rte_get_main_lcore();
+}
+
+/* Fills out[] with the enabled lcores (main included), returns their count. */
+int dps_lcores(int32_t *out, int max)
+{
+	int n = 0;
+	unsigned int lc;
+
+	RTE_LCORE_FOREACH(lc) {
+		if (n < max)
+			out[n] = (int32_t)lc;
+		n++;
+	}
+	return n;
+}
+
+/* First CPU of an lcore's cpuset, -1 if none. */
+int dps_lcore_cpu(int lcore)
+{
+	rte_cpuset_t set = rte_lcore_cpuset((unsigned int)lcore);
+
+	for (int c = 0; c < CPU_SETSIZE; ++c)
+		if (CPU_ISSET(c, &set))
+			return c;
+	return -1;
+}
+
+static void span_chunk(struct rte_mempool *mp, void *opaque, struct rte_mempool_memhdr *hdr, unsigned int idx)
+{
+	uintptr_t *span = opaque;
+	uintptr_t lo = (uintptr_t)hdr->addr, hi = lo + hdr->len;
+
+	RTE_SET_USED(mp);
+	RTE_SET_USED(idx);
+	if (span[0] == 0 || lo < span[0])
+		span[0] = lo;
+	if (hi > span[1])
+		span[1] = hi;
+}
+
+int dps_pool_create(uint32_t nb_mbufs, uint32_t cache, uint32_t data_room)
+{
+	uintptr_t span[2] = { 0, 0 };
+
+	if (dps_pool)
+		return -EEXIST;
+	dps_pool = rte_pktmbuf_pool_create("dps_mbuf_pool", nb_mbufs, cache, 0,
+					   (uint16_t)(data_room + RTE_PKTMBUF_HEADROOM), (int)rte_socket_id());
+	if (!dps_pool)
+		return -rte_errno;
+	rte_mempool_mem_iter(dps_pool, span_chunk, span);
+	/* Without hugepages all chunks live in one virtual area; the span covers every mbuf. */
+	if (span[1] - span[0] > UINT32_MAX)
+		return -E2BIG;
+	dps_base = span[0];
+	dps_len = span[1] - span[0];
+	return 0;
+}
+
+void *dps_pool_base(void)
+{
+	return (void *)dps_base;
+}
+
+/* out: [0] region length, [1] buf shift (mbuf -> buf_addr), [2] buf_len, [3] headroom,
+ *      [4] mbuf count, [5] mbufs available now */
+int dps_pool_info(uint32_t *out)
+{
+	if (!dps_pool)
+		return -ENOENT;
+	out[0] = (uint32_t)dps_len;
+	out[1] = (uint32_t)(sizeof(struct rte_mbuf) + rte_pktmbuf_priv_size(dps_pool));
+	out[2] = rte_pktmbuf_data_room_size(dps_pool);
+	out[3] = RTE_PKTMBUF_HEADROOM;
+	out[4] = dps_pool->size;
+	out[5] = rte_mempool_avail_count(dps_pool);
+	return 0;
+}
+
+static inline struct rte_mbuf *mbuf_at(uint32_t off)
+{
+	return (struct rte_mbuf *)(dps_base + off);
+}
+
+static inline void desc_fill(uint32_t *d, const struct rte_mbuf *m)
+{
+	d[0] = (uint32_t)((uintptr_t)m - dps_base);
+	d[1] = m->port;
+	d[2] = m->data_off;
+	d[3] = m->data_len;
+}
+
+/* Port lookup: DPDK device name (net_tap2, net_null_pf0) or kernel interface name (dtap0). */
+int dps_port_by_name(const char *name)
+{
+	uint16_t pid;
+	struct rte_eth_dev_info info;
+	char ifname[IF_NAMESIZE];
+
+	if (rte_eth_dev_get_port_by_name(name, &pid) == 0)
+		return pid;
+	RTE_ETH_FOREACH_DEV(pid) {
+		if (rte_eth_dev_info_get(pid, &info) != 0 || info.if_index == 0)
+			continue;
+		if (if_indextoname(info.if_index, ifname) && strcmp(ifname, name) == 0)
+			return pid;
+	}
+	return -ENODEV;
+}
+
+int dps_port_count(void)
+{
+	return rte_eth_dev_count_avail();
+}
+
+int dps_port_name(uint16_t port, char *out, int len)
+{
+	char name[RTE_ETH_NAME_MAX_LEN];
+
+	if (rte_eth_dev_get_name_by_port(port, name) != 0)
+		return -ENODEV;
+	snprintf(out, (size_t)len, "%s", name);
+	return 0;
+}
+
+int dps_port_ifname(uint16_t port, char *out, int len)
+{
+	struct rte_eth_dev_info info;
+	char ifname[IF_NAMESIZE];
+
+	out[0] = 0;
+	if (rte_eth_dev_info_get(port, &info) != 0)
+		return -ENODEV;
+	if (info.if_index == 0 || !if_indextoname(info.if_index, ifname))
+		return 0;
+	snprintf(out, (size_t)len, "%s", ifname);
+	return 1;
+}
+
+/*
+ * One rx and one tx queue per worker. Works for ports without RSS (net_tap with one queue,
+ * net_null, net_ring), without link-state interrupts and without packet-type parsing: none is
+ * requested unless the device offers it.
+ */
+int dps_port_setup(uint16_t port, uint16_t nb_queues, uint16_t nb_rxd, uint16_t nb_txd)
+{
+	struct rte_eth_conf conf;
+	struct rte_eth_dev_info info;
+	int ret;
+
+	if (!dps_pool)
+		return -ENOENT;
+	ret = rte_eth_dev_info_get(port, &info);
+	if (ret != 0)
+		return ret;
+	if (nb_queues > info.max_rx_queues || nb_queues > info.max_tx_queues)
+		return -EINVAL;
+	memset(&conf, 0, sizeof(conf));
+	if (nb_queues > 1 && info.flow_type_rss_offloads != 0) {
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_hf = info.flow_type_rss_offloads &
+			(RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP);
+		if (conf.rx_adv_conf.rss_conf.rss_hf == 0)
+			conf.rxmode.mq_mode = RTE_ETH_MQ_RX_NONE;
+	}
+	ret = rte_eth_dev_configure(port, nb_queues, nb_queues, &conf);
+	if (ret != 0 && conf.rxmode.mq_mode != RTE_ETH_MQ_RX_NONE) {
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_NONE;
+		conf.rx_adv_conf.rss_conf.rss_hf = 0;
+		ret = rte_eth_dev_configure(port, nb_queues, nb_queues, &conf);
+	}
+	if (ret != 0)
+		return ret;
+	ret = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nb_rxd, &nb_txd);
+	if (ret != 0)
+		return ret;
+	for (uint16_t q = 0; q < nb_queues; ++q) {
+		ret = rte_eth_rx_queue_setup(port, q, nb_rxd, rte_eth_dev_socket_id(port), NULL, dps_pool);
+		if (ret != 0)
+			return ret;
+		ret = rte_eth_tx_queue_setup(port, q, nb_txd, rte_eth_dev_socket_id(port), NULL);
+		if (ret != 0)
+			return ret;
+	}
+	ret = rte_eth_dev_start(port);
+	if (ret != 0)
+		return ret;
+	/* Not every PMD supports promiscuous mode; TAP and vdevs forward everything anyway. */
+	rte_eth_promiscuous_enable(port);
+	return 0;
+}
+
+int dps_port_stop(uint16_t port)
+{
+	return rte_eth_dev_stop(port);
+}
+
+int dps_port_close(uint16_t port)
+{
+	return rte_eth_dev_close(port);
+}
+
+int dps_port_mac(uint16_t port, uint8_t *out)
+{
+	struct rte_ether_addr mac;
+	int ret = rte_eth_macaddr_get(port, &mac);
+
+	if (ret == 0)
+		memcpy(out, mac.addr_bytes, RTE_ETHER_ADDR_LEN);
+	return ret;
+}
+
+/* out: [0] link up, [1] speed Mbit/s, [2] full duplex */
+int dps_port_link(uint16_t port, uint32_t *out)
+{
+	struct rte_eth_link link;
+	int ret = rte_eth_link_get_nowait(port, &link);
+
+	if (ret != 0)
+		return ret;
+	out[0] = link.link_status;
+	out[1] = link.link_speed;
+	out[2] = link.link_duplex;
+	return 0;
+}
+
+/* out: ipackets, opackets, ibytes, obytes, imissed, ierrors, oerrors, rx_nombuf */
+int dps_port_stats(uint16_t port, uint64_t *out)
+{
+	struct rte_eth_stats st;
+	int ret = rte_eth_stats_get(port, &st);
+
+	if (ret != 0)
+		return ret;
+	out[0] = st.ipackets;
+	out[1] = st.opackets;
+	out[2] = st.ibytes;
+	out[3] = st.obytes;
+	out[4] = st.imissed;
+	out[5] = st.ierrors;
+	out[6] = st.oerrors;
+	out[7] = st.rx_nombuf;
+	return 0;
+}
+
+/* Register the calling thread with DPDK (mempool cache, lcore id) and pin it to one CPU. */
+int dps_thread_register(int cpu)
+{
+	cpu_set_t set;
+	int ret = rte_thread_register();
+
+	if (ret != 0)
+		return -rte_errno;
+	if (cpu >= 0) {
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		ret = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+		if (ret != 0)
+			return -ret;
+	}
+	return (int)rte_lcore_id();
+}
+
+void dps_thread_unregister(void)
+{
+	rte_thread_unregister();
+}
+
+/*
+ * Polls queue qid of each listed port, up to per_port packets each and max in total, and
+ * writes one descriptor per packet. Multi-segment packets (never produced without scatter) are
+ * freed and not reported. One FFI crossing per burst for all ports of a worker.
+ */
+int dps_rx_burst(uint16_t qid, const uint16_t *ports, int nports, uint32_t *desc, int max, int per_port)
+{
+	int total = 0;
+
+	if (max > DPS_MAX_BURST)
+		max = DPS_MAX_BURST;
+	for (int p = 0; p < nports && total < max; ++p) {
+		int want = max - total < per_port ? max - total : per_port;
+		uint16_t n = rte_eth_rx_burst(ports[p], qid, rx_bufs, (uint16_t)want);
+
+		for (uint16_t i = 0; i < n; ++i) {
+			struct rte_mbuf *m = rx_bufs[i];
+
+			if (unlikely(m->nb_segs != 1)) {
+				rte_pktmbuf_free(m);
+				continue;
+			}
+			desc_fill(&desc[total * DPS_DESC_WORDS], m);
+			total++;
+		}
+	}
+	return total;
+}
+
+/*
+ * Sends n descriptors on queue qid of the port each names, grouped by port (stable order within a
+ * port: one rte_eth_tx_burst per port present). Unsent packets are freed; returns the number sent.
+ */
+int dps_tx_burst(uint16_t qid, const uint32_t *desc, int n)
+{
+	int sent = 0;
+
+	if (n > DPS_MAX_BURST)
+		n = DPS_MAX_BURST;
+	memset(tx_done, 0, (size_t)n);
+	for (int start = 0; start < n; ++start) {
+		uint32_t port;
+		int cnt = 0;
+
+		if (tx_done[start])
+			continue;
+		port = desc[start * DPS_DESC_WORDS + 1];
+		for (int i = start; i < n; ++i) {
+			const uint32_t *d = &desc[i * DPS_DESC_WORDS];
+			struct rte_mbuf *m;
+
+			if (tx_done[i] || d[1] != port)
+				continue;
+			tx_done[i] = 1;
+			m = mbuf_at(d[0]);
+			m->data_off = (uint16_t)d[2];
+			m->data_len = (uint16_t)d[3];
+			m->pkt_len = d[3];
+			m->nb_segs = 1;
+			m->next = NULL;
+			m->ol_flags = 0;
+			tx_sorted[cnt++] = m;
+		}
+		uint16_t done = port < RTE_MAX_ETHPORTS ?
+			rte_eth_tx_burst((uint16_t)port, qid, tx_sorted, (uint16_t)cnt) : 0;
+
+		sent += done;
+		if (done < cnt)
+			rte_pktmbuf_free_bulk(&tx_sorted[done], (unsigned int)(cnt - done));
+	}
+	return sent;
+}
+
+int dps_free_descs(const uint32_t *desc, int n)
+{
+	for (int i = 0; i < n; ++i)
+		rte_pktmbuf_free(mbuf_at(desc[i * DPS_DESC_WORDS]));
+	return n;
+}
+
+/* Allocates n fresh mbufs (all or nothing); each descriptor gets the default headroom. */
+int dps_alloc_descs(uint32_t *desc, int n)
+{
+	if (n > DPS_MAX_BURST)
+		n = DPS_MAX_BURST;
+	if (rte_pktmbuf_alloc_bulk(dps_pool, rx_bufs, (unsigned int)n) != 0)
+		return 0;
+	for (int i = 0; i < n; ++i) {
+		desc_fill(&desc[i * DPS_DESC_WORDS], rx_bufs[i]);
+		desc[i * DPS_DESC_WORDS + 1] = DPS_NO_PORT;
+	}
+	return n;
+}

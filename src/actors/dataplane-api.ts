@@ -1,0 +1,23 @@
+/**
+ * What the control actor (gRPC) needs from the dataplane actor. The dataplane owns DPDK, the ports,
+ * the shared tables and the workers; the control actor validates requests and keeps the
+ * authoritative object registry, and applies changes through this interface.
+ */
+import type { InterfaceConfig } from '../tables/port-table.js';
+
+export interface DataplaneApi {
+  /**
+   * The port id of a VM port (not pf0/pf1) by its DPDK device name (e.g. `net_tap2`), or
+   * undefined if no such port exists.
+   */
+  vfPort(deviceName: string): number | undefined;
+  /** Activates an interface on a VM port: the workers answer DHCP/ARP/ND on it from then on. */
+  attachInterface(port: number, cfg: InterfaceConfig): Promise<void>;
+  /**
+   * Deactivates a VM port; resolves once every worker has acknowledged (no packet of the old
+   * interface is processed after that).
+   */
+  detachInterface(port: number): Promise<void>;
+  /** Host underlay address from --ipv6 (16 bytes); its first 8 bytes prefix every VNF address. */
+  readonly hostIpv6: Uint8Array;
+}

@@ -1,0 +1,34 @@
+/**
+ * Why a packet was dropped. One counter per reason per worker (see counters.ts); the names are
+ * what telemetry and metrics show. Append only: the numbers index shared counter arrays.
+ */
+export const DropReason = {
+  NONE: 0,
+  TRUNCATED: 1,          // shorter than the headers it claims
+  MALFORMED: 2,          // a header field is invalid (version, IHL, lengths)
+  NOT_ETHERNET: 3,
+  UNSUPPORTED_ETHERTYPE: 4,
+  PORT_NOT_ACTIVE: 5,    // no interface on this VF
+  ARP_NOT_FOR_US: 6,
+  ND_NOT_HANDLED: 7,
+  DHCP_NOT_HANDLED: 8,   // not a request we answer (wrong type, options, no address)
+  DHCPV6_NOT_HANDLED: 9,
+  NO_ROUTE: 10,
+  UNSUPPORTED_PROTOCOL: 11,
+  NO_ROOM: 12,           // the reply does not fit in the buffer
+  TX_FULL: 13,           // the tx queue did not take it
+  FROM_PF: 14,           // traffic on an uplink that is not ours to handle
+  TTL_EXCEEDED: 15,
+  BAD_CHECKSUM: 16,
+} as const;
+
+export type DropReasonCode = (typeof DropReason)[keyof typeof DropReason];
+
+/** Names by number, for counters and telemetry. */
+export const DROP_REASON_NAMES: readonly string[] = (() => {
+  const names: string[] = [];
+  for (const [k, v] of Object.entries(DropReason)) names[v] = k.toLowerCase();
+  return names;
+})();
+
+export const DROP_REASON_COUNT = DROP_REASON_NAMES.length;

@@ -1,0 +1,220 @@
+/**
+ * Per-port state shared by the supervisor (writer of configuration) and the workers (readers; they
+ * also write the learned VM MAC). Lives in one SharedArrayBuffer: an Int32Array of fixed words per
+ * port and a byte area per port for addresses and strings.
+ *
+ * Consistency: configuration is written under a per-port sequence lock (odd while writing). Hot
+ * readers read single words (state, vni, ipv4), which cannot tear; readers of several fields (DHCP
+ * building a reply) use `readStable` to retry while a write is in progress. The VM MAC has its own
+ * sequence word because workers write it when they learn it (ARP, DHCP, ND), possibly two at once:
+ * they take it with compareExchange, so writers never interleave.
+ */
+
+export const MAX_PORTS = 256;
+
+/** Port roles (W_STATE). */
+export const PortState = {
+  UNUSED: 0,
+  PF: 1,          // uplink port, always active
+  VF_IDLE: 2,     // VM port without an interface
+  VF_ACTIVE: 3,   // VM port with an interface (CreateInterface)
+} as const;
+
+// Int32 words per port
+const W_SEQ = 0;
+const W_STATE = 1;
+const W_VNI = 2;
+const W_IPV4 = 3;
+const W_FLAGS = 4;
+const W_MAC_SEQ = 5;
+const W_MAC_HI = 6;
+const W_MAC_LO = 7;
+const W_GEN = 8;          // bumps on every attach (interface generation)
+const WORDS = 16;
+
+/** Flags (W_FLAGS). */
+export const PORT_HAS_IPV6 = 1;
+export const PORT_MAC_LEARNED = 2;   // a VM MAC was learned since the interface was attached
+export const PORT_HAS_IPV4 = 4;
+
+// byte area per port
+export const B_IPV6 = 0;       // 16: VM IPv6
+export const B_UNDERLAY = 16;  // 16: interface underlay IPv6
+export const B_OWN_MAC = 32;   // 6: the port's own MAC
+export const B_HOSTNAME = 40;  // 1 length + 63
+export const B_PXE_SERVER = 104;  // 1 length + 63
+export const B_BOOT_FILE = 168;   // 1 length + 63
+const BYTES = 256;
+
+export const STR_MAX = 63;
+
+export interface InterfaceConfig {
+  vni: number;
+  /** IPv4 as an unsigned 32-bit number, 0 = none */
+  ipv4: number;
+  /** 16 bytes, all zero = none */
+  ipv6: Uint8Array;
+  underlay: Uint8Array;
+  hostname: string;
+  pxeServer: string;
+  bootFile: string;
+}
+
+export class PortTable {
+  readonly words: Int32Array;
+  readonly bytes: Uint8Array;
+
+  static byteSize(): number {
+    return MAX_PORTS * (WORDS * 4 + BYTES);
+  }
+
+  constructor(readonly sab: SharedArrayBuffer) {
+    this.words = new Int32Array(sab, 0, MAX_PORTS * WORDS);
+    this.bytes = new Uint8Array(sab, MAX_PORTS * WORDS * 4, MAX_PORTS * BYTES);
+  }
+
+  static create(): PortTable {
+    return new PortTable(new SharedArrayBuffer(PortTable.byteSize()));
+  }
+
+  // ---- hot readers (single words) ----
+  state(port: number): number {
+    return this.words[port * WORDS + W_STATE]!;
+  }
+  vni(port: number): number {
+    return this.words[port * WORDS + W_VNI]! >>> 0;
+  }
+  ipv4(port: number): number {
+    return this.words[port * WORDS + W_IPV4]! >>> 0;
+  }
+  flags(port: number): number {
+    return this.words[port * WORDS + W_FLAGS]!;
+  }
+  generation(port: number): number {
+    return this.words[port * WORDS + W_GEN]!;
+  }
+  /** Offset in `bytes` of a port's byte area field. */
+  at(port: number, field: number): number {
+    return port * BYTES + field;
+  }
+
+  /** Copies the VM MAC into dst[off..off+6]; consistent against concurrent learning. */
+  copyVmMac(port: number, dst: Uint8Array, off: number): void {
+    const w = this.words;
+    const base = port * WORDS;
+    for (;;) {
+      const s1 = Atomics.load(w, base + W_MAC_SEQ);
+      const hi = w[base + W_MAC_HI]!;
+      const lo = w[base + W_MAC_LO]!;
+      if ((s1 & 1) === 0 && Atomics.load(w, base + W_MAC_SEQ) === s1) {
+        dst[off] = (hi >>> 8) & 0xff;
+        dst[off + 1] = hi & 0xff;
+        dst[off + 2] = (lo >>> 24) & 0xff;
+        dst[off + 3] = (lo >>> 16) & 0xff;
+        dst[off + 4] = (lo >>> 8) & 0xff;
+        dst[off + 5] = lo & 0xff;
+        return;
+      }
+    }
+  }
+
+  /**
+   * Records the VM MAC seen in src[off..off+6]. Called by workers on ARP/DHCP/ND from the VM.
+   * Returns true if it changed.
+   */
+  learnVmMac(port: number, src: Uint8Array, off: number): boolean {
+    const w = this.words;
+    const base = port * WORDS;
+    const hi = (src[off]! << 8) | src[off + 1]!;
+    const lo = (src[off + 2]! << 24) | (src[off + 3]! << 16) | (src[off + 4]! << 8) | src[off + 5]!;
+    const learned = (w[base + W_FLAGS]! & PORT_MAC_LEARNED) !== 0;
+    if (learned && w[base + W_MAC_HI] === hi && w[base + W_MAC_LO] === lo) return false;
+    for (;;) {
+      const s = Atomics.load(w, base + W_MAC_SEQ);
+      if ((s & 1) === 0 && Atomics.compareExchange(w, base + W_MAC_SEQ, s, s + 1) === s) break;
+    }
+    w[base + W_MAC_HI] = hi;
+    w[base + W_MAC_LO] = lo;
+    Atomics.or(w, base + W_FLAGS, PORT_MAC_LEARNED);
+    Atomics.add(w, base + W_MAC_SEQ, 1);
+    return true;
+  }
+
+  /** Runs `read` until it saw a configuration no writer was changing (multi-field readers). */
+  readStable<T>(port: number, read: () => T): T {
+    const w = this.words;
+    const i = port * WORDS + W_SEQ;
+    for (;;) {
+      const s1 = Atomics.load(w, i);
+      if ((s1 & 1) !== 0) continue;
+      const v = read();
+      if (Atomics.load(w, i) === s1) return v;
+    }
+  }
+
+  /** Reads a length-prefixed string field into dst at off; returns the length. */
+  copyString(port: number, field: number, dst: Uint8Array, off: number): number {
+    const at = this.at(port, field);
+    const n = this.bytes[at]!;
+    for (let i = 0; i < n; i++) dst[off + i] = this.bytes[at + 1 + i]!;
+    return n;
+  }
+
+  // ---- writers (supervisor only, control path) ----
+  private beginWrite(port: number): void {
+    Atomics.add(this.words, port * WORDS + W_SEQ, 1);
+  }
+  private endWrite(port: number): void {
+    Atomics.add(this.words, port * WORDS + W_SEQ, 1);
+  }
+
+  /** Declares a port at start-up: its role and own MAC. The VM MAC starts as the port MAC. */
+  initPort(port: number, state: number, mac: Uint8Array): void {
+    const base = port * WORDS;
+    this.beginWrite(port);
+    this.bytes.set(mac.subarray(0, 6), this.at(port, B_OWN_MAC));
+    this.words[base + W_STATE] = state;
+    this.words[base + W_MAC_HI] = (mac[0]! << 8) | mac[1]!;
+    this.words[base + W_MAC_LO] = (mac[2]! << 24) | (mac[3]! << 16) | (mac[4]! << 8) | mac[5]!;
+    this.endWrite(port);
+  }
+
+  /** Attaches an interface to a VF port. The VM MAC is kept: a new VM may reuse it. */
+  attach(port: number, cfg: InterfaceConfig): void {
+    const base = port * WORDS;
+    this.beginWrite(port);
+    this.words[base + W_VNI] = cfg.vni | 0;
+    this.words[base + W_IPV4] = cfg.ipv4 | 0;
+    let hasV6 = false;
+    for (let i = 0; i < 16; i++) if (cfg.ipv6[i] !== 0) hasV6 = true;
+    this.bytes.set(cfg.ipv6.subarray(0, 16), this.at(port, B_IPV6));
+    this.bytes.set(cfg.underlay.subarray(0, 16), this.at(port, B_UNDERLAY));
+    this.writeString(port, B_HOSTNAME, cfg.hostname);
+    this.writeString(port, B_PXE_SERVER, cfg.pxeServer);
+    this.writeString(port, B_BOOT_FILE, cfg.bootFile);
+    // a fresh interface may learn its MAC again (upstream: first ARP/DHCP/ND after install wins)
+    this.words[base + W_FLAGS] = (hasV6 ? PORT_HAS_IPV6 : 0) | (cfg.ipv4 !== 0 ? PORT_HAS_IPV4 : 0);
+    this.words[base + W_GEN] = this.words[base + W_GEN]! + 1;
+    Atomics.store(this.words, base + W_STATE, PortState.VF_ACTIVE);
+    this.endWrite(port);
+  }
+
+  detach(port: number): void {
+    const base = port * WORDS;
+    this.beginWrite(port);
+    Atomics.store(this.words, base + W_STATE, PortState.VF_IDLE);
+    this.words[base + W_VNI] = 0;
+    this.words[base + W_IPV4] = 0;
+    this.bytes.fill(0, this.at(port, 0), this.at(port, B_OWN_MAC));
+    Atomics.and(this.words, base + W_FLAGS, ~(PORT_HAS_IPV4 | PORT_HAS_IPV6));
+    this.endWrite(port);
+  }
+
+  private writeString(port: number, field: number, s: string): void {
+    const at = this.at(port, field);
+    const b = Buffer.from(s, 'utf8');
+    const n = Math.min(b.length, STR_MAX);
+    this.bytes[at] = n;
+    this.bytes.set(b.subarray(0, n), at + 1);
+  }
+}

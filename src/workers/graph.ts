@@ -1,0 +1,175 @@
+/**
+ * The graph engine: nodes with named next edges (`drop` is edge 0), a queue of slots per node, and
+ * one batch loop written once. A node's per-packet function returns the edge index; the engine
+ * moves the slot to that node's queue. Nodes run in their registration order (a topological order);
+ * if a node sends packets back to an earlier node (recirculation) the loop runs again from there.
+ *
+ * Per-node call and object counters live in a shared Float64Array (one writer: this worker) that
+ * the supervisor reads when telemetry or metrics are scraped.
+ */
+import { MAX_SLOTS, type PacketBatch } from '../packet/batch.js';
+import { DROP_REASON_COUNT } from '../packet/drop-reasons.js';
+
+/** Pseudo edge name: "the tx node of the packet's outPort". */
+export const TX_EDGE = 'tx';
+
+export abstract class GraphNode {
+  /** Upstream node name (telemetry shows it). */
+  abstract readonly name: string;
+  /** Next edges by name; index 0 must be 'drop'. */
+  abstract readonly edges: readonly string[];
+  /** Decides what happens to one packet; returns the edge index. Never throws. */
+  abstract process(b: PacketBatch, slot: number): number;
+}
+
+/** Counter layout: [calls, objs] per node, then one counter per drop reason. */
+export function counterWords(nodeCount: number): number {
+  return nodeCount * 2 + DROP_REASON_COUNT;
+}
+
+const SINK = -2;
+
+export class Graph {
+  readonly nodes: GraphNode[];
+  /** next[node][edge] = node index, or -1 for the tx pseudo edge */
+  private readonly next: Int32Array[];
+  private readonly queues: Uint16Array[];
+  private readonly qlen: Int32Array;
+  private readonly txByPort: Int32Array;
+  readonly counters: Float64Array;
+  private readonly dropIndex: number;
+  private readonly sinks: Uint8Array;
+  /** Slots that reached tx nodes / the drop node this run, in order (for the worker to flush). */
+  readonly txSlots = new Uint16Array(MAX_SLOTS);
+  txCount = 0;
+  readonly dropSlots = new Uint16Array(MAX_SLOTS);
+  dropCount = 0;
+
+  /**
+   * @param nodes every node, in run order; must include one named 'drop' and tx nodes `tx-<port>`
+   * @param counters shared Float64Array of at least counterWords(nodes.length) words
+   */
+  constructor(nodes: GraphNode[], counters: Float64Array, maxPorts = 256) {
+    this.nodes = nodes;
+    this.counters = counters;
+    const byName = new Map<string, number>();
+    nodes.forEach((n, i) => {
+      if (byName.has(n.name)) throw new Error(`duplicate graph node ${n.name}`);
+      byName.set(n.name, i);
+    });
+    const drop = byName.get('drop');
+    if (drop === undefined) throw new Error('graph has no drop node');
+    this.dropIndex = drop;
+    this.txByPort = new Int32Array(maxPorts).fill(drop);
+    this.sinks = new Uint8Array(nodes.length);
+    this.sinks[drop] = 1;
+    for (const [name, i] of byName) {
+      const m = /^tx-(\d+)$/.exec(name);
+      if (m) {
+        this.txByPort[Number(m[1])] = i;
+        this.sinks[i] = 1;
+      }
+    }
+    this.next = nodes.map((n) => {
+      if (n.edges[0] !== 'drop' && n.edges.length > 0) throw new Error(`node ${n.name}: edge 0 must be drop`);
+      return Int32Array.from(n.edges, (e) => {
+        if (e === TX_EDGE) return -1;
+        const to = byName.get(e);
+        if (to === undefined) throw new Error(`node ${n.name}: unknown next node ${e}`);
+        return to;
+      });
+    });
+    this.queues = nodes.map(() => new Uint16Array(MAX_SLOTS));
+    this.qlen = new Int32Array(nodes.length);
+    if (counters.length < counterWords(nodes.length)) throw new Error('counter array too small');
+  }
+
+  indexOf(name: string): number {
+    return this.nodes.findIndex((n) => n.name === name);
+  }
+
+  /** Queues a slot at a node (rx sources and locally generated packets enter here). */
+  enqueue(node: number, slot: number): void {
+    const q = this.queues[node]!;
+    q[this.qlen[node]!] = slot;
+    this.qlen[node] = this.qlen[node]! + 1;
+  }
+
+  /** Runs every queued packet to a sink (a tx node or drop). */
+  run(b: PacketBatch): void {
+    const nodes = this.nodes;
+    const qlen = this.qlen;
+    const counters = this.counters;
+    let i = 0;
+    while (i < nodes.length) {
+      const n = qlen[i]!;
+      if (n === 0) {
+        i++;
+        continue;
+      }
+      const q = this.queues[i]!;
+      qlen[i] = 0;
+      counters[i * 2] = counters[i * 2]! + 1;
+      counters[i * 2 + 1] = counters[i * 2 + 1]! + n;
+      if (this.sinks[i] === 1) {
+        this.collect(i, q, n, b);
+        i++;
+        continue;
+      }
+      const node = nodes[i]!;
+      const next = this.next[i]!;
+      let back = nodes.length;
+      for (let k = 0; k < n; k++) {
+        const slot = q[k]!;
+        const edge = node.process(b, slot);
+        let to = edge >= 0 && edge < next.length ? next[edge]! : this.dropIndex;
+        if (to === -1) to = this.txByPort[b.outPort[slot]!] ?? this.dropIndex;
+        const tq = this.queues[to]!;
+        tq[qlen[to]!] = slot;
+        qlen[to] = qlen[to]! + 1;
+        if (to <= i && to < back) back = to;
+      }
+      i = back < nodes.length ? back : i + 1;
+    }
+  }
+
+  private collect(node: number, q: Uint16Array, n: number, b: PacketBatch): void {
+    if (node === this.dropIndex) {
+      const base = this.nodes.length * 2;
+      for (let k = 0; k < n; k++) {
+        const slot = q[k]!;
+        const r = base + b.dropReason[slot]!;
+        this.counters[r] = this.counters[r]! + 1;
+        this.dropSlots[this.dropCount++] = slot;
+      }
+      return;
+    }
+    for (let k = 0; k < n; k++) this.txSlots[this.txCount++] = q[k]!;
+  }
+
+  /** Clears the sink lists after the worker flushed them. */
+  resetSinks(): void {
+    this.txCount = 0;
+    this.dropCount = 0;
+  }
+}
+
+/** A sink node: `drop` (frees the mbuf) or `tx-<port>` (sends on the port). */
+export class SinkNode extends GraphNode {
+  readonly name: string;
+  readonly edges: readonly string[] = [];
+  constructor(name: string) {
+    super();
+    this.name = name;
+  }
+  process(): number {
+    return SINK;
+  }
+}
+
+/** The edge index of `name` in `edges`; throws at graph build time, never per packet. */
+export function edge(edges: readonly string[], name: string): number {
+  const i = edges.indexOf(name);
+  if (i < 0) throw new Error(`no edge ${name}`);
+  return i;
+}
