@@ -31,6 +31,8 @@ const W_MAC_HI = 6;
 const W_MAC_LO = 7;
 const W_GEN = 8;          // bumps on every attach (interface generation)
 const WORDS = 16;
+/** Table-wide words live after the last port. */
+const LIMIT_WORD = MAX_PORTS * WORDS;
 
 /** Flags (W_FLAGS). */
 export const PORT_HAS_IPV6 = 1;
@@ -65,16 +67,51 @@ export class PortTable {
   readonly bytes: Uint8Array;
 
   static byteSize(): number {
-    return MAX_PORTS * (WORDS * 4 + BYTES);
+    return MAX_PORTS * (WORDS * 4 + BYTES) + 16;
   }
 
   constructor(readonly sab: SharedArrayBuffer) {
-    this.words = new Int32Array(sab, 0, MAX_PORTS * WORDS);
-    this.bytes = new Uint8Array(sab, MAX_PORTS * WORDS * 4, MAX_PORTS * BYTES);
+    this.words = new Int32Array(sab, 0, MAX_PORTS * WORDS + 4);
+    this.bytes = new Uint8Array(sab, (MAX_PORTS * WORDS + 4) * 4, MAX_PORTS * BYTES);
   }
 
   static create(): PortTable {
     return new PortTable(new SharedArrayBuffer(PortTable.byteSize()));
+  }
+
+  /** Highest port id declared + 1 (scans stop there). */
+  get portLimit(): number {
+    return this.words[LIMIT_WORD]!;
+  }
+
+  /** The active VM port of `vni` whose IPv4 is `ip`, or -1 (scan of the declared ports). */
+  findIpv4(vni: number, ip: number): number {
+    const w = this.words;
+    const n = w[LIMIT_WORD]!;
+    const ipw = ip | 0;
+    const v = vni | 0;
+    for (let p = 0; p < n; p++) {
+      const base = p * WORDS;
+      if (w[base + W_STATE] === PortState.VF_ACTIVE && w[base + W_IPV4] === ipw && w[base + W_VNI] === v) return p;
+    }
+    return -1;
+  }
+
+  /** The active VM port of `vni` whose IPv6 equals src[off..off+16], or -1. */
+  findIpv6(vni: number, src: Uint8Array, off: number): number {
+    const w = this.words;
+    const n = w[LIMIT_WORD]!;
+    const v = vni | 0;
+    for (let p = 0; p < n; p++) {
+      const base = p * WORDS;
+      if (w[base + W_STATE] !== PortState.VF_ACTIVE || w[base + W_VNI] !== v) continue;
+      if ((w[base + W_FLAGS]! & PORT_HAS_IPV6) === 0) continue;
+      const at = p * BYTES + B_IPV6;
+      let i = 0;
+      while (i < 16 && this.bytes[at + i] === src[off + i]) i++;
+      if (i === 16) return p;
+    }
+    return -1;
   }
 
   // ---- hot readers (single words) ----
@@ -176,6 +213,7 @@ export class PortTable {
     this.words[base + W_STATE] = state;
     this.words[base + W_MAC_HI] = (mac[0]! << 8) | mac[1]!;
     this.words[base + W_MAC_LO] = (mac[2]! << 24) | (mac[3]! << 16) | (mac[4]! << 8) | mac[5]!;
+    if (port + 1 > this.words[LIMIT_WORD]!) Atomics.store(this.words, LIMIT_WORD, port + 1);
     this.endWrite(port);
   }
 

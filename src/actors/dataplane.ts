@@ -1,0 +1,217 @@
+/**
+ * The dataplane actor: owns DPDK in the supervisor process. It initialises EAL, creates the one
+ * mbuf pool, finds and starts the ports (one rx/tx queue per worker), declares them in the shared
+ * port table and runs one worker thread per worker lcore. It is the single writer of the shared
+ * tables and implements DataplaneApi for the control actor.
+ */
+import { isIPv4, isIPv6 } from 'node:net';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { ServiceOptions } from '../config/options.js';
+import { type Dpdk, loadShim, shimPath } from '../ffi/dpdk.js';
+import { counterWords } from '../workers/graph.js';
+import { graphNodeNames } from '../workers/build-graph.js';
+import { createChannelBuffers, CTL_READY, Op, SupervisorChannel } from '../workers/channel.js';
+import type { NodeSettings } from '../workers/node-context.js';
+import { type WorkerData, WS_WORDS } from '../workers/worker-data.js';
+import { type InterfaceConfig, MAX_PORTS, PortState, PortTable } from '../tables/port-table.js';
+import type { DataplaneApi } from './dataplane-api.js';
+import { ipv4ToBytes, ipv6ToBytes } from './addr.js';
+import { rewriteEalArgs } from './eal-args.js';
+
+export interface PortInfo {
+  port: number;
+  /** DPDK device name (net_tap2). */
+  name: string;
+  /** Kernel interface name, '' for devices without one. */
+  ifname: string;
+  role: 'pf0' | 'pf1' | 'vf';
+  mac: Uint8Array;
+}
+
+export interface WorkerHandle {
+  queue: number;
+  lcore: number;
+  cpu: number;
+  thread: Worker;
+  channel: SupervisorChannel;
+  counters: Float64Array;
+  stats: Float64Array;
+  nodeNames: string[];
+  exited: Promise<void>;
+}
+
+const RX_DESCS = 1024;
+const TX_DESCS = 1024;
+const MBUF_DATA_ROOM = 2048;
+const MBUF_CACHE = 256;
+
+/** Thrown when the dataplane cannot start; the message names what failed. */
+export class StartupError extends Error {}
+
+export class Dataplane implements DataplaneApi {
+  readonly dpdk: Dpdk;
+  readonly ports: PortInfo[] = [];
+  readonly portTable = PortTable.create();
+  readonly workers: WorkerHandle[] = [];
+  readonly hostIpv6: Uint8Array;
+  private readonly log: Logger;
+  private readonly opts: ServiceOptions;
+  private stopped = false;
+
+  constructor(opts: ServiceOptions, log: Logger) {
+    this.opts = opts;
+    this.log = log.child({ logger: 'service' });
+    this.dpdk = loadShim();
+    this.hostIpv6 = ipv6ToBytes(opts.ipv6);
+  }
+
+  /**
+   * EAL init, pool, ports, workers. Throws StartupError with a message naming the cause.
+   * `onPortsReady` runs after the ports started and before any worker polls (benchmarks prime
+   * loopback rings there; the main thread may use queue 0 only then).
+   */
+  async start(ealArgs: string[], onPortsReady?: () => void): Promise<void> {
+    const dpdk = this.dpdk;
+    const rewritten = rewriteEalArgs(ealArgs);
+    if (rewritten.note) this.log.warn(rewritten.note);
+    const argv = ['dpservice-bin', ...rewritten.args];
+    const rc = dpdk.ealInit(argv.length, argv);
+    if (rc < 0) throw new StartupError(`EAL init failed: ${dpdk.strerror(rc)}`);
+
+    const main = dpdk.mainLcore();
+    const workerLcores = dpdk.lcores().filter((l) => l !== main);
+    if (workerLcores.length === 0) throw new StartupError('no worker lcore: give -l at least two lcores (the first runs the supervisor)');
+
+    this.discoverPorts();
+    const nq = workerLcores.length;
+    const nbMbufs = Math.max(16383, this.ports.length * nq * (RX_DESCS + TX_DESCS) + nq * 4096 + 4096);
+    const prc = dpdk.poolCreate(nbMbufs, MBUF_CACHE, MBUF_DATA_ROOM);
+    if (prc < 0) throw new StartupError(`cannot create mbuf pool of ${nbMbufs} mbufs: ${dpdk.strerror(prc)} (give EAL more memory with -m)`);
+
+    for (const p of this.ports) {
+      const src = dpdk.portSetup(p.port, nq, RX_DESCS, TX_DESCS);
+      if (src < 0) throw new StartupError(`cannot start port ${p.name} with ${nq} queues: ${dpdk.strerror(src)}`);
+      this.portTable.initPort(p.port, p.role === 'vf' ? PortState.VF_IDLE : PortState.PF, p.mac);
+      this.log.info({ port: p.port, device: p.name, ifname: p.ifname, role: p.role, mac: macText(p.mac) }, 'port started');
+    }
+
+    onPortsReady?.();
+    const settings = nodeSettings(this.opts);
+    const portIds = this.ports.map((p) => p.port);
+    for (const [queue, lcore] of workerLcores.entries()) {
+      await this.startWorker(queue, lcore, portIds, settings);
+    }
+    this.log.info({ workers: this.workers.map((w) => ({ lcore: w.lcore, cpu: w.cpu })) }, 'dataplane running');
+  }
+
+  private discoverPorts(): void {
+    const dpdk = this.dpdk;
+    const o = this.opts;
+    const pf0 = dpdk.portByName(o.pf0);
+    if (pf0 < 0) throw new StartupError(`--pf0: no DPDK port named ${o.pf0} (kernel interface or device name)`);
+    const pf1 = o.pf1 ? dpdk.portByName(o.pf1) : -1;
+    if (o.pf1 && pf1 < 0) throw new StartupError(`--pf1: no DPDK port named ${o.pf1}`);
+    const count = dpdk.portCount();
+    for (let port = 0; port < MAX_PORTS && this.ports.length < count; port++) {
+      const name = dpdk.portName(port);
+      if (!name) continue;
+      const ifname = dpdk.portIfname(port);
+      let role: PortInfo['role'] | undefined;
+      if (port === pf0) role = 'pf0';
+      else if (port === pf1) role = 'pf1';
+      else if (o.vfPattern && (ifname.startsWith(o.vfPattern) || name.startsWith(o.vfPattern))) role = 'vf';
+      if (!role) {
+        this.log.warn({ port, device: name, ifname }, 'port is neither a PF nor matches --vf-pattern; not used');
+        continue;
+      }
+      this.ports.push({ port, name, ifname, role, mac: dpdk.portMac(port) });
+    }
+  }
+
+  private async startWorker(queue: number, lcore: number, ports: number[], settings: NodeSettings): Promise<void> {
+    const channel = createChannelBuffers();
+    const nodeNames = graphNodeNames(ports, queue);
+    const counters = new SharedArrayBuffer(counterWords(nodeNames.length) * 8);
+    const stats = new SharedArrayBuffer(WS_WORDS * 8);
+    const cpu = this.dpdk.lcoreCpu(lcore);
+    const data: WorkerData = {
+      shimPath: shimPath(),
+      queue, lcore, cpu, ports,
+      burst: this.opts.burst,
+      idleBackoff: !this.opts.noIdleBackoff,
+      periodic: queue === 0,
+      portTable: this.portTable.sab,
+      counters, stats, channel, settings,
+    };
+    const thread = new Worker(new URL('../workers/worker.js', import.meta.url), { workerData: data });
+    const sup = new SupervisorChannel(channel);
+    const exited = new Promise<void>((resolve) => {
+      thread.on('message', (m: { kind: string; message?: string }) => {
+        if (m.kind === 'failed') this.log.error({ queue, lcore, err: m.message }, 'worker failed');
+      });
+      thread.on('error', (err) => this.log.error({ queue, lcore, err: err.message }, 'worker crashed'));
+      thread.on('exit', () => resolve());
+    });
+    const handle: WorkerHandle = {
+      queue, lcore, cpu, thread, channel: sup,
+      counters: new Float64Array(counters), stats: new Float64Array(stats), nodeNames, exited,
+    };
+    this.workers.push(handle);
+    // wait until it polls (or fails): a worker that cannot register must stop the start-up
+    const deadline = Date.now() + 10000;
+    while (Atomics.load(sup.ctl, CTL_READY) === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    if (Atomics.load(sup.ctl, CTL_READY) !== 1) throw new StartupError(`worker on lcore ${lcore} failed to start`);
+  }
+
+  // ---- DataplaneApi ----
+  vfPort(deviceName: string): number | undefined {
+    const p = this.ports.find((x) => x.role === 'vf' && (x.name === deviceName || x.ifname === deviceName));
+    return p?.port;
+  }
+
+  async attachInterface(port: number, cfg: InterfaceConfig): Promise<void> {
+    this.portTable.attach(port, cfg);
+  }
+
+  async detachInterface(port: number): Promise<void> {
+    this.portTable.detach(port);
+    await Promise.all(this.workers.map((w) => w.channel.send(Op.PORT_DETACH, port)));
+  }
+
+  portByNumber(port: number): PortInfo | undefined {
+    return this.ports.find((p) => p.port === port);
+  }
+
+  /** Stops the workers, then the ports (TAP devices disappear), then EAL. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const w of this.workers) w.channel.stop();
+    await Promise.race([
+      Promise.all(this.workers.map((w) => w.exited)),
+      new Promise((r) => setTimeout(r, 3000)),
+    ]);
+    for (const w of this.workers) await w.thread.terminate();
+    for (const p of this.ports) {
+      this.dpdk.portStop(p.port);
+      this.dpdk.portClose(p.port);
+    }
+    this.dpdk.ealCleanup();
+    this.log.info('dataplane stopped');
+  }
+}
+
+export function nodeSettings(o: ServiceOptions): NodeSettings {
+  const dns = new Uint8Array(o.dhcpDns.length * 4);
+  o.dhcpDns.forEach((a, i) => { if (isIPv4(a)) dns.set(ipv4ToBytes(a), i * 4); });
+  const dns6 = new Uint8Array(o.dhcpv6Dns.length * 16);
+  o.dhcpv6Dns.forEach((a, i) => { if (isIPv6(a)) dns6.set(ipv6ToBytes(a), i * 16); });
+  return { dhcpMtu: o.dhcpMtu, dhcpDns: dns, dhcpv6Dns: dns6, ipv6Overlay: o.enableIpv6Overlay };
+}
+
+export function macText(mac: Uint8Array): string {
+  return Array.from(mac, (x) => x.toString(16).padStart(2, '0')).join(':');
+}

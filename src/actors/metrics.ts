@@ -1,0 +1,146 @@
+/**
+ * The metrics actor: Prometheus /metrics served from the supervisor (--metrics-port). Values are
+ * read from the workers' shared counters and DPDK port stats when scraped (prom-client collect()),
+ * never pushed from the packet path. Names follow upstream's dpservice-exporter where it has them.
+ */
+import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import { Gauge, Registry } from 'prom-client';
+import { DROP_REASON_NAMES } from '../packet/drop-reasons.js';
+import { WS_BUSY, WS_IDLE_WAITS, WS_ITERATIONS, WS_RX, WS_TX, WS_TX_FAILED } from '../workers/worker-data.js';
+import type { Dataplane } from './dataplane.js';
+
+export interface MetricsServer {
+  port: number;
+  registry: Registry;
+  close(): Promise<void>;
+}
+
+/** Graph counters summed over workers by node name: [calls, objs]. */
+export function graphCounters(dp: Dataplane): Map<string, { calls: number; objs: number }> {
+  const out = new Map<string, { calls: number; objs: number }>();
+  for (const w of dp.workers) {
+    w.nodeNames.forEach((name, i) => {
+      const e = out.get(name) ?? { calls: 0, objs: 0 };
+      e.calls += w.counters[i * 2]!;
+      e.objs += w.counters[i * 2 + 1]!;
+      out.set(name, e);
+    });
+  }
+  return out;
+}
+
+/** Drops by reason summed over workers. */
+export function dropCounters(dp: Dataplane): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const w of dp.workers) {
+    const base = w.nodeNames.length * 2;
+    DROP_REASON_NAMES.forEach((name, r) => {
+      if (r === 0) return;
+      out.set(name, (out.get(name) ?? 0) + w.counters[base + r]!);
+    });
+  }
+  return out;
+}
+
+export function buildRegistry(dp: Dataplane): Registry {
+  const registry = new Registry();
+  const host = hostname();
+  new Gauge({
+    name: 'dps_graph_call_count', help: 'Graph node call count', labelNames: ['node', 'graph_node'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [name, c] of graphCounters(dp)) this.set({ node: host, graph_node: name }, c.calls);
+    },
+  });
+  new Gauge({
+    name: 'dps_graph_object_count', help: 'Packets processed per graph node', labelNames: ['graph_node'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [name, c] of graphCounters(dp)) this.set({ graph_node: name }, c.objs);
+    },
+  });
+  new Gauge({
+    name: 'dps_drop_packets_total', help: 'Dropped packets by reason', labelNames: ['reason'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, n] of dropCounters(dp)) this.set({ reason }, n);
+    },
+  });
+  const worker = new Gauge({
+    name: 'dps_worker_stat', help: 'Per-worker poll loop statistics', labelNames: ['lcore', 'stat'], registers: [registry],
+    collect() {
+      worker.reset();
+      for (const w of dp.workers) {
+        const l = String(w.lcore);
+        worker.set({ lcore: l, stat: 'iterations' }, w.stats[WS_ITERATIONS]!);
+        worker.set({ lcore: l, stat: 'busy_iterations' }, w.stats[WS_BUSY]!);
+        worker.set({ lcore: l, stat: 'idle_waits' }, w.stats[WS_IDLE_WAITS]!);
+        worker.set({ lcore: l, stat: 'rx_packets' }, w.stats[WS_RX]!);
+        worker.set({ lcore: l, stat: 'tx_packets' }, w.stats[WS_TX]!);
+        worker.set({ lcore: l, stat: 'tx_failed' }, w.stats[WS_TX_FAILED]!);
+      }
+    },
+  });
+  const packets = new Gauge({ name: 'dpdk_ethdev_packets_total', help: 'Port packets', labelNames: ['name', 'stat'], registers: [registry] });
+  const bytes = new Gauge({ name: 'dpdk_ethdev_bytes_total', help: 'Port bytes', labelNames: ['name', 'stat'], registers: [registry] });
+  const errors = new Gauge({
+    name: 'dpdk_ethdev_errors_total', help: 'Port errors', labelNames: ['name', 'stat'], registers: [registry],
+    collect() {
+      packets.reset();
+      bytes.reset();
+      errors.reset();
+      for (const p of dp.ports) {
+        const s = dp.dpdk.portStats(p.port);
+        if (!s) continue;
+        const name = p.ifname || p.name;
+        packets.set({ name, stat: 'rx_good_packets' }, Number(s.ipackets));
+        packets.set({ name, stat: 'tx_good_packets' }, Number(s.opackets));
+        bytes.set({ name, stat: 'rx_good_bytes' }, Number(s.ibytes));
+        bytes.set({ name, stat: 'tx_good_bytes' }, Number(s.obytes));
+        errors.set({ name, stat: 'rx_missed_errors' }, Number(s.imissed));
+        errors.set({ name, stat: 'rx_errors' }, Number(s.ierrors));
+        errors.set({ name, stat: 'tx_errors' }, Number(s.oerrors));
+        errors.set({ name, stat: 'rx_mbuf_allocation_errors' }, Number(s.rxNombuf));
+      }
+    },
+  });
+  new Gauge({
+    name: 'dpdk_ethdev_link_status', help: 'Port link status', labelNames: ['name'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of dp.ports) this.set({ name: p.ifname || p.name }, dp.dpdk.portLink(p.port).up ? 1 : 0);
+    },
+  });
+  return registry;
+}
+
+export async function startMetrics(o: { port: number; host?: string; dataplane: Dataplane; log: Logger }): Promise<MetricsServer> {
+  const registry = buildRegistry(o.dataplane);
+  const server: Server = createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.statusCode = 404;
+      res.end('not found\n');
+      return;
+    }
+    registry.metrics().then((body) => {
+      res.setHeader('Content-Type', registry.contentType);
+      res.end(body);
+    }, (err: Error) => {
+      res.statusCode = 500;
+      res.end(`${err.message}\n`);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host ?? '::', () => resolve());
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : o.port;
+  o.log.child({ logger: 'service' }).info({ port }, 'metrics listening');
+  return {
+    port, registry,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * The node list of a worker's graph, in run order (a topological order of the edges). Every worker
+ * builds the same graph over the same ports, so node names and counter positions agree and the
+ * supervisor can sum counters by name.
+ */
+import { type GraphNode, SinkNode } from './graph.js';
+import type { NodeContext } from './node-context.js';
+import { ArpNode } from './nodes/arp.js';
+import { ClsNode } from './nodes/cls.js';
+import { ConntrackNode } from './nodes/conntrack.js';
+import { DhcpNode } from './nodes/dhcp.js';
+import { Dhcpv6Node } from './nodes/dhcpv6.js';
+import { Ipv4LookupNode } from './nodes/ipv4-lookup.js';
+import { Ipv6LookupNode } from './nodes/ipv6-lookup.js';
+import { Ipv6NdNode } from './nodes/ipv6-nd.js';
+import { RxPeriodicNode } from './nodes/rx-periodic.js';
+import { RxNode } from './nodes/rx.js';
+
+/** Builds the nodes for a worker polling `queue` on `ports`. */
+export function buildNodes(ctx: NodeContext, ports: readonly number[], queue: number): GraphNode[] {
+  const nodes: GraphNode[] = [];
+  for (const p of ports) nodes.push(new RxNode(p, queue));
+  nodes.push(new RxPeriodicNode());
+  nodes.push(new ClsNode(ctx, false));
+  nodes.push(new ArpNode(ctx));
+  nodes.push(new Ipv6NdNode(ctx));
+  nodes.push(new ConntrackNode());
+  nodes.push(new DhcpNode(ctx));
+  nodes.push(new Dhcpv6Node(ctx));
+  nodes.push(new Ipv4LookupNode(ctx));
+  nodes.push(new Ipv6LookupNode(ctx));
+  for (const p of ports) nodes.push(new SinkNode(`tx-${p}`));
+  nodes.push(new SinkNode('drop'));
+  return nodes;
+}
+
+/** Node names of the graph (the supervisor's view for telemetry and metrics). */
+export function graphNodeNames(ports: readonly number[], queue: number): string[] {
+  return [
+    ...ports.map((p) => `rx-${p}-${queue}`),
+    'rx_periodic', 'cls', 'arp', 'ipv6_nd', 'conntrack', 'dhcp', 'dhcpv6', 'ipv4_lookup', 'ipv6_lookup',
+    ...ports.map((p) => `tx-${p}`), 'drop',
+  ];
+}

@@ -1,0 +1,170 @@
+/**
+ * The lcore worker thread: registers with DPDK, pins itself, then polls its queue on every port,
+ * runs the graph on each burst and flushes tx and drops, one FFI call each. Between polls it
+ * checks the command ring (one Atomics load). After a run of empty polls it backs off with a short
+ * Atomics.wait so an idle service does not burn a core; the supervisor's notify ends the wait.
+ *
+ * The loop allocates nothing: descriptor arrays, the batch and the graph queues are made here once.
+ */
+import { parentPort, workerData as rawData } from 'node:worker_threads';
+import { DESC_DATA_LEN, DESC_DATA_OFF, DESC_MBUF, DESC_PORT, DESC_WORDS, loadShim } from '../ffi/dpdk.js';
+import { MAX_SLOTS, PacketBatch } from '../packet/batch.js';
+import { DropReason } from '../packet/drop-reasons.js';
+import { PortState, PortTable } from '../tables/port-table.js';
+import { buildNodes } from './build-graph.js';
+import { CTL_READY, CTL_SLEEPING, CTL_STOP, CTL_WAKE, MSG_WORDS, Op, WorkerChannel } from './channel.js';
+import { Graph } from './graph.js';
+import type { NodeContext } from './node-context.js';
+import { buildGarp, buildRa, buildUnsolicitedNa, PERIODIC_FAST_CYCLES, PERIODIC_FAST_INTERVAL_MS, PERIODIC_SLOW_INTERVAL_MS } from './nodes/periodic.js';
+import {
+  WS_ALLOC_FAILED, WS_BUSY, WS_COMMANDS, WS_IDLE_WAITS, WS_ITERATIONS, WS_RX, WS_TX, WS_TX_FAILED, type WorkerData,
+} from './worker-data.js';
+
+/** Empty polls before the first back-off wait (~ tens of microseconds of spinning). */
+const SPIN_POLLS = 512;
+/** Back-off wait bounds in milliseconds: doubles from MIN to MAX while idle. */
+const WAIT_MIN_MS = 0.02;
+const WAIT_MAX_MS = 1;
+
+function run(data: WorkerData): void {
+  const dpdk = loadShim(data.shimPath);
+  const chan = new WorkerChannel(data.channel);
+  const lcore = dpdk.threadRegister(data.cpu);
+  if (lcore < 0) {
+    Atomics.store(chan.ctl, CTL_READY, -1);
+    throw new Error(`worker ${data.queue}: rte_thread_register failed: ${dpdk.strerror(lcore)}`);
+  }
+  const info = dpdk.poolInfo();
+  const b = new PacketBatch(new Uint8Array(dpdk.poolView()), info.bufShift, info.bufLen);
+  const ports = new PortTable(data.portTable);
+  const ctx: NodeContext = { ports, settings: data.settings };
+  const graph = new Graph(buildNodes(ctx, data.ports, data.queue), new Float64Array(data.counters));
+  const stats = new Float64Array(data.stats);
+
+  const portList = Uint16Array.from(data.ports);
+  const nports = portList.length;
+  const rxNodeByPort = new Int32Array(256).fill(-1);
+  data.ports.forEach((p) => { rxNodeByPort[p] = graph.indexOf(`rx-${p}-${data.queue}`); });
+  const periodicNode = graph.indexOf('rx_periodic');
+  const dropNode = graph.indexOf('drop');
+  const maxRx = Math.min(MAX_SLOTS - 256, nports * data.burst);
+  const rxDesc = new Uint32Array(MAX_SLOTS * DESC_WORDS);
+  const txDesc = new Uint32Array(MAX_SLOTS * DESC_WORDS);
+  const freeDesc = new Uint32Array(MAX_SLOTS * DESC_WORDS);
+  const allocDesc = new Uint32Array(256 * DESC_WORDS);
+  const cmd = new Int32Array(MSG_WORDS);
+  const ctl = chan.ctl;
+  const queue = data.queue;
+  const perPort = data.burst;
+  const bufShift = info.bufShift;
+
+  let emptyPolls = 0;
+  let waitMs = WAIT_MIN_MS;
+  let periodicCycle = 0;
+  let nextPeriodic = performance.now() + PERIODIC_FAST_INTERVAL_MS;
+
+  /** Builds the periodic packets of one cycle into the batch after slot `first`; returns the count. */
+  const periodic = (first: number): number => {
+    let slot = first;
+    const limit = ports.portLimit;
+    for (let p = 0; p < limit && slot < MAX_SLOTS - 3; p++) {
+      if (ports.state(p) !== PortState.VF_ACTIVE) continue;
+      const want = data.settings.ipv6Overlay ? 3 : 1;
+      if (dpdk.allocDescs(allocDesc, want) !== want) {
+        stats[WS_ALLOC_FAILED] = stats[WS_ALLOC_FAILED]! + 1;
+        break;
+      }
+      for (let k = 0; k < want; k++) {
+        const mbuf = allocDesc[k * DESC_WORDS + DESC_MBUF]!;
+        b.reset(slot, mbuf, mbuf + bufShift + allocDesc[k * DESC_WORDS + DESC_DATA_OFF]!, 0, p);
+        const ok = k === 0 ? buildGarp(b, slot, p, ctx) : k === 1 ? buildUnsolicitedNa(b, slot, p, ctx) : buildRa(b, slot, p, ctx);
+        if (ok) {
+          graph.enqueue(periodicNode, slot);
+        } else {
+          b.dropReason[slot] = DropReason.NO_ROOM;
+          graph.enqueue(dropNode, slot);
+        }
+        slot++;
+      }
+    }
+    return slot - first;
+  };
+
+  Atomics.store(ctl, CTL_READY, 1);
+  while (Atomics.load(ctl, CTL_STOP) === 0) {
+    stats[WS_ITERATIONS] = stats[WS_ITERATIONS]! + 1;
+    while (chan.poll(cmd)) {
+      stats[WS_COMMANDS] = stats[WS_COMMANDS]! + 1;
+      // PING and PORT_DETACH need no per-worker state yet: acknowledging proves this worker has
+      // finished every packet it took before the command (commands are handled between bursts).
+      if (cmd[0] === Op.STOP) Atomics.store(ctl, CTL_STOP, 1);
+      chan.acknowledge(cmd[1]!, 0);
+    }
+
+    const n = dpdk.rxBurst(queue, portList, nports, rxDesc, maxRx, perPort);
+    let count = n;
+    if (data.periodic && performance.now() >= nextPeriodic) {
+      count += periodic(n);
+      periodicCycle++;
+      nextPeriodic = performance.now()
+        + (periodicCycle < PERIODIC_FAST_CYCLES ? PERIODIC_FAST_INTERVAL_MS : PERIODIC_SLOW_INTERVAL_MS);
+    }
+    if (count === 0) {
+      if (data.idleBackoff && ++emptyPolls > SPIN_POLLS) {
+        stats[WS_IDLE_WAITS] = stats[WS_IDLE_WAITS]! + 1;
+        Atomics.store(ctl, CTL_SLEEPING, 1);
+        Atomics.wait(ctl, CTL_WAKE, 0, waitMs);
+        Atomics.store(ctl, CTL_SLEEPING, 0);
+        waitMs = Math.min(waitMs * 2, WAIT_MAX_MS);
+      }
+      continue;
+    }
+    emptyPolls = 0;
+    waitMs = WAIT_MIN_MS;
+    stats[WS_BUSY] = stats[WS_BUSY]! + 1;
+    stats[WS_RX] = stats[WS_RX]! + n;
+
+    for (let i = 0; i < n; i++) {
+      const d = i * DESC_WORDS;
+      const mbuf = rxDesc[d + DESC_MBUF]!;
+      const port = rxDesc[d + DESC_PORT]!;
+      b.reset(i, mbuf, mbuf + bufShift + rxDesc[d + DESC_DATA_OFF]!, rxDesc[d + DESC_DATA_LEN]!, port);
+      graph.enqueue(rxNodeByPort[port]!, i);
+    }
+    b.count = count;
+    graph.run(b);
+
+    const nt = graph.txCount;
+    if (nt > 0) {
+      const slots = graph.txSlots;
+      for (let k = 0; k < nt; k++) {
+        const slot = slots[k]!;
+        const d = k * DESC_WORDS;
+        const mbuf = b.mbuf[slot]!;
+        txDesc[d + DESC_MBUF] = mbuf;
+        txDesc[d + DESC_PORT] = b.outPort[slot]!;
+        txDesc[d + DESC_DATA_OFF] = b.start[slot]! - mbuf - bufShift;
+        txDesc[d + DESC_DATA_LEN] = b.len[slot]!;
+      }
+      const sent = dpdk.txBurst(queue, txDesc, nt);
+      stats[WS_TX] = stats[WS_TX]! + sent;
+      if (sent < nt) stats[WS_TX_FAILED] = stats[WS_TX_FAILED]! + (nt - sent);
+    }
+    const nd = graph.dropCount;
+    if (nd > 0) {
+      const slots = graph.dropSlots;
+      for (let k = 0; k < nd; k++) freeDesc[k * DESC_WORDS + DESC_MBUF] = b.mbuf[slots[k]!]!;
+      dpdk.freeDescs(freeDesc, nd);
+    }
+    graph.resetSinks();
+  }
+  dpdk.threadUnregister();
+}
+
+const data = rawData as WorkerData;
+try {
+  run(data);
+  parentPort?.postMessage({ kind: 'stopped', queue: data.queue });
+} catch (err) {
+  parentPort?.postMessage({ kind: 'failed', queue: data.queue, message: (err as Error).message });
+}

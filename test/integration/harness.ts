@@ -1,0 +1,86 @@
+/**
+ * Integration harness: starts the real service (bin/dpservice-bin, real DPDK on TAP ports) and
+ * real clients in network namespaces. Everything it creates is named with a per-run prefix and
+ * removed in teardown, also when a test fails; every wait is bounded.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { portOpen, ROOT, waitFor } from '../../src/cli/host-tools.js';
+
+export {
+  moveToNs, nsCreate, nsDelete, nsExec, parseLease, removeLinks, ROOT, run, sleep, tryRun, waitFor,
+} from '../../src/cli/host-tools.js';
+export { dpClient } from '../../src/cli/grpc-client.js';
+
+export interface TapSpec {
+  /** DPDK vdev name, e.g. net_tap0 */
+  vdev: string;
+  iface: string;
+  mac: string;
+}
+
+export interface ServiceSpec {
+  /** lcore list, e.g. "0,1" */
+  lcores: string;
+  pf0: TapSpec;
+  pf1: TapSpec;
+  vfs: TapSpec[];
+  vfPattern: string;
+  grpcPort: number;
+  filePrefix: string;
+  extra?: string[];
+}
+
+export class Service {
+  readonly output: string[] = [];
+  private exitCode: number | null | undefined;
+  private readonly exited: Promise<number | null>;
+  constructor(readonly proc: ChildProcess, readonly spec: ServiceSpec) {
+    proc.stdout?.on('data', (d: Buffer) => this.output.push(d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => this.output.push(d.toString()));
+    this.exited = new Promise((res) => proc.once('exit', (code) => { this.exitCode = code; res(code); }));
+  }
+  get running(): boolean {
+    return this.exitCode === undefined;
+  }
+  log(): string {
+    return this.output.join('');
+  }
+  /** SIGTERM, then SIGKILL after 10 s; resolves the exit code. */
+  async stop(): Promise<number | null> {
+    if (!this.running) return this.exitCode ?? null;
+    this.proc.kill('SIGTERM');
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), 10000);
+    const code = await this.exited;
+    clearTimeout(t);
+    return code;
+  }
+}
+
+export function serviceArgs(s: ServiceSpec): string[] {
+  const vdev = (t: TapSpec): string => `--vdev=${t.vdev},iface=${t.iface},mac=${t.mac}`;
+  return [
+    '-l', s.lcores, '--no-huge', '-m', '1024', '--no-pci', `--file-prefix=${s.filePrefix}`, '--log-level=user*:8',
+    vdev(s.pf0), vdev(s.pf1), ...s.vfs.map(vdev),
+    '--',
+    `--pf0=${s.pf0.iface}`, `--pf1=${s.pf1.iface}`, `--vf-pattern=${s.vfPattern}`,
+    '--ipv6=fc00:1::1', '--enable-ipv6-overlay', '--nic-type=tap', '--no-offload', '--no-stats',
+    '--dhcp-mtu=1337', '--dhcp-dns=8.8.4.4', '--dhcp-dns=8.8.8.8',
+    '--dhcpv6-dns=2001:4860:4860::6464', '--dhcpv6-dns=2002:4861:4861::6464',
+    `--grpc-port=${s.grpcPort}`, ...(s.extra ?? []),
+  ];
+}
+
+/** Starts bin/dpservice-bin with an empty environment (as upstream's harness does). */
+export async function startService(spec: ServiceSpec): Promise<Service> {
+  const proc = spawn(resolve(ROOT, 'bin/dpservice-bin'), serviceArgs(spec), { env: { DP_CONF: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const svc = new Service(proc, spec);
+  try {
+    await waitFor('the gRPC port', async () => !svc.running ? Promise.reject(new Error(`service exited:\n${svc.log()}`)) : portOpen(spec.grpcPort), 20000);
+  } catch (e) {
+    await svc.stop();
+    throw e;
+  }
+  return svc;
+}
+
