@@ -333,6 +333,7 @@ export async function startControl(opts: ControlOptions): Promise<ControlServer>
     Initialize: async () => {
       registry.initialize();
       initialized = true;
+      opts.dataplane.markInitialized();
       log.info({ uuid }, 'initialized');
       return { status: STATUS_OK, uuid };
     },

@@ -18,6 +18,8 @@ export interface DataplaneApi {
    * interface is processed after that).
    */
   detachInterface(port: number): Promise<void>;
+  /** gRPC Initialize happened: the periodic announcements switch to their post-init schedule. */
+  markInitialized(): void;
   /** Host underlay address from --ipv6 (16 bytes); its first 8 bytes prefix every VNF address. */
   readonly hostIpv6: Uint8Array;
 }

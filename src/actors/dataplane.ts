@@ -181,6 +181,10 @@ export class Dataplane implements DataplaneApi {
     await Promise.all(this.workers.map((w) => w.channel.send(Op.PORT_DETACH, port)));
   }
 
+  markInitialized(): void {
+    this.portTable.markInitialized();
+  }
+
   portByNumber(port: number): PortInfo | undefined {
     return this.ports.find((p) => p.port === port);
   }

@@ -38,6 +38,7 @@ const LIMIT_WORD = MAX_PORTS * WORDS;
 export const PORT_HAS_IPV6 = 1;
 export const PORT_MAC_LEARNED = 2;   // a VM MAC was learned since the interface was attached
 export const PORT_HAS_IPV4 = 4;
+export const PORT_ARP_DONE = 8;      // the VM's first ARP since attach was seen (upstream arp_done)
 
 // byte area per port
 export const B_IPV6 = 0;       // 16: VM IPv6
@@ -175,6 +176,20 @@ export class PortTable {
     Atomics.or(w, base + W_FLAGS, PORT_MAC_LEARNED);
     Atomics.add(w, base + W_MAC_SEQ, 1);
     return true;
+  }
+
+  /** Records that the VM's first ARP since the interface was attached has been seen. */
+  markArpDone(port: number): void {
+    Atomics.or(this.words, port * WORDS + W_FLAGS, PORT_ARP_DONE);
+  }
+
+  /** Whether gRPC Initialize has happened (the periodic schedule counts its fast cycles from it). */
+  get initialized(): boolean {
+    return Atomics.load(this.words, LIMIT_WORD + 1) !== 0;
+  }
+
+  markInitialized(): void {
+    Atomics.store(this.words, LIMIT_WORD + 1, 1);
   }
 
   /** Runs `read` until it saw a configuration no writer was changing (multi-field readers). */

@@ -10,12 +10,14 @@ import { parentPort, workerData as rawData } from 'node:worker_threads';
 import { DESC_DATA_LEN, DESC_DATA_OFF, DESC_MBUF, DESC_PORT, DESC_WORDS, loadShim } from '../ffi/dpdk.js';
 import { MAX_SLOTS, PacketBatch } from '../packet/batch.js';
 import { DropReason } from '../packet/drop-reasons.js';
-import { PortState, PortTable } from '../tables/port-table.js';
+import { PortTable } from '../tables/port-table.js';
 import { buildNodes } from './build-graph.js';
 import { CTL_READY, CTL_SLEEPING, CTL_STOP, CTL_WAKE, MSG_WORDS, Op, WorkerChannel } from './channel.js';
 import { Graph } from './graph.js';
 import type { NodeContext } from './node-context.js';
-import { buildGarp, buildRa, buildUnsolicitedNa, PERIODIC_FAST_CYCLES, PERIODIC_FAST_INTERVAL_MS, PERIODIC_SLOW_INTERVAL_MS } from './nodes/periodic.js';
+import {
+  buildGarp, buildRa, buildUnsolicitedNa, garpWanted, ndWanted, PERIODIC_FAST_INTERVAL_MS, PeriodicSchedule,
+} from './nodes/periodic.js';
 import {
   WS_ALLOC_FAILED, WS_BUSY, WS_COMMANDS, WS_IDLE_WAITS, WS_ITERATIONS, WS_RX, WS_TX, WS_TX_FAILED, type WorkerData,
 } from './worker-data.js';
@@ -51,7 +53,7 @@ function run(data: WorkerData): void {
   const rxDesc = new Uint32Array(MAX_SLOTS * DESC_WORDS);
   const txDesc = new Uint32Array(MAX_SLOTS * DESC_WORDS);
   const freeDesc = new Uint32Array(MAX_SLOTS * DESC_WORDS);
-  const allocDesc = new Uint32Array(256 * DESC_WORDS);
+  const allocDesc = new Uint32Array(DESC_WORDS);
   const cmd = new Int32Array(MSG_WORDS);
   const ctl = chan.ctl;
   const queue = data.queue;
@@ -60,24 +62,26 @@ function run(data: WorkerData): void {
 
   let emptyPolls = 0;
   let waitMs = WAIT_MIN_MS;
-  let periodicCycle = 0;
+  const schedule = new PeriodicSchedule();
   let nextPeriodic = performance.now() + PERIODIC_FAST_INTERVAL_MS;
 
-  /** Builds the periodic packets of one cycle into the batch after slot `first`; returns the count. */
+  /**
+   * Builds one cycle of periodic packets into the batch from slot `first` on, in upstream's order
+   * (all RAs, then all unsolicited NAs, then all GARPs; ports in id order). Returns the count.
+   */
   const periodic = (first: number): number => {
     let slot = first;
     const limit = ports.portLimit;
-    for (let p = 0; p < limit && slot < MAX_SLOTS - 3; p++) {
-      if (ports.state(p) !== PortState.VF_ACTIVE) continue;
-      const want = data.settings.ipv6Overlay ? 3 : 1;
-      if (dpdk.allocDescs(allocDesc, want) !== want) {
-        stats[WS_ALLOC_FAILED] = stats[WS_ALLOC_FAILED]! + 1;
-        break;
-      }
-      for (let k = 0; k < want; k++) {
-        const mbuf = allocDesc[k * DESC_WORDS + DESC_MBUF]!;
-        b.reset(slot, mbuf, mbuf + bufShift + allocDesc[k * DESC_WORDS + DESC_DATA_OFF]!, 0, p);
-        const ok = k === 0 ? buildGarp(b, slot, p, ctx) : k === 1 ? buildUnsolicitedNa(b, slot, p, ctx) : buildRa(b, slot, p, ctx);
+    for (let kind = 0; kind < 3; kind++) {
+      for (let p = 0; p < limit && slot < MAX_SLOTS; p++) {
+        if (kind < 2 ? !ndWanted(ctx, p) : !garpWanted(ctx, p)) continue;
+        if (dpdk.allocDescs(allocDesc, 1) !== 1) {
+          stats[WS_ALLOC_FAILED] = stats[WS_ALLOC_FAILED]! + 1;
+          return slot - first;
+        }
+        const mbuf = allocDesc[DESC_MBUF]!;
+        b.reset(slot, mbuf, mbuf + bufShift + allocDesc[DESC_DATA_OFF]!, 0, p);
+        const ok = kind === 0 ? buildRa(b, slot, p, ctx) : kind === 1 ? buildUnsolicitedNa(b, slot, p, ctx) : buildGarp(b, slot, p, ctx);
         if (ok) {
           graph.enqueue(periodicNode, slot);
         } else {
@@ -105,9 +109,7 @@ function run(data: WorkerData): void {
     let count = n;
     if (data.periodic && performance.now() >= nextPeriodic) {
       count += periodic(n);
-      periodicCycle++;
-      nextPeriodic = performance.now()
-        + (periodicCycle < PERIODIC_FAST_CYCLES ? PERIODIC_FAST_INTERVAL_MS : PERIODIC_SLOW_INTERVAL_MS);
+      nextPeriodic = performance.now() + schedule.next(ports.initialized);
     }
     if (count === 0) {
       if (data.idleBackoff && ++emptyPolls > SPIN_POLLS) {

@@ -77,13 +77,16 @@ async function dhcp6(ns: string, iface: string): Promise<Record<string, string>>
   return parseLease(readFileSync(out, 'utf8'));
 }
 
-test.serial('a DHCPv4 client gets the interface address, MTU, DNS servers and hostname', async (t) => {
+test.serial('a DHCPv4 client gets the interface address, MTU, DNS servers, hostname and routes', async (t) => {
   const l1 = await dhcp4(NS1, VF0.iface);
   t.is(l1['new_ip_address'], '10.100.1.1');
   t.is(l1['new_interface_mtu'], '1337');
   t.is(l1['new_domain_name_servers'], '8.8.4.4 8.8.8.8');
   t.is(l1['new_host_name'], 'vm1-host');
-  t.is(l1['new_routers'], '169.254.0.1');
+  // upstream routes by option 121 only: 169.254.0.0/16 on-link, default via 169.254.0.1
+  t.is(l1['new_rfc3442_classless_static_routes'], '16 169 254 0 0 0 0 0 169 254 0 1');
+  const routes = await nsExec(NS1, ['ip', 'route', 'show', 'default']);
+  t.regex(routes.stdout, /default via 169\.254\.0\.1/);
   const l2 = await dhcp4(NS2, VF1.iface);
   t.is(l2['new_ip_address'], '10.100.1.2');
   t.is(l2['new_host_name'], 'vm2-host');

@@ -23,6 +23,11 @@ class FakeDataplane implements DataplaneApi {
   readonly detached: number[] = [];
   failAttach = false;
   failDetach = false;
+  initializeCalls = 0;
+
+  markInitialized(): void {
+    this.initializeCalls++;
+  }
 
   vfPort(deviceName: string): number | undefined {
     const m = /^net_tap([2-5])$/.exec(deviceName);
@@ -204,8 +209,10 @@ test('every call but Initialize is refused with ABORTED "not initialized" before
 
 test('Initialize returns the process UUID, repeatable, and CheckInitialized reports the same UUID', async (t) => {
   const c = await setup(t, { init: false });
+  t.is(c.dp.initializeCalls, 0);
   const first = await c.ok('Initialize');
   t.deepEqual(first.status, { code: 0, message: 'Success' });
+  t.is(c.dp.initializeCalls, 1, 'the dataplane learns about Initialize');
   t.regex(first.uuid!, /^[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}$/);
   t.is(first.uuid, c.srv.uuid);
   t.is((await c.ok('Initialize')).uuid, first.uuid);

@@ -6,7 +6,7 @@ import {
   ARP_HLEN, ARP_HTYPE, ARP_LEN, ARP_OP, ARP_OP_REPLY, ARP_OP_REQUEST, ARP_PLEN, ARP_PTYPE, ARP_SHA, ARP_SPA,
   ARP_THA, ARP_TPA, ETH_DST, ETH_HLEN, ETH_SRC, ETHERTYPE_IPV4, GATEWAY_IPV4,
 } from '../../packet/headers.js';
-import { B_OWN_MAC, PORT_MAC_LEARNED, PortState, type PortTable } from '../../tables/port-table.js';
+import { B_OWN_MAC, PORT_ARP_DONE, PortState, type PortTable } from '../../tables/port-table.js';
 import { GraphNode, TX_EDGE } from '../graph.js';
 import type { NodeContext } from '../node-context.js';
 
@@ -17,13 +17,10 @@ const E_TX = 1;
  * Whether the port still waits for the VM's first ARP since its interface was attached (upstream
  * `dp_arp_cycle_needed`: interface ready and no ARP seen yet). While it does, the periodic ARP asks
  * for the VM's own address and the VM's ARP packets teach its MAC.
- *
- * Upstream keeps a separate `arp_done` bit that only ARP sets; the port table has only
- * PORT_MAC_LEARNED, which DHCP ACK and ND NS learning set as well, so after a DHCP/ND exchange the
- * cycle counts as done here a little earlier than upstream (see the node's report).
+ * Only ARP ends the cycle (PORT_ARP_DONE); MAC learning from DHCP or ND does not.
  */
 export function arpCycleNeeded(ports: PortTable, port: number): boolean {
-  return ports.state(port) === PortState.VF_ACTIVE && (ports.flags(port) & PORT_MAC_LEARNED) === 0;
+  return ports.state(port) === PortState.VF_ACTIVE && (ports.flags(port) & PORT_ARP_DONE) === 0;
 }
 
 export class ArpNode extends GraphNode {
@@ -53,6 +50,7 @@ export class ArpNode extends GraphNode {
     // upstream does, send the frame back out unchanged instead of answering it.
     if (arpCycleNeeded(ports, port) && sip === ports.ipv4(port)) {
       ports.learnVmMac(port, bytes, s + ETH_SRC);
+      ports.markArpDone(port);
       b.outPort[slot] = port;
       return E_TX;
     }
