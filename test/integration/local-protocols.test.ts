@@ -32,6 +32,7 @@ async function cleanup(): Promise<void> {
 
 test.before(async () => {
   await cleanup();
+  for (const ns of [NS1, NS2]) for (const f of ['leases4', 'leases6', 'leases4b']) rmSync(`/tmp/${ns}.${f}`, { force: true });
   svc = await startService({
     lcores: '0,1', pf0: PF0, pf1: PF1, vfs: [VF0, VF1], vfPattern: `${P}vf`, grpcPort: GRPC, filePrefix: `${P}${process.pid}`,
   });
@@ -100,6 +101,16 @@ test.serial('a DHCPv6 client gets the interface IPv6 address', async (t) => {
   t.is(l1['new_dhcp6_name_servers'], '2001:4860:4860::6464 2002:4861:4861::6464');
   const l2 = await dhcp6(NS2, VF1.iface);
   t.is(l2['new_ip6_address'], '2000:100:1::2');
+});
+
+test.serial('a rebooted VM confirms its DHCPv6 lease at once', async (t) => {
+  // stop the client that holds the lease (-x: no RELEASE), then start it again: it sends CONFIRM
+  await nsExec(NS1, ['dhclient', '-6', '-x', '-pf', `/tmp/${NS1}.dhclient6.pid`, VF0.iface]);
+  const t0 = Date.now();
+  const l = await dhcp6(NS1, VF0.iface);
+  t.regex(l['reason'] ?? '', /^(REBOOT6|BOUND6)$/);
+  t.is(l['new_ip6_address'], '2000:100:1::1');
+  t.true(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
 });
 
 test.serial('the gateway resolves by ARP and by ND to the port MAC', async (t) => {

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { DropReason } from '../../src/packet/drop-reasons.js';
-import { PORT_MAC_LEARNED } from '../../src/tables/port-table.js';
-import { ArpNode } from '../../src/workers/nodes/arp.js';
+import { PORT_ARP_DONE, PORT_MAC_LEARNED } from '../../src/tables/port-table.js';
+import { arpCycleNeeded, ArpNode } from '../../src/workers/nodes/arp.js';
 import { type ArpFields, arp, attach, cat, eth, hex, ip4, mac, makeCtx, PORT_MAC, run, VM_IPV4, VM_MAC, vmMacOf } from './frames.js';
 
 const E_TX = 1;
@@ -15,6 +15,7 @@ function arpFrame(f: Partial<ArpFields> = {}, ethSrc = VM_MAC, pad = 18): Uint8A
 function learnedCtx(): ReturnType<typeof makeCtx> {
   const ctx = makeCtx();
   ctx.ports.learnVmMac(3, mac('02:00:00:00:00:99'), 0);
+  ctx.ports.markArpDone(3);
   return ctx;
 }
 
@@ -55,6 +56,7 @@ test('the VM\'s first ARP from its own address teaches its MAC and is sent back 
     t.is(hex(r.out), hex(f), 'reflected as is');
     t.is(vmMacOf(ctx), '12:34:56:78:9a:bc', 'learned from the Ethernet source');
     t.not(ctx.ports.flags(3) & PORT_MAC_LEARNED, 0);
+    t.not(ctx.ports.flags(3) & PORT_ARP_DONE, 0, 'the first ARP ends the ARP cycle');
   }
 });
 
@@ -121,4 +123,12 @@ test('every truncation of an ARP request is dropped as truncated', (t) => {
     t.is(r.reason, DropReason.TRUNCATED, `length ${n}`);
   }
   t.is(run(node, full).edge, E_TX);
+});
+
+test('a MAC learned by DHCP or ND does not end the ARP cycle; only an ARP does', (t) => {
+  const ctx = makeCtx();
+  ctx.ports.learnVmMac(3, mac('02:00:00:00:00:99'), 0);
+  t.true(arpCycleNeeded(ctx.ports, 3));
+  ctx.ports.markArpDone(3);
+  t.false(arpCycleNeeded(ctx.ports, 3));
 });

@@ -138,7 +138,32 @@ test('the last of repeated client id and IA_NA options wins', (t) => {
   t.is(o[2]![1].slice(0, 8), '00000042');
 });
 
-test('CONFIRM gets a bare REPLY with every option stripped', (t) => {
+const iaWith = (addr: string): Uint8Array => opt6(3, cat(u32(IAID), u32(0), u32(0),
+  opt6(5, cat(ip6(addr), u32(3600), u32(7200)))));
+
+test('a CONFIRM of the interface address gets server id, client id and status Success', (t) => {
+  const r = run(new Dhcpv6Node(makeCtx()), dhcpv6Frame(4, 0x123456, cat(ELAPSED, CLIENT_ID, iaWith(VM_IPV6))), L4);
+  t.is(r.edge, E_TX);
+  t.is(r.out[62], 7, 'REPLY');
+  t.deepEqual(opts(r.out), [[2, SERVER_ID], [1, hex(CLIENT_ID.subarray(4))], [13, '0000']]);
+  t.true(l4v6Ok(r.out, 17));
+});
+
+test('a CONFIRM of another address gets status NotOnLink', (t) => {
+  const r = run(new Dhcpv6Node(makeCtx()), dhcpv6Frame(4, 0x123456, cat(CLIENT_ID, iaWith('2000:999::1'))), L4);
+  t.is(r.edge, E_TX);
+  t.deepEqual(opts(r.out).at(-1), [13, '0004']);
+});
+
+test('a CONFIRM whose IA_NA overruns its option is dropped as malformed', (t) => {
+  const ia = iaWith(VM_IPV6);
+  ia[3] = ia[3]! - 4; // the IA_NA claims less than its IAADDR needs
+  const r = run(new Dhcpv6Node(makeCtx()), dhcpv6Frame(4, 1, cat(CLIENT_ID, ia, ELAPSED)), L4);
+  t.is(r.edge, 0);
+  t.is(r.reason, DropReason.MALFORMED);
+});
+
+test('CONFIRM without addresses gets a bare REPLY with every option stripped, as upstream', (t) => {
   const r = run(new Dhcpv6Node(makeCtx()), dhcpv6Frame(4, 0x123456, cat(ELAPSED, CLIENT_ID)), L4);
   t.is(r.edge, E_TX);
   t.is(r.out.length, OPTS);

@@ -46,6 +46,7 @@ export const Dhcpv6Opt = {
 
 export const DHCPV6_STATUS_SUCCESS = 0;
 export const DHCPV6_STATUS_NOADDRSAVAIL = 2;
+export const DHCPV6_STATUS_NOTONLINK = 4;
 export const DHCPV6_INFINITY = 0xffffffff;
 /** DUID type 3 (link-layer address) and the hardware type upstream puts in it (any value works). */
 export const DUID_LL = 3;
@@ -79,6 +80,9 @@ export class Dhcpv6Node extends GraphNode {
   private readonly clientId = new Uint8Array(CLIENT_ID_MAX);
   private hasIaNa = false;
   private iaid = 0;
+  /** IAADDR options seen in IA_NAs, and whether one is not the interface's address. */
+  private confirmAddrs = 0;
+  private confirmMismatch = false;
   private rapidCommit = false;
   private pxeMode: number = PxeMode.NONE;
   private urlLen = 0;
@@ -131,9 +135,14 @@ export class Dhcpv6Node extends GraphNode {
       reply = Dhcpv6Msg.REPLY;
       replyLen = 6;
     } else if (type === Dhcpv6Msg.CONFIRM) {
-      // upstream confirms with a bare REPLY: every option stripped
+      // A CONFIRM naming addresses (a rebooted VM checking its lease) gets server id, client id and
+      // a status (RFC 8415 18.3.3): Success if they are the interface's address, else NotOnLink.
+      // Upstream strips every option, which real clients ignore: ISC dhclient then retransmits for
+      // ~20 s before it falls back to SOLICIT. A CONFIRM without addresses gets upstream's bare REPLY.
       reply = Dhcpv6Msg.REPLY;
-      replyLen = 0;
+      const bad = this.parseOptions(bytes, dv, opts, optsLen);
+      if (bad !== 0) return dropWith(b, slot, bad);
+      replyLen = this.confirmAddrs === 0 ? 0 : SERVER_ID_OPT_LEN + 6 + (this.clientIdLen >= 0 ? 4 + this.clientIdLen : 0);
     } else if (type === Dhcpv6Msg.SOLICIT || type === Dhcpv6Msg.REQUEST || type === Dhcpv6Msg.RELEASE) {
       // upstream answers SOLICIT with ADVERTISE even when it echoes a rapid commit option
       reply = type === Dhcpv6Msg.SOLICIT ? Dhcpv6Msg.ADVERTISE : Dhcpv6Msg.REPLY;
@@ -169,7 +178,13 @@ export class Dhcpv6Node extends GraphNode {
     if (!this.snapHasIpv6) {
       o = putOption(dv, o, Dhcpv6Opt.STATUS_CODE, 2);
       dv.setUint16(o, DHCPV6_STATUS_NOADDRSAVAIL);
-    } else if (replyLen > 0) {
+    } else if (type === Dhcpv6Msg.CONFIRM) {
+      if (replyLen > 0) {
+        o = this.writeIds(bytes, dv, o, s + ETH_DST);
+        o = putOption(dv, o, Dhcpv6Opt.STATUS_CODE, 2);
+        dv.setUint16(o, this.confirmMismatch ? DHCPV6_STATUS_NOTONLINK : DHCPV6_STATUS_SUCCESS);
+      }
+    } else {
       o = this.writeOptions(bytes, dv, o, s + ETH_DST);
     }
 
@@ -185,18 +200,7 @@ export class Dhcpv6Node extends GraphNode {
    * DNS servers (always, possibly empty), boot file URL. `clientMac` is where the client's MAC sits.
    */
   private writeOptions(bytes: Uint8Array, dv: DataView, at: number, clientMac: number): number {
-    let o = at;
-    // Server DUID-LL. Upstream fills the link-layer address from the reply's Ethernet destination,
-    // i.e. the client's MAC, not the port's (dhcpv6_node.c generate_reply_options).
-    o = putOption(dv, o, Dhcpv6Opt.SERVERID, 10);
-    dv.setUint16(o, DUID_LL);
-    dv.setUint16(o + 2, DUID_LL_HW_TYPE);
-    for (let i = 0; i < 6; i++) bytes[o + 4 + i] = bytes[clientMac + i]!;
-    o += 10;
-    if (this.clientIdLen >= 0) {
-      o = putOption(dv, o, Dhcpv6Opt.CLIENTID, this.clientIdLen);
-      o = copyInto(bytes, o, this.clientId, this.clientIdLen);
-    }
+    let o = this.writeIds(bytes, dv, at, clientMac);
     if (this.hasIaNa) {
       o = putOption(dv, o, Dhcpv6Opt.IA_NA, IA_NA_OPT_LEN - 4);
       dv.setUint32(o, this.iaid);
@@ -222,6 +226,23 @@ export class Dhcpv6Node extends GraphNode {
   }
 
   /**
+   * Server id and the echoed client id. The server DUID-LL carries the reply's Ethernet destination,
+   * i.e. the client's MAC, not the port's: upstream does so (dhcpv6_node.c generate_reply_options).
+   */
+  private writeIds(bytes: Uint8Array, dv: DataView, at: number, clientMac: number): number {
+    let o = putOption(dv, at, Dhcpv6Opt.SERVERID, 10);
+    dv.setUint16(o, DUID_LL);
+    dv.setUint16(o + 2, DUID_LL_HW_TYPE);
+    for (let i = 0; i < 6; i++) bytes[o + 4 + i] = bytes[clientMac + i]!;
+    o += 10;
+    if (this.clientIdLen >= 0) {
+      o = putOption(dv, o, Dhcpv6Opt.CLIENTID, this.clientIdLen);
+      o = copyInto(bytes, o, this.clientId, this.clientIdLen);
+    }
+    return o;
+  }
+
+  /**
    * Walks the request options at bytes[off, off+len). Returns 0 or a drop reason.
    *
    * Like upstream, the walk stops when no more than a bare option header is left (a trailing
@@ -231,6 +252,8 @@ export class Dhcpv6Node extends GraphNode {
    */
   private parseOptions(bytes: Uint8Array, dv: DataView, off: number, len: number): number {
     this.clientIdLen = -1;
+    this.confirmAddrs = 0;
+    this.confirmMismatch = false;
     this.hasIaNa = false;
     this.rapidCommit = false;
     this.pxeMode = PxeMode.NONE;
@@ -250,6 +273,7 @@ export class Dhcpv6Node extends GraphNode {
           if (n < IA_NA_FIXED) return DropReason.MALFORMED;
           this.hasIaNa = true;
           this.iaid = dv.getUint32(data);
+          if (!this.scanIaAddrs(dv, data + IA_NA_FIXED, n - IA_NA_FIXED)) return DropReason.MALFORMED;
           break;
         case Dhcpv6Opt.RAPID_COMMIT:
           if (n !== 0) return DropReason.MALFORMED;
@@ -274,6 +298,28 @@ export class Dhcpv6Node extends GraphNode {
     }
     this.buildBootFileUrl();
     return 0;
+  }
+
+  /** Counts the IAADDR sub-options of an IA_NA and compares their addresses; false if malformed. */
+  private scanIaAddrs(dv: DataView, off: number, len: number): boolean {
+    let i = 0;
+    while (i + 4 <= len) {
+      const code = dv.getUint16(off + i);
+      const n = dv.getUint16(off + i + 2);
+      if (i + 4 + n > len) return false;
+      if (code === Dhcpv6Opt.IAADDR) {
+        if (n < 24) return false;
+        this.confirmAddrs++;
+        for (let k = 0; k < 16; k++) {
+          if (dv.getUint8(off + i + 4 + k) !== this.ipv6[k]) {
+            this.confirmMismatch = true;
+            break;
+          }
+        }
+      }
+      i += 4 + n;
+    }
+    return true;
   }
 
   /**
