@@ -1,10 +1,13 @@
 /**
- * Packet-path throughput: rx, the graph (cls -> conntrack -> ipv4_lookup -> tx) and tx on net_ring
- * loopback vdevs, with 1 and 2 workers, next to dpdk-testpmd io forwarding on the same vdevs in
- * the same run. net_ring loops every tx queue back to the same rx queue, so a primed set of
- * packets circulates through the worker as fast as it can forward them; nothing leaves memory.
+ * Packet-path throughput: rx, the graph (rx -> cls -> conntrack -> ipv4_lookup -> tx) and tx on
+ * net_null vdevs, with 1 and 2 workers, next to dpdk-testpmd io forwarding on the same vdevs in the
+ * same run. net_null rx hands out mbufs without writing them (copy=0), so each one carries what the
+ * pool slot last held: before the workers start, every mbuf of the pool gets a VM-to-VM UDP frame
+ * written at its headroom, which makes every received packet a valid frame for the graph (the graph
+ * only rewrites its MAC addresses, so the template stays valid). net_null tx frees what it gets.
+ * The uplinks are idle net_ring ports.
  *
- *   node dist/bench/forward.js [--seconds 5] [--workers 1,2] [--burst 32] [--packets 1024] [--no-testpmd]
+ *   node dist/bench/forward.js [--seconds 5] [--workers 1,2] [--burst 32] [--no-testpmd]
  *
  * Prints one line per variant: total Mpps, Mpps per worker, ns per packet per worker.
  */
@@ -13,21 +16,21 @@ import { fileURLToPath } from 'node:url';
 import { parseServiceArgs } from '../src/config/options.js';
 import { Dataplane } from '../src/actors/dataplane.js';
 import { createLogger } from '../src/actors/logging.js';
-import { DESC_DATA_OFF, DESC_MBUF, DESC_PORT, DESC_DATA_LEN, DESC_WORDS } from '../src/ffi/dpdk.js';
+import { DESC_DATA_OFF, DESC_MBUF, DESC_WORDS } from '../src/ffi/dpdk.js';
 import { WS_TX } from '../src/workers/worker-data.js';
 
-interface Args { seconds: number; workers: number[]; burst: number; packets: number; testpmd: boolean; child?: number }
+interface Args { seconds: number; workers: number[]; burst: number; testpmd: boolean; repeat: number; child?: number }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { seconds: 5, workers: [1, 2], burst: 32, packets: 1024, testpmd: true };
+  const a: Args = { seconds: 5, workers: [1, 2], burst: 32, testpmd: true, repeat: 3 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1] ?? '';
     if (k === '--seconds') { a.seconds = Number(v); i++; }
     else if (k === '--workers') { a.workers = v.split(',').map(Number); i++; }
     else if (k === '--burst') { a.burst = Number(v); i++; }
-    else if (k === '--packets') { a.packets = Number(v); i++; }
     else if (k === '--no-testpmd') a.testpmd = false;
+    else if (k === '--repeat') { a.repeat = Number(v); i++; }
     else if (k === '--child') { a.child = Number(v); i++; }
   }
   return a;
@@ -41,22 +44,22 @@ function lcoreList(workers: number): string {
 
 /** One variant in this process: our service's dataplane with `workers` workers. */
 async function runOurs(a: Args, workers: number): Promise<Result> {
-  const parsed = parseServiceArgs(['--pf0=net_ring_pf0', '--pf1=net_ring_pf1', '--vf-pattern=net_ring_vf', '--ipv6=fc00:1::1', '--nic-type=tap',
+  const parsed = parseServiceArgs(['--pf0=net_ring_pf0', '--pf1=net_ring_pf1', '--vf-pattern=net_null_vf', '--ipv6=fc00:1::1', '--nic-type=tap',
     '--no-offload', '--no-stats', `--burst=${a.burst}`, '--no-idle-backoff'], { DP_CONF: '' });
   if (parsed.kind !== 'run') throw new Error(parsed.stderr);
   const log = createLogger({ format: 'text', color: 'never', level: 'warn' });
   const dp = new Dataplane(parsed.options, log);
   const eal = ['-l', lcoreList(workers), '--no-huge', '-m', '1024', '--no-pci', `--file-prefix=bench${process.pid}`,
-    '--log-level=lib.*:error', '--vdev=net_ring_pf0', '--vdev=net_ring_pf1', '--vdev=net_ring_vf0', '--vdev=net_ring_vf1'];
+    '--log-level=lib.*:error', '--vdev=net_ring_pf0', '--vdev=net_ring_pf1', '--vdev=net_null_vf0,size=64', '--vdev=net_null_vf1,size=64'];
   await dp.start(eal, () => {
-    const vf0 = dp.vfPort('net_ring_vf0')!;
-    const vf1 = dp.vfPort('net_ring_vf1')!;
+    const vf0 = dp.vfPort('net_null_vf0')!;
+    const vf1 = dp.vfPort('net_null_vf1')!;
     const attach = (port: number, ip: number): void => dp.portTable.attach(port, {
       vni: 100, ipv4: ip, ipv6: new Uint8Array(16), underlay: new Uint8Array(16), hostname: '', pxeServer: '', bootFile: '',
     });
     attach(vf0, 0x0a000001);
     attach(vf1, 0x0a000002);
-    primeRings(dp, [vf0, vf1], workers, a.packets);
+    primePool(dp);
   });
   const txNow = (): number => dp.workers.reduce((s, w) => s + w.stats[WS_TX]!, 0);
   await new Promise((r) => setTimeout(r, 1000));
@@ -69,25 +72,23 @@ async function runOurs(a: Args, workers: number): Promise<Result> {
   return { variant: 'dpservice-ts graph', workers, mpps: (c1 - c0) / (Number(t1 - t0) / 1e3) };
 }
 
-/** Puts `count` UDP packets per queue into each VF's loopback ring: VM 10.0.0.1 -> 10.0.0.2. */
-function primeRings(dp: Dataplane, vfs: number[], queues: number, count: number): void {
+/** Writes the template frame into every free mbuf of the pool (see the file comment). */
+function primePool(dp: Dataplane): void {
   const info = dp.dpdk.poolInfo();
   const bytes = new Uint8Array(dp.dpdk.poolView());
-  const desc = new Uint32Array(count * DESC_WORDS);
-  for (let q = 0; q < queues; q++) {
-    for (const port of vfs) {
-      const n = dp.dpdk.allocDescs(desc, Math.min(count, 1024));
-      for (let i = 0; i < n; i++) {
-        const d = i * DESC_WORDS;
-        const at = desc[d + DESC_MBUF]! + info.bufShift + desc[d + DESC_DATA_OFF]!;
-        const f = udpFrame(i);
-        bytes.set(f, at);
-        desc[d + DESC_PORT] = port;
-        desc[d + DESC_DATA_LEN] = f.length;
-      }
-      dp.dpdk.txBurst(q, desc, n);
+  const frame = udpFrame(0);
+  const chunks: Uint32Array[] = [];
+  for (;;) {
+    const desc = new Uint32Array(1024 * DESC_WORDS);
+    const n = dp.dpdk.allocDescs(desc, 1024);
+    if (n === 0) break;
+    for (let i = 0; i < n; i++) {
+      const d = i * DESC_WORDS;
+      bytes.set(frame, desc[d + DESC_MBUF]! + info.bufShift + desc[d + DESC_DATA_OFF]!);
     }
+    chunks.push(desc);
   }
+  for (const desc of chunks) dp.dpdk.freeDescs(desc, 1024);
 }
 
 function udpFrame(i: number): Uint8Array {
@@ -107,12 +108,12 @@ function udpFrame(i: number): Uint8Array {
   return f;
 }
 
-/** dpdk-testpmd io forwarding on two net_ring ports, same EAL memory settings. */
+/** dpdk-testpmd io forwarding on two net_null ports of the same size, same EAL memory settings. */
 async function runTestpmd(a: Args, workers: number): Promise<Result> {
   const cpus = 2;
   const lcores = Array.from({ length: workers + 1 }, (_, i) => `${i}@${i % cpus}`).join(',');
   const args = [`--lcores=${lcores}`, '--no-huge', '-m', '1024', '--no-pci', `--file-prefix=tpmd${process.pid}`,
-    '--vdev=net_ring0', '--vdev=net_ring1', '--', '--forward-mode=io', '--tx-first', '--auto-start',
+    '--vdev=net_null0,size=64', '--vdev=net_null1,size=64', '--', '--forward-mode=io', '--auto-start',
     `--stats-period=1`, `--nb-cores=${workers}`, `--rxq=${workers}`, `--txq=${workers}`, `--burst=${a.burst}`];
   const proc = spawn('dpdk-testpmd', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -123,11 +124,18 @@ async function runTestpmd(a: Args, workers: number): Promise<Result> {
   const killer = setTimeout(() => proc.kill('SIGKILL'), 5000);
   await new Promise((r) => proc.once('exit', r));
   clearTimeout(killer);
-  // each stats block lists Tx-pps per port; take the last complete block
+  // each periodic stats block lists Tx-pps for port 0 then port 1; skip the first (warm-up) block
+  // and the empty ones printed around start and stop, take the median of the rest
   const pps = [...out.matchAll(/Tx-pps:\s+(\d+)/g)].map((m) => Number(m[1]));
-  if (pps.length < 2) throw new Error(`testpmd printed no stats:\n${out.slice(-2000)}`);
-  const last = pps.slice(-2);
-  return { variant: 'dpdk-testpmd io', workers, mpps: (last[0]! + last[1]!) / 1e6 };
+  const sums: number[] = [];
+  for (let i = 2; i + 1 < pps.length; i += 2) if (pps[i]! > 0 && pps[i + 1]! > 0) sums.push(pps[i]! + pps[i + 1]!);
+  if (sums.length === 0) throw new Error(`testpmd printed no stats:\n${out.slice(-2000)}`);
+  return { variant: 'dpdk-testpmd io', workers, mpps: median(sums) / 1e6 };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 function line(r: Result): string {
@@ -135,22 +143,36 @@ function line(r: Result): string {
   return `${r.variant.padEnd(22)} workers=${r.workers}  total ${r.mpps.toFixed(2).padStart(6)} Mpps  per worker ${per.toFixed(2).padStart(6)} Mpps  ${(1e3 / per).toFixed(1).padStart(7)} ns/packet`;
 }
 
+function runChild(workers: number): Promise<Result> {
+  const child = fork(fileURLToPath(import.meta.url), [...process.argv.slice(2), '--child', String(workers)],
+    { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  return new Promise<Result>((res, rej) => {
+    child.once('message', (m) => res(m as Result));
+    child.once('exit', (code) => code !== 0 && rej(new Error(`bench child exited ${code}`)));
+  });
+}
+
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   if (a.child !== undefined) {
     // one EAL per process: each variant of ours runs in a child
     const r = await runOurs(a, a.child);
-    await new Promise<void>((res) => { process.send?.(r, () => res()); });
+    if (process.send) await new Promise<void>((res) => { process.send!(r, () => res()); });
+    else console.log(line(r));
     return;
   }
+  // testpmd and ours alternate, `repeat` times each, so both see the same machine; medians count
   const results: Result[] = [];
   for (const w of a.workers) {
-    if (a.testpmd) results.push(await runTestpmd(a, w));
-    const child = fork(fileURLToPath(import.meta.url), [...process.argv.slice(2), '--child', String(w)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    results.push(await new Promise<Result>((res, rej) => {
-      child.once('message', (m) => res(m as Result));
-      child.once('exit', (code) => code !== 0 && rej(new Error(`bench child exited ${code}`)));
-    }));
+    const tp: number[] = [];
+    const ours: number[] = [];
+    for (let k = 0; k < a.repeat; k++) {
+      if (a.testpmd) tp.push((await runTestpmd(a, w)).mpps);
+      ours.push((await runChild(w)).mpps);
+    }
+    if (a.testpmd) results.push({ variant: 'dpdk-testpmd io', workers: w, mpps: median(tp) });
+    results.push({ variant: 'dpservice-ts graph', workers: w, mpps: median(ours) });
+    console.error(`workers=${w}: testpmd runs ${tp.map((x) => x.toFixed(2)).join(' ')}; ours ${ours.map((x) => x.toFixed(2)).join(' ')} Mpps`);
   }
   for (const r of results) console.log(line(r));
   const ours = results.filter((r) => r.variant.startsWith('dpservice'));

@@ -38,7 +38,6 @@ static uint64_t dps_len;
 /* Per-thread scratch for tx grouping: each worker thread has its own, so no locking. */
 static __thread struct rte_mbuf *tx_sorted[DPS_MAX_BURST];
 static __thread struct rte_mbuf *rx_bufs[DPS_MAX_BURST];
-static __thread uint8_t tx_done[DPS_MAX_BURST];
 
 int dps_eal_init(int argc, const char **argv)
 {
@@ -367,6 +366,8 @@ int dps_rx_burst(uint16_t qid, const uint16_t *ports, int nports, uint32_t *desc
 				rte_pktmbuf_free(m);
 				continue;
 			}
+			/* not every PMD sets the input port (net_ring does not) */
+			m->port = ports[p];
 			desc_fill(&desc[total * DPS_DESC_WORDS], m);
 			total++;
 		}
@@ -375,8 +376,10 @@ int dps_rx_burst(uint16_t qid, const uint16_t *ports, int nports, uint32_t *desc
 }
 
 /*
- * Sends n descriptors on queue qid of the port each names, grouped by port (stable order within a
- * port: one rte_eth_tx_burst per port present). Unsent packets are freed; returns the number sent.
+ * Sends n descriptors on queue qid of the port each names: one rte_eth_tx_burst per run of
+ * consecutive descriptors with the same port (the graph hands them grouped by tx node, so that
+ * is one burst per port). Only the mbuf's first cache line is written: received and freshly
+ * allocated mbufs are single-segment already. Unsent packets are freed; returns the number sent.
  */
 int dps_tx_burst(uint16_t qid, const uint32_t *desc, int n)
 {
@@ -384,30 +387,21 @@ int dps_tx_burst(uint16_t qid, const uint32_t *desc, int n)
 
 	if (n > DPS_MAX_BURST)
 		n = DPS_MAX_BURST;
-	memset(tx_done, 0, (size_t)n);
-	for (int start = 0; start < n; ++start) {
-		uint32_t port;
-		int cnt = 0;
+	for (int start = 0; start < n;) {
+		uint32_t port = desc[start * DPS_DESC_WORDS + 1];
+		int cnt = 0, i = start;
 
-		if (tx_done[start])
-			continue;
-		port = desc[start * DPS_DESC_WORDS + 1];
-		for (int i = start; i < n; ++i) {
+		for (; i < n && desc[i * DPS_DESC_WORDS + 1] == port; ++i) {
 			const uint32_t *d = &desc[i * DPS_DESC_WORDS];
-			struct rte_mbuf *m;
+			struct rte_mbuf *m = mbuf_at(d[0]);
 
-			if (tx_done[i] || d[1] != port)
-				continue;
-			tx_done[i] = 1;
-			m = mbuf_at(d[0]);
 			m->data_off = (uint16_t)d[2];
 			m->data_len = (uint16_t)d[3];
 			m->pkt_len = d[3];
-			m->nb_segs = 1;
-			m->next = NULL;
 			m->ol_flags = 0;
 			tx_sorted[cnt++] = m;
 		}
+		start = i;
 		uint16_t done = port < RTE_MAX_ETHPORTS ?
 			rte_eth_tx_burst((uint16_t)port, qid, tx_sorted, (uint16_t)cnt) : 0;
 

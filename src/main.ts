@@ -34,6 +34,7 @@ async function main(): Promise<number> {
     };
     process.on('SIGINT', () => onSignal('SIGINT'));
     process.on('SIGTERM', () => onSignal('SIGTERM'));
+    void s.fatal.then(resolve);
   });
 }
 

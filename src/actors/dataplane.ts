@@ -58,6 +58,11 @@ export class Dataplane implements DataplaneApi {
   private readonly log: Logger;
   private readonly opts: ServiceOptions;
   private stopped = false;
+  /**
+   * Called once if a worker dies while the service runs: the dataplane can no longer forward that
+   * queue's traffic, so the supervisor shuts down and exits non-zero (PM2 restarts it).
+   */
+  onFatal: (reason: string) => void = () => undefined;
 
   constructor(opts: ServiceOptions, log: Logger) {
     this.opts = opts;
@@ -148,9 +153,14 @@ export class Dataplane implements DataplaneApi {
     const sup = new SupervisorChannel(channel);
     const exited = new Promise<void>((resolve) => {
       thread.on('message', (m: { kind: string; message?: string }) => {
-        if (m.kind === 'failed') this.log.error({ queue, lcore, err: m.message }, 'worker failed');
+        if (m.kind !== 'failed') return;
+        this.log.error({ queue, lcore, err: m.message }, 'worker failed');
+        if (!this.stopped) this.onFatal(`worker on lcore ${lcore} failed: ${m.message}`);
       });
-      thread.on('error', (err) => this.log.error({ queue, lcore, err: err.message }, 'worker crashed'));
+      thread.on('error', (err) => {
+        this.log.error({ queue, lcore, err: err.message }, 'worker crashed');
+        if (!this.stopped) this.onFatal(`worker on lcore ${lcore} crashed: ${err.message}`);
+      });
       thread.on('exit', () => resolve());
     });
     const handle: WorkerHandle = {

@@ -13,6 +13,8 @@ import { type MetricsServer, startMetrics } from './metrics.js';
 
 export interface Supervisor {
   log: Logger;
+  /** Resolves with an exit code if the service must stop on its own (a worker died). */
+  fatal: Promise<number>;
   dataplane: Dataplane;
   control: ControlServer;
   metrics?: MetricsServer;
@@ -56,5 +58,11 @@ export async function startSupervisor(opts: ServiceOptions, ealArgs: string[]): 
     })();
     return stopping;
   };
-  return { log, dataplane, control, metrics, stop };
+  const fatal = new Promise<number>((resolve) => {
+    dataplane.onFatal = (reason) => {
+      log.error({ reason }, 'fatal dataplane error, stopping');
+      void stop().finally(() => resolve(1));
+    };
+  });
+  return { log, dataplane, control, metrics, stop, fatal };
 }

@@ -83,20 +83,19 @@ export class PacketBatch {
     return true;
   }
 
-  /** Resets the per-packet metadata of a slot for a frame at `start` of `len` bytes. */
+  /**
+   * Resets the per-packet metadata of a slot for a frame at `start` of `len` bytes. Only what a
+   * node may read before writing it is reset (six stores, for every packet): cls writes etherType
+   * and l3, conntrack l4 and proto, every node that drops writes dropReason first.
+   */
   reset(slot: number, mbuf: number, start: number, len: number, port: number): void {
     this.mbuf[slot] = mbuf;
     this.start[slot] = start;
     this.len[slot] = len;
     this.inPort[slot] = port;
     this.outPort[slot] = port;
-    this.etherType[slot] = 0;
-    this.l3[slot] = 0;
-    this.l4[slot] = 0;
-    this.proto[slot] = 0;
     this.flags[slot] = 0;
     this.vni[slot] = 0;
-    this.dropReason[slot] = 0;
   }
 }
 

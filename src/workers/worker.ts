@@ -131,7 +131,13 @@ function run(data: WorkerData): void {
       const mbuf = rxDesc[d + DESC_MBUF]!;
       const port = rxDesc[d + DESC_PORT]!;
       b.reset(i, mbuf, mbuf + bufShift + rxDesc[d + DESC_DATA_OFF]!, rxDesc[d + DESC_DATA_LEN]!, port);
-      graph.enqueue(rxNodeByPort[port]!, i);
+      const rxNode = port < rxNodeByPort.length ? rxNodeByPort[port]! : -1;
+      if (rxNode >= 0) {
+        graph.fromSource(rxNode, i);
+      } else {
+        b.dropReason[i] = DropReason.PORT_NOT_ACTIVE;
+        graph.enqueue(dropNode, i);
+      }
     }
     b.count = count;
     graph.run(b);

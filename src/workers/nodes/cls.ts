@@ -8,7 +8,7 @@ import {
   ETHERTYPE_IPV6, ICMPV6_NS, ICMPV6_RS, IPPROTO_ICMPV6, IPPROTO_IPIP, IPPROTO_IPV6, IPV4_HLEN,
   IPV4_TOTAL_LEN, IPV4_VER_IHL, IPV6_HLEN, IPV6_NEXT, IPV6_PAYLOAD_LEN,
 } from '../../packet/headers.js';
-import { PortState } from '../../tables/port-table.js';
+import { PortState, type PortTable } from '../../tables/port-table.js';
 import { GraphNode } from '../graph.js';
 import type { NodeContext } from '../node-context.js';
 
@@ -22,12 +22,12 @@ const E_DECAP = 4;
 export class ClsNode extends GraphNode {
   readonly name = 'cls';
   readonly edges: readonly string[];
-  private readonly ctx: NodeContext;
+  private readonly ports: PortTable;
 
   /** @param withDecap whether the graph has an ipip_decap node (tunnelled traffic from PFs) */
   constructor(ctx: NodeContext, withDecap: boolean) {
     super();
-    this.ctx = ctx;
+    this.ports = ctx.ports;
     this.edges = withDecap ? EDGES : EDGES.slice(0, 4);
   }
 
@@ -38,14 +38,14 @@ export class ClsNode extends GraphNode {
     const bytes = b.bytes;
     if (len < ETH_HLEN) return drop(b, slot, DropReason.TRUNCATED);
     const port = b.inPort[slot]!;
-    const state = this.ctx.ports.state(port);
+    const state = this.ports.state(port);
     const type = dv.getUint16(s + ETH_TYPE);
     b.etherType[slot] = type;
     b.l3[slot] = ETH_HLEN;
     const fromPf = state === PortState.PF;
     if (!fromPf && state !== PortState.VF_ACTIVE) return drop(b, slot, DropReason.PORT_NOT_ACTIVE);
     if (fromPf) b.flags[slot] = b.flags[slot]! | PF_FROM_PF;
-    else b.vni[slot] = this.ctx.ports.vni(port);
+    else b.vni[slot] = this.ports.vni(port);
 
     if (type === ETHERTYPE_ARP) {
       if (len < ETH_HLEN + ARP_LEN) return drop(b, slot, DropReason.TRUNCATED);

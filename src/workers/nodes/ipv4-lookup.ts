@@ -2,8 +2,7 @@
 // header toward it. Budget: ~40 ns (port scan); per-VNI LPM route tables replace the scan (#3).
 import type { PacketBatch } from '../../packet/batch.js';
 import { DropReason } from '../../packet/drop-reasons.js';
-import { ETH_DST, ETH_HLEN, ETH_SRC, IPV4_DST } from '../../packet/headers.js';
-import { B_OWN_MAC } from '../../tables/port-table.js';
+import { ETH_DST, ETH_HLEN, IPV4_DST } from '../../packet/headers.js';
 import { GraphNode, TX_EDGE } from '../graph.js';
 import type { NodeContext } from '../node-context.js';
 import { drop } from './cls.js';
@@ -31,11 +30,7 @@ export class Ipv4LookupNode extends GraphNode {
 
 /** Sends a packet to a local VM port: Ethernet dst = VM MAC, src = the port's MAC. */
 export function toLocalPort(ctx: NodeContext, b: PacketBatch, slot: number, out: number): number {
-  const s = b.start[slot]!;
-  const ports = ctx.ports;
-  ports.copyVmMac(out, b.bytes, s + ETH_DST);
-  const mac = ports.at(out, B_OWN_MAC);
-  for (let i = 0; i < 6; i++) b.bytes[s + ETH_SRC + i] = ports.bytes[mac + i]!;
+  ctx.ports.writeEthToVm(out, b.dv, b.start[slot]! + ETH_DST);
   b.outPort[slot] = out;
   return E_TX;
 }

@@ -7,6 +7,7 @@ const E_CLS = 1;
 export class RxNode extends GraphNode {
   readonly name: string;
   readonly edges: readonly string[] = ['drop', 'cls'];
+  override readonly passThroughSource = true;
   constructor(port: number, queue: number) {
     super();
     this.name = `rx-${port}-${queue}`;

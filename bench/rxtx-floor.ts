@@ -1,0 +1,70 @@
+/**
+ * The floor under the packet path: a worker thread that only moves packets from rx to tx through
+ * the shim (no graph, packet bytes untouched), on the same net_null vdevs as bench/forward.ts.
+ * The difference between this and forward.ts is what the graph costs per packet.
+ *
+ *   node dist/bench/rxtx-floor.js [--seconds 4] [--burst 32] [--touch]
+ *
+ * --touch reads the Ethernet type of every packet (one cache line of packet data), to separate
+ * the cost of touching packet memory from the cost of the graph's logic.
+ */
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { DESC_DATA_OFF, DESC_MBUF, DESC_PORT, DESC_WORDS, loadShim } from '../src/ffi/dpdk.js';
+
+interface Data { seconds: number; burst: number; touch: boolean; ports: number[]; cpu: number; stats: SharedArrayBuffer }
+
+function arg(name: string, def: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : def;
+}
+
+function workerLoop(d: Data): void {
+  const dpdk = loadShim();
+  dpdk.threadRegister(d.cpu);
+  const info = dpdk.poolInfo();
+  const bytes = new Uint8Array(dpdk.poolView());
+  const desc = new Uint32Array(1024 * DESC_WORDS);
+  const ports = Uint16Array.from(d.ports);
+  const stats = new Float64Array(d.stats);
+  const end = performance.now() + d.seconds * 1000;
+  let sum = 0;
+  let iter = 0;
+  while ((++iter & 1023) !== 0 || performance.now() < end) {
+    const n = dpdk.rxBurst(0, ports, ports.length, desc, 1024, d.burst);
+    if (d.touch) {
+      for (let i = 0; i < n; i++) {
+        const at = desc[i * DESC_WORDS + DESC_MBUF]! + info.bufShift + desc[i * DESC_WORDS + DESC_DATA_OFF]!;
+        sum += bytes[at + 12]!;
+      }
+    }
+    // send each packet out of the other port
+    for (let i = 0; i < n; i++) desc[i * DESC_WORDS + DESC_PORT] = ports[(desc[i * DESC_WORDS + DESC_PORT] === ports[0] ? 1 : 0)]!;
+    stats[0] = stats[0]! + dpdk.txBurst(0, desc, n);
+  }
+  stats[1] = sum;
+  dpdk.threadUnregister();
+}
+
+async function main(): Promise<void> {
+  const dpdk = loadShim();
+  const eal = ['x', '-l', '0,1', '--no-huge', '-m', '1024', '--no-pci', `--file-prefix=floor${process.pid}`,
+    '--log-level=lib.*:error', '--vdev=net_null0,size=64', '--vdev=net_null1,size=64'];
+  if (dpdk.ealInit(eal.length, eal) < 0) throw new Error('EAL init failed');
+  if (dpdk.poolCreate(16383, 256, 2048) < 0) throw new Error('pool');
+  for (const p of [0, 1]) if (dpdk.portSetup(p, 1, 1024, 1024) < 0) throw new Error(`port ${p}`);
+  const stats = new SharedArrayBuffer(16);
+  const data: Data = { seconds: arg('--seconds', 4), burst: arg('--burst', 32), touch: process.argv.includes('--touch'), ports: [0, 1], cpu: dpdk.lcoreCpu(1), stats };
+  const t0 = process.hrtime.bigint();
+  const w = new Worker(fileURLToPath(import.meta.url), { workerData: data });
+  await new Promise((r) => w.once('exit', r));
+  const dt = Number(process.hrtime.bigint() - t0) / 1e9;
+  const pkts = new Float64Array(stats)[0]!;
+  const mpps = pkts / dt / 1e6;
+  console.log(`js rx->tx floor${data.touch ? ' +touch' : ''}   burst=${data.burst}  ${mpps.toFixed(2)} Mpps  ${(1e3 / mpps).toFixed(1)} ns/packet`);
+  for (const p of [0, 1]) { dpdk.portStop(p); dpdk.portClose(p); }
+  dpdk.ealCleanup();
+}
+
+if (isMainThread) main().catch((e: Error) => { console.error(e.message); process.exit(1); });
+else { workerLoop(workerData as Data); parentPort?.close(); }
