@@ -4,7 +4,9 @@
  * queues by flow hash. Per-worker counters on /metrics prove it.
  */
 import test from 'ava';
-import { dpClient, moveToNs, nsCreate, nsDelete, nsExec, removeLinks, type Service, startService, waitFor } from './harness.js';
+import {
+  dpClient, moveToNs, nsCreate, nsDelete, nsExec, removeLinks, type Service, startService, tryRun, waitFor,
+} from './harness.js';
 
 const P = 'dwk';
 const NS1 = `${P}-vm1`;
@@ -86,4 +88,17 @@ test.serial('-l 0,1,2 starts two workers and both carry traffic', async (t) => {
     t.true((m.get('tx_packets') ?? 0) > 0, `worker ${lcore} sent nothing`);
   }
   t.true(svc!.log().includes('--lcores=0@0,1@1,2@0'), 'lcores mapped onto the 2 CPUs');
+});
+
+test.serial('SIGTERM stops the service cleanly: exit 0, workers and ports stopped, TAP devices gone', async (t) => {
+  const code = await svc!.stop();
+  t.is(code, 0, svc!.log().slice(-2000));
+  t.regex(svc!.log(), /dataplane stopped/);
+  for (const iface of [PF0.iface, PF1.iface]) {
+    const r = await tryRun('ip', ['link', 'show', iface]);
+    t.not(r.code, 0, `${iface} still exists`);
+  }
+  // the VF TAPs were moved into the namespaces: they must be gone from there too
+  const inNs = await nsExec(NS1, ['ip', 'link', 'show', VF0.iface]);
+  t.not(inNs.code, 0);
 });
