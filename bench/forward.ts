@@ -18,6 +18,7 @@ import { Dataplane } from '../src/actors/dataplane.js';
 import { createLogger } from '../src/actors/logging.js';
 import { DESC_DATA_OFF, DESC_MBUF, DESC_WORDS } from '../src/ffi/dpdk.js';
 import { WS_TX } from '../src/workers/worker-data.js';
+import { udpFrame } from './frames.js';
 
 interface Args { seconds: number; workers: number[]; burst: number; testpmd: boolean; repeat: number; child?: number }
 
@@ -76,7 +77,7 @@ async function runOurs(a: Args, workers: number): Promise<Result> {
 function primePool(dp: Dataplane): void {
   const info = dp.dpdk.poolInfo();
   const bytes = new Uint8Array(dp.dpdk.poolView());
-  const frame = udpFrame(0);
+  const frame = udpFrame(0x0a000001, 0x0a000002, 1024);
   const chunks: Uint32Array[] = [];
   for (;;) {
     const desc = new Uint32Array(1024 * DESC_WORDS);
@@ -89,23 +90,6 @@ function primePool(dp: Dataplane): void {
     chunks.push(desc);
   }
   for (const desc of chunks) dp.dpdk.freeDescs(desc, 1024);
-}
-
-function udpFrame(i: number): Uint8Array {
-  const f = new Uint8Array(64);
-  const dv = new DataView(f.buffer);
-  f.set([0x66, 0x66, 0x66, 0x66, 0x66, 0x01, 0x52, 0x54, 0, 0, 0, 1], 0);
-  dv.setUint16(12, 0x0800);
-  f[14] = 0x45;
-  dv.setUint16(16, 50);
-  f[22] = 64;
-  f[23] = 17;
-  dv.setUint32(26, 0x0a000001);
-  dv.setUint32(30, 0x0a000002);
-  dv.setUint16(34, 1024 + (i & 0x3fff));
-  dv.setUint16(36, 5001);
-  dv.setUint16(38, 30);
-  return f;
 }
 
 /** dpdk-testpmd io forwarding on two net_null ports of the same size, same EAL memory settings. */

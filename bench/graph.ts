@@ -10,27 +10,11 @@ import { PortState, PortTable } from '../src/tables/port-table.js';
 import { buildNodes } from '../src/workers/build-graph.js';
 import { counterWords, Graph } from '../src/workers/graph.js';
 import type { NodeContext } from '../src/workers/node-context.js';
+import { udpFrame } from './frames.js';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
-
-export function udpFrame(src: number, dst: number, sport: number): Uint8Array {
-  const f = new Uint8Array(64);
-  const dv = new DataView(f.buffer);
-  f.set([0x66, 0x66, 0x66, 0x66, 0x66, 0x01, 0x52, 0x54, 0, 0, 0, 1], 0);
-  dv.setUint16(12, 0x0800);
-  f[14] = 0x45;
-  dv.setUint16(16, 50);
-  f[22] = 64;
-  f[23] = 17;
-  dv.setUint32(26, src);
-  dv.setUint32(30, dst);
-  dv.setUint16(34, sport);
-  dv.setUint16(36, 5001);
-  dv.setUint16(38, 30);
-  return f;
 }
 
 function main(): void {

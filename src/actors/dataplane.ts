@@ -4,7 +4,6 @@
  * port table and runs one worker thread per worker lcore. It is the single writer of the shared
  * tables and implements DataplaneApi for the control actor.
  */
-import { isIPv4, isIPv6 } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { ServiceOptions } from '../config/options.js';
@@ -16,7 +15,7 @@ import type { NodeSettings } from '../workers/node-context.js';
 import { type WorkerData, WS_WORDS } from '../workers/worker-data.js';
 import { type InterfaceConfig, MAX_PORTS, PortState, PortTable } from '../tables/port-table.js';
 import type { DataplaneApi } from './dataplane-api.js';
-import { ipv4ToBytes, ipv6ToBytes } from './addr.js';
+import { parseIpv4, parseIpv6 } from './underlay.js';
 import { rewriteEalArgs } from './eal-args.js';
 
 export interface PortInfo {
@@ -68,7 +67,8 @@ export class Dataplane implements DataplaneApi {
     this.opts = opts;
     this.log = log.child({ logger: 'service' });
     this.dpdk = loadShim();
-    this.hostIpv6 = ipv6ToBytes(opts.ipv6);
+    // the option parser validated --ipv6; an empty one (no underlay) yields zeros
+    this.hostIpv6 = parseIpv6(opts.ipv6) ?? new Uint8Array(16);
   }
 
   /**
@@ -218,11 +218,13 @@ export class Dataplane implements DataplaneApi {
   }
 }
 
+/** The settings nodes read, from validated options (DNS servers as packed address bytes). */
 export function nodeSettings(o: ServiceOptions): NodeSettings {
   const dns = new Uint8Array(o.dhcpDns.length * 4);
-  o.dhcpDns.forEach((a, i) => { if (isIPv4(a)) dns.set(ipv4ToBytes(a), i * 4); });
+  const dv = new DataView(dns.buffer);
+  o.dhcpDns.forEach((a, i) => dv.setUint32(i * 4, parseIpv4(a) ?? 0));
   const dns6 = new Uint8Array(o.dhcpv6Dns.length * 16);
-  o.dhcpv6Dns.forEach((a, i) => { if (isIPv6(a)) dns6.set(ipv6ToBytes(a), i * 16); });
+  o.dhcpv6Dns.forEach((a, i) => dns6.set(parseIpv6(a) ?? new Uint8Array(16), i * 16));
   return { dhcpMtu: o.dhcpMtu, dhcpDns: dns, dhcpv6Dns: dns6, ipv6Overlay: o.enableIpv6Overlay };
 }
 

@@ -208,6 +208,15 @@ export class SinkNode extends GraphNode {
   }
 }
 
+/**
+ * Marks a packet dropped for `reason` (a DropReason, counted by the drop node); returns the drop
+ * edge, 0, so a node's per-packet function ends with `return drop(b, slot, DropReason.X)`.
+ */
+export function drop(b: PacketBatch, slot: number, reason: number): number {
+  b.dropReason[slot] = reason;
+  return 0;
+}
+
 /** The edge index of `name` in `edges`; throws at graph build time, never per packet. */
 export function edge(edges: readonly string[], name: string): number {
   const i = edges.indexOf(name);

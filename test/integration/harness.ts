@@ -19,6 +19,16 @@ export interface TapSpec {
   mac: string;
 }
 
+/** The TAP ports of a two-VM test host, named with a per-suite prefix (names stay < 16 chars). */
+export function tapTopology(prefix: string): { PF0: TapSpec; PF1: TapSpec; VF0: TapSpec; VF1: TapSpec } {
+  return {
+    PF0: { vdev: 'net_tap0', iface: `${prefix}pf0`, mac: '22:22:22:22:22:00' },
+    PF1: { vdev: 'net_tap1', iface: `${prefix}pf1`, mac: '22:22:22:22:22:01' },
+    VF0: { vdev: 'net_tap2', iface: `${prefix}vf0`, mac: '66:66:66:66:66:00' },
+    VF1: { vdev: 'net_tap3', iface: `${prefix}vf1`, mac: '66:66:66:66:66:01' },
+  };
+}
+
 export interface ServiceSpec {
   /** lcore list, e.g. "0,1" */
   lcores: string;

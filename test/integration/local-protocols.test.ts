@@ -8,16 +8,13 @@ import test from 'ava';
 import { readFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
-  dpClient, moveToNs, nsCreate, nsDelete, nsExec, parseLease, removeLinks, ROOT, type Service, startService, waitFor,
+  dpClient, moveToNs, nsCreate, nsDelete, nsExec, parseLease, removeLinks, ROOT, type Service, startService, tapTopology, waitFor,
 } from './harness.js';
 
 const P = 'dlp';
 const NS1 = `${P}-vm1`;
 const NS2 = `${P}-vm2`;
-const PF0 = { vdev: 'net_tap0', iface: `${P}pf0`, mac: '22:22:22:22:22:00' };
-const PF1 = { vdev: 'net_tap1', iface: `${P}pf1`, mac: '22:22:22:22:22:01' };
-const VF0 = { vdev: 'net_tap2', iface: `${P}vf0`, mac: '66:66:66:66:66:00' };
-const VF1 = { vdev: 'net_tap3', iface: `${P}vf1`, mac: '66:66:66:66:66:01' };
+const { PF0, PF1, VF0, VF1 } = tapTopology(P);
 const GRPC = 21441;
 const HOOK = resolve(ROOT, 'bin/dhclient-hook');
 

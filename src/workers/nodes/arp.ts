@@ -7,10 +7,9 @@ import {
   ARP_THA, ARP_TPA, ETH_DST, ETH_HLEN, ETH_SRC, ETHERTYPE_IPV4, GATEWAY_IPV4,
 } from '../../packet/headers.js';
 import { B_OWN_MAC, PORT_ARP_DONE, PortState, type PortTable } from '../../tables/port-table.js';
-import { GraphNode, TX_EDGE } from '../graph.js';
+import { drop, GraphNode, TX_EDGE } from '../graph.js';
 import type { NodeContext } from '../node-context.js';
 
-const E_DROP = 0;
 const E_TX = 1;
 
 /**
@@ -37,10 +36,10 @@ export class ArpNode extends GraphNode {
     const s = b.start[slot]!;
     const bytes = b.bytes;
     const dv = b.dv;
-    if (b.len[slot]! < ETH_HLEN + ARP_LEN) return dropWith(b, slot, DropReason.TRUNCATED);
+    if (b.len[slot]! < ETH_HLEN + ARP_LEN) return drop(b, slot, DropReason.TRUNCATED);
     const a = s + ETH_HLEN;
     if (dv.getUint16(a + ARP_HTYPE) !== 1 || dv.getUint16(a + ARP_PTYPE) !== ETHERTYPE_IPV4
-      || bytes[a + ARP_HLEN] !== 6 || bytes[a + ARP_PLEN] !== 4) return dropWith(b, slot, DropReason.MALFORMED);
+      || bytes[a + ARP_HLEN] !== 6 || bytes[a + ARP_PLEN] !== 4) return drop(b, slot, DropReason.MALFORMED);
 
     const port = b.inPort[slot]!;
     const ports = this.ports;
@@ -56,7 +55,7 @@ export class ArpNode extends GraphNode {
     }
 
     if (dv.getUint16(a + ARP_OP) !== ARP_OP_REQUEST || dv.getUint32(a + ARP_TPA) !== GATEWAY_IPV4) {
-      return dropWith(b, slot, DropReason.ARP_NOT_FOR_US);
+      return drop(b, slot, DropReason.ARP_NOT_FOR_US);
     }
 
     // reply in place: to the sender's hardware address, from the port MAC
@@ -79,7 +78,3 @@ export class ArpNode extends GraphNode {
   }
 }
 
-function dropWith(b: PacketBatch, slot: number, reason: number): number {
-  b.dropReason[slot] = reason;
-  return E_DROP;
-}

@@ -9,11 +9,10 @@ import {
   IPV4_TOTAL_LEN, IPV4_VER_IHL, IPV6_HLEN, IPV6_NEXT, IPV6_PAYLOAD_LEN,
 } from '../../packet/headers.js';
 import { PortState, type PortTable } from '../../tables/port-table.js';
-import { GraphNode } from '../graph.js';
+import { drop, GraphNode } from '../graph.js';
 import type { NodeContext } from '../node-context.js';
 
 const EDGES = ['drop', 'arp', 'ipv6_nd', 'conntrack', 'ipip_decap'] as const;
-const E_DROP = 0;
 const E_ARP = 1;
 const E_ND = 2;
 const E_CONNTRACK = 3;
@@ -86,10 +85,4 @@ export class ClsNode extends GraphNode {
     }
     return drop(b, slot, DropReason.UNSUPPORTED_ETHERTYPE);
   }
-}
-
-/** Marks the packet dropped for `reason`; returns the drop edge (0). */
-export function drop(b: PacketBatch, slot: number, reason: number): number {
-  b.dropReason[slot] = reason;
-  return E_DROP;
 }

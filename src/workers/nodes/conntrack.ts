@@ -7,8 +7,7 @@ import {
   DHCP_SERVER_PORT, DHCPV6_SERVER_PORT, ETH_HLEN, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP,
   IPV4_FRAG, IPV4_PROTO, IPV4_VER_IHL, IPV6_HLEN, IPV6_NEXT, UDP_DPORT, UDP_HLEN,
 } from '../../packet/headers.js';
-import { GraphNode } from '../graph.js';
-import { drop } from './cls.js';
+import { drop, GraphNode } from '../graph.js';
 
 const E_DHCP = 1;
 const E_DHCPV6 = 2;

@@ -3,15 +3,15 @@
 import type { PacketBatch } from '../../packet/batch.js';
 import { setIpv4HeaderChecksum, setUdp4Checksum } from '../../packet/checksum.js';
 import { DropReason } from '../../packet/drop-reasons.js';
+import { udpLength } from '../../packet/udp.js';
 import {
   DHCP_CLIENT_PORT, DHCP_SERVER_PORT, ETH_DST, ETH_HLEN, ETH_SRC, GATEWAY_IPV4, IPV4_DST, IPV4_HLEN, IPV4_SRC,
   IPV4_TOTAL_LEN, UDP_DPORT, UDP_HLEN, UDP_LEN, UDP_SPORT,
 } from '../../packet/headers.js';
 import { B_BOOT_FILE, B_HOSTNAME, B_OWN_MAC, B_PXE_SERVER, type PortTable, STR_MAX } from '../../tables/port-table.js';
-import { GraphNode, TX_EDGE } from '../graph.js';
+import { drop, GraphNode, TX_EDGE } from '../graph.js';
 import type { NodeContext } from '../node-context.js';
 
-const E_DROP = 0;
 const E_TX = 1;
 
 /** BOOTP fixed header field offsets (RFC 2131), relative to the BOOTP header. */
@@ -180,47 +180,44 @@ export class DhcpNode extends GraphNode {
 
   process(b: PacketBatch, slot: number): number {
     const s = b.start[slot]!;
-    const len = b.len[slot]!;
     const l3 = b.l3[slot]!;
     const l4 = b.l4[slot]!;
     const bytes = b.bytes;
     const dv = b.dv;
-    if (l4 + UDP_HLEN > len) return dropWith(b, slot, DropReason.TRUNCATED);
-    const udpLen = dv.getUint16(s + l4 + UDP_LEN);
-    if (udpLen < UDP_HLEN) return dropWith(b, slot, DropReason.MALFORMED);
-    if (l4 + udpLen > len) return dropWith(b, slot, DropReason.TRUNCATED);
+    const udpLen = udpLength(b, slot);
+    if (udpLen < 0) return drop(b, slot, -udpLen);
     const bootp = s + l4 + UDP_HLEN;
     const bootpLen = udpLen - UDP_HLEN;
-    if (bootpLen < BOOTP_OPTIONS) return dropWith(b, slot, DropReason.TRUNCATED);
+    if (bootpLen < BOOTP_OPTIONS) return drop(b, slot, DropReason.TRUNCATED);
 
     const port = b.inPort[slot]!;
-    if (this.ports.ipv4(port) === 0) return dropWith(b, slot, DropReason.DHCP_NOT_HANDLED);
-    if (bytes[bootp + BOOTP_OP] !== BOOTP_REQUEST) return dropWith(b, slot, DropReason.DHCP_NOT_HANDLED);
-    if (dv.getUint32(bootp + BOOTP_MAGIC) !== DHCP_MAGIC_COOKIE) return dropWith(b, slot, DropReason.MALFORMED);
+    if (this.ports.ipv4(port) === 0) return drop(b, slot, DropReason.DHCP_NOT_HANDLED);
+    if (bytes[bootp + BOOTP_OP] !== BOOTP_REQUEST) return drop(b, slot, DropReason.DHCP_NOT_HANDLED);
+    if (dv.getUint32(bootp + BOOTP_MAGIC) !== DHCP_MAGIC_COOKIE) return drop(b, slot, DropReason.MALFORMED);
 
     const bad = this.parseOptions(bytes, bootp + BOOTP_OPTIONS, bootpLen - BOOTP_OPTIONS);
-    if (bad !== 0) return dropWith(b, slot, bad);
+    if (bad !== 0) return drop(b, slot, bad);
     let reply: number;
     if (this.msgType === DHCPDISCOVER) reply = DHCPOFFER;
     else if (this.msgType === DHCPREQUEST) reply = DHCPACK;
-    else return dropWith(b, slot, DropReason.DHCP_NOT_HANDLED);
+    else return drop(b, slot, DropReason.DHCP_NOT_HANDLED);
     const pxe = this.pxeMode;
 
     this.snapPort = port;
     this.snapWithPxe = pxe !== PxeMode.NONE;
     this.ports.readStable(port, this.snapshot);
     const ipv4 = this.snapIpv4;
-    if (ipv4 === 0) return dropWith(b, slot, DropReason.DHCP_NOT_HANDLED);
+    if (ipv4 === 0) return drop(b, slot, DropReason.DHCP_NOT_HANDLED);
 
     // options: 53, 51, 54, 121, 1, 26, [3 for PXE], [6], [12], 255 (upstream's order)
     let optLen = 3 + 6 + 6 + 2 + this.routes.length + 6 + 4;
     if (pxe !== PxeMode.NONE) optLen += 6;
     if (this.dnsLen > 0) optLen += 2 + this.dnsLen;
     if (this.hostnameLen > 0) optLen += 2 + this.hostnameLen;
-    if (optLen >= DHCP_MAX_OPTIONS_LEN) return dropWith(b, slot, DropReason.NO_ROOM);
+    if (optLen >= DHCP_MAX_OPTIONS_LEN) return drop(b, slot, DropReason.NO_ROOM);
     optLen += 1;
     const newLen = l4 + UDP_HLEN + BOOTP_OPTIONS + optLen;
-    if (!b.setLength(slot, newLen)) return dropWith(b, slot, DropReason.NO_ROOM);
+    if (!b.setLength(slot, newLen)) return drop(b, slot, DropReason.NO_ROOM);
 
     // Ethernet: back to the client from the port MAC; the ACK teaches the VM MAC
     const pb = this.ports.bytes;
@@ -379,7 +376,3 @@ function copyInto(bytes: Uint8Array, o: number, src: Uint8Array, n: number): num
   return o + n;
 }
 
-function dropWith(b: PacketBatch, slot: number, reason: number): number {
-  b.dropReason[slot] = reason;
-  return E_DROP;
-}

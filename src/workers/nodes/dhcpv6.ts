@@ -3,6 +3,7 @@
 import type { PacketBatch } from '../../packet/batch.js';
 import { setUdp6Checksum } from '../../packet/checksum.js';
 import { DropReason } from '../../packet/drop-reasons.js';
+import { udpLength } from '../../packet/udp.js';
 import {
   DHCPV6_CLIENT_PORT, DHCPV6_SERVER_PORT, ETH_DST, ETH_SRC, GATEWAY_IPV6, IPV6_DST, IPV6_PAYLOAD_LEN, IPV6_SRC,
   UDP_DPORT, UDP_HLEN, UDP_LEN, UDP_SPORT,
@@ -10,11 +11,10 @@ import {
 import {
   B_BOOT_FILE, B_IPV6, B_OWN_MAC, B_PXE_SERVER, PORT_HAS_IPV6, type PortTable, STR_MAX,
 } from '../../tables/port-table.js';
-import { GraphNode, TX_EDGE } from '../graph.js';
+import { drop, GraphNode, TX_EDGE } from '../graph.js';
 import type { NodeContext } from '../node-context.js';
 import { containsBytes, IPXE_USER_CLASS, PXE_TFTP_PATH, PXE_VENDOR_CLASS, PxeMode } from './dhcp.js';
 
-const E_DROP = 0;
 const E_TX = 1;
 
 /** Message types (RFC 8415). */
@@ -108,16 +108,13 @@ export class Dhcpv6Node extends GraphNode {
 
   process(b: PacketBatch, slot: number): number {
     const s = b.start[slot]!;
-    const len = b.len[slot]!;
     const l3 = b.l3[slot]!;
     const l4 = b.l4[slot]!;
     const bytes = b.bytes;
     const dv = b.dv;
-    if (l4 + UDP_HLEN > len) return dropWith(b, slot, DropReason.TRUNCATED);
-    const udpLen = dv.getUint16(s + l4 + UDP_LEN);
-    if (udpLen < UDP_HLEN) return dropWith(b, slot, DropReason.MALFORMED);
-    if (l4 + udpLen > len) return dropWith(b, slot, DropReason.TRUNCATED);
-    if (udpLen < UDP_HLEN + DHCPV6_HLEN) return dropWith(b, slot, DropReason.TRUNCATED);
+    const udpLen = udpLength(b, slot);
+    if (udpLen < 0) return drop(b, slot, -udpLen);
+    if (udpLen < UDP_HLEN + DHCPV6_HLEN) return drop(b, slot, DropReason.TRUNCATED);
     const msg = s + l4 + UDP_HLEN;
     const opts = msg + DHCPV6_HLEN;
     const optsLen = udpLen - UDP_HLEN - DHCPV6_HLEN;
@@ -131,7 +128,7 @@ export class Dhcpv6Node extends GraphNode {
     let replyLen: number;
     if (!this.snapHasIpv6) {
       // no address to give: say so (NoAddrsAvail) so the client stops waiting; the rest is dropped
-      if (type !== Dhcpv6Msg.SOLICIT && type !== Dhcpv6Msg.REQUEST) return dropWith(b, slot, DropReason.DHCPV6_NOT_HANDLED);
+      if (type !== Dhcpv6Msg.SOLICIT && type !== Dhcpv6Msg.REQUEST) return drop(b, slot, DropReason.DHCPV6_NOT_HANDLED);
       reply = Dhcpv6Msg.REPLY;
       replyLen = 6;
     } else if (type === Dhcpv6Msg.CONFIRM) {
@@ -141,24 +138,24 @@ export class Dhcpv6Node extends GraphNode {
       // ~20 s before it falls back to SOLICIT. A CONFIRM without addresses gets upstream's bare REPLY.
       reply = Dhcpv6Msg.REPLY;
       const bad = this.parseOptions(bytes, dv, opts, optsLen);
-      if (bad !== 0) return dropWith(b, slot, bad);
+      if (bad !== 0) return drop(b, slot, bad);
       replyLen = this.confirmAddrs === 0 ? 0 : SERVER_ID_OPT_LEN + 6 + (this.clientIdLen >= 0 ? 4 + this.clientIdLen : 0);
     } else if (type === Dhcpv6Msg.SOLICIT || type === Dhcpv6Msg.REQUEST || type === Dhcpv6Msg.RELEASE) {
       // upstream answers SOLICIT with ADVERTISE even when it echoes a rapid commit option
       reply = type === Dhcpv6Msg.SOLICIT ? Dhcpv6Msg.ADVERTISE : Dhcpv6Msg.REPLY;
       const bad = this.parseOptions(bytes, dv, opts, optsLen);
-      if (bad !== 0) return dropWith(b, slot, bad);
+      if (bad !== 0) return drop(b, slot, bad);
       replyLen = SERVER_ID_OPT_LEN + 4 + this.ctx.settings.dhcpv6Dns.length;
       if (this.clientIdLen >= 0) replyLen += 4 + this.clientIdLen;
       if (this.hasIaNa) replyLen += IA_NA_OPT_LEN;
       if (this.rapidCommit) replyLen += 4;
       if (this.urlLen > 0) replyLen += 4 + this.urlLen;
     } else {
-      return dropWith(b, slot, DropReason.DHCPV6_NOT_HANDLED);
+      return drop(b, slot, DropReason.DHCPV6_NOT_HANDLED);
     }
 
     const newUdpLen = UDP_HLEN + DHCPV6_HLEN + replyLen;
-    if (!b.setLength(slot, l4 + newUdpLen)) return dropWith(b, slot, DropReason.NO_ROOM);
+    if (!b.setLength(slot, l4 + newUdpLen)) return drop(b, slot, DropReason.NO_ROOM);
 
     // back to the client, from the port MAC and fe80::1 (no MAC learning here, as upstream)
     const pb = this.ports.bytes;
@@ -374,7 +371,3 @@ function appendCapped(url: Uint8Array, at: number, src: Uint8Array, n: number): 
   return k;
 }
 
-function dropWith(b: PacketBatch, slot: number, reason: number): number {
-  b.dropReason[slot] = reason;
-  return E_DROP;
-}

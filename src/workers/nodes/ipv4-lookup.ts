@@ -3,9 +3,8 @@
 import type { PacketBatch } from '../../packet/batch.js';
 import { DropReason } from '../../packet/drop-reasons.js';
 import { ETH_DST, ETH_HLEN, IPV4_DST } from '../../packet/headers.js';
-import { GraphNode, TX_EDGE } from '../graph.js';
+import { drop, GraphNode, TX_EDGE } from '../graph.js';
 import type { NodeContext } from '../node-context.js';
-import { drop } from './cls.js';
 
 const E_TX = 1;
 

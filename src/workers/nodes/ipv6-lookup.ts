@@ -3,9 +3,8 @@
 import type { PacketBatch } from '../../packet/batch.js';
 import { DropReason } from '../../packet/drop-reasons.js';
 import { ETH_HLEN, IPV6_DST } from '../../packet/headers.js';
-import { GraphNode, TX_EDGE } from '../graph.js';
+import { drop, GraphNode, TX_EDGE } from '../graph.js';
 import type { NodeContext } from '../node-context.js';
-import { drop } from './cls.js';
 import { toLocalPort } from './ipv4-lookup.js';
 
 export class Ipv6LookupNode extends GraphNode {

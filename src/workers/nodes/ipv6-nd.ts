@@ -8,10 +8,9 @@ import {
   IPV6_HLEN, IPV6_NEXT, IPV6_PAYLOAD_LEN, IPV6_SRC,
 } from '../../packet/headers.js';
 import { B_OWN_MAC, type PortTable } from '../../tables/port-table.js';
-import { GraphNode, TX_EDGE } from '../graph.js';
+import { drop, GraphNode, TX_EDGE } from '../graph.js';
 import type { NodeContext } from '../node-context.js';
 
-const E_DROP = 0;
 const E_TX = 1;
 
 /** ICMPv6 header (type, code, checksum, 4 message bytes) and the ND message sizes. */
@@ -73,20 +72,20 @@ export class Ipv6NdNode extends GraphNode {
 
   process(b: PacketBatch, slot: number): number {
     // upstream forwards everything to drop unless --enable-ipv6-overlay
-    if (!this.ctx.settings.ipv6Overlay) return dropWith(b, slot, DropReason.ND_NOT_HANDLED);
+    if (!this.ctx.settings.ipv6Overlay) return drop(b, slot, DropReason.ND_NOT_HANDLED);
     const s = b.start[slot]!;
     const len = b.len[slot]!;
     const bytes = b.bytes;
     const dv = b.dv;
-    if (len < ETH_HLEN + IPV6_HLEN) return dropWith(b, slot, DropReason.TRUNCATED);
+    if (len < ETH_HLEN + IPV6_HLEN) return drop(b, slot, DropReason.TRUNCATED);
     const ip = s + ETH_HLEN;
     const plen = dv.getUint16(ip + IPV6_PAYLOAD_LEN);
-    if (ETH_HLEN + IPV6_HLEN + plen > len) return dropWith(b, slot, DropReason.TRUNCATED);
-    if (bytes[ip + IPV6_NEXT] !== IPPROTO_ICMPV6) return dropWith(b, slot, DropReason.MALFORMED);
-    if (plen < ICMPV6_HLEN) return dropWith(b, slot, DropReason.TRUNCATED);
+    if (ETH_HLEN + IPV6_HLEN + plen > len) return drop(b, slot, DropReason.TRUNCATED);
+    if (bytes[ip + IPV6_NEXT] !== IPPROTO_ICMPV6) return drop(b, slot, DropReason.MALFORMED);
+    if (plen < ICMPV6_HLEN) return drop(b, slot, DropReason.TRUNCATED);
     const icmp = ip + IPV6_HLEN;
     const type = bytes[icmp]!;
-    if (type !== ICMPV6_NS && type !== ICMPV6_RS) return dropWith(b, slot, DropReason.ND_NOT_HANDLED);
+    if (type !== ICMPV6_NS && type !== ICMPV6_RS) return drop(b, slot, DropReason.ND_NOT_HANDLED);
 
     const port = b.inPort[slot]!;
     const ports = this.ports;
@@ -95,12 +94,12 @@ export class Ipv6NdNode extends GraphNode {
     let icmpLen = plen;
 
     if (type === ICMPV6_NS) {
-      if (plen < ND_MSG_LEN) return dropWith(b, slot, DropReason.TRUNCATED);
+      if (plen < ND_MSG_LEN) return drop(b, slot, DropReason.TRUNCATED);
       for (let i = 0; i < 16; i++) {
-        if (bytes[icmp + 8 + i] !== GATEWAY_IPV6[i]) return dropWith(b, slot, DropReason.ND_NOT_HANDLED);
+        if (bytes[icmp + 8 + i] !== GATEWAY_IPV6[i]) return drop(b, slot, DropReason.ND_NOT_HANDLED);
       }
     } else if (!b.setLength(slot, ETH_HLEN + IPV6_HLEN + RA_MSG_LEN + ND_OPT_LL_LEN)) {
-      return dropWith(b, slot, DropReason.NO_ROOM);
+      return drop(b, slot, DropReason.NO_ROOM);
     }
 
     // back to the sender, from the port MAC and the gateway address
@@ -147,7 +146,3 @@ export class Ipv6NdNode extends GraphNode {
   }
 }
 
-function dropWith(b: PacketBatch, slot: number, reason: number): number {
-  b.dropReason[slot] = reason;
-  return E_DROP;
-}
