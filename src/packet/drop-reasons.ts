@@ -20,6 +20,7 @@ export const DropReason = {
   FROM_PF: 14,           // traffic on an uplink that is not ours to handle
   TTL_EXCEEDED: 15,
   BAD_CHECKSUM: 16,
+  NO_OUTPUT: 17,         // the node chose a port without a tx node, or an edge it does not have
 } as const;
 
 export type DropReasonCode = (typeof DropReason)[keyof typeof DropReason];

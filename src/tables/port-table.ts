@@ -95,7 +95,8 @@ export class PortTable {
     const v = vni | 0;
     for (let p = 0; p < n; p++) {
       const base = p * WORDS;
-      if (w[base + W_STATE] === PortState.VF_ACTIVE && w[base + W_IPV4] === ipw && w[base + W_VNI] === v) return p;
+      if (w[base + W_STATE] === PortState.VF_ACTIVE && w[base + W_IPV4] === ipw && w[base + W_VNI] === v
+        && (w[base + W_FLAGS]! & PORT_HAS_IPV4) !== 0) return p;
     }
     return -1;
   }

@@ -8,7 +8,7 @@
  * the supervisor reads when telemetry or metrics are scraped.
  */
 import { MAX_SLOTS, type PacketBatch } from '../packet/batch.js';
-import { DROP_REASON_COUNT } from '../packet/drop-reasons.js';
+import { DROP_REASON_COUNT, DropReason } from '../packet/drop-reasons.js';
 
 /** Pseudo edge name: "the tx node of the packet's outPort". */
 export const TX_EDGE = 'tx';
@@ -72,7 +72,7 @@ export class Graph {
     const drop = byName.get('drop');
     if (drop === undefined) throw new Error('graph has no drop node');
     this.dropIndex = drop;
-    this.txByPort = new Int32Array(maxPorts).fill(drop);
+    this.txByPort = new Int32Array(maxPorts).fill(-1);
     this.sinks = new Uint8Array(nodes.length);
     this.sinks[drop] = 1;
     for (const [name, i] of byName) {
@@ -137,7 +137,6 @@ export class Graph {
     const qbuf = this.qbuf;
     const counters = this.counters;
     const txByPort = this.txByPort;
-    const dropIndex = this.dropIndex;
     const outPort = b.outPort;
     let i = 0;
     while (i < count) {
@@ -162,8 +161,11 @@ export class Graph {
       for (let k = 0; k < n; k++) {
         const slot = qbuf[qs + k]!;
         const edge = node.process(b, slot);
-        let to = edge >= 0 && edge < edges ? next[edge]! : dropIndex;
-        if (to === -1) to = txByPort[outPort[slot]!] ?? dropIndex;
+        let to = edge >= 0 && edge < edges ? next[edge]! : this.noOutput(b, slot);
+        if (to === -1) {
+          to = txByPort[outPort[slot]!] ?? -1;
+          if (to < 0) to = this.noOutput(b, slot);
+        }
         const tn = qlen[to]!;
         qbuf[to * MAX_SLOTS + tn] = slot;
         qlen[to] = tn + 1;
@@ -171,6 +173,12 @@ export class Graph {
       }
       i = back < count ? back : i + 1;
     }
+  }
+
+  /** The drop node, for a packet that has nowhere to go (a bug in a node, or a port without tx). */
+  private noOutput(b: PacketBatch, slot: number): number {
+    b.dropReason[slot] = DropReason.NO_OUTPUT;
+    return this.dropIndex;
   }
 
   private collect(node: number, qs: number, n: number, b: PacketBatch): void {
