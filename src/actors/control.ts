@@ -23,6 +23,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from 'pino';
 import type { DataplaneApi } from './dataplane-api.js';
 import { DpError, STATUS_OK, dpStatus } from './errors.js';
+import { loggerFor } from './logging.js';
 import {
   Registry,
   formatIpAddr,
@@ -315,7 +316,7 @@ type Outcome = { ok: object } | { grpcCode: grpc.status; details: string };
 
 /** Starts the gRPC server; resolves once it listens. */
 export async function startControl(opts: ControlOptions): Promise<ControlServer> {
-  const log = opts.log.child({ name: 'grpc' });
+  const log = loggerFor(opts.log, 'grpc');
   const uuid = randomUUID().toUpperCase();
   const registry = new Registry(opts.dataplane, opts.registry);
   const health = new HealthService();

@@ -17,6 +17,7 @@ import { type InterfaceConfig, MAX_PORTS, PortState, PortTable } from '../tables
 import type { DataplaneApi } from './dataplane-api.js';
 import { parseIpv4, parseIpv6 } from './underlay.js';
 import { rewriteEalArgs } from './eal-args.js';
+import { loggerFor } from './logging.js';
 
 export interface PortInfo {
   port: number;
@@ -65,7 +66,7 @@ export class Dataplane implements DataplaneApi {
 
   constructor(opts: ServiceOptions, log: Logger) {
     this.opts = opts;
-    this.log = log.child({ logger: 'service' });
+    this.log = loggerFor(log, 'service');
     this.dpdk = loadShim();
     // the option parser validated --ipv6; an empty one (no underlay) yields zeros
     this.hostIpv6 = parseIpv6(opts.ipv6) ?? new Uint8Array(16);

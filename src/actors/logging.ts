@@ -30,7 +30,8 @@ export function createLogger(o: LogOptions): Logger {
   };
   return pino({
     level: o.level ?? 'info',
-    base: { logger: 'service' },
+    // no base bindings: every actor logs through a child that names its logger (see loggerFor)
+    base: undefined,
     messageKey: 'msg',
     timestamp: () => `,"ts":"${new Date().toISOString()}"`,
     formatters: { level: (_label, number) => ({ level: LEVEL_NAMES[number] ?? String(number) }) },
@@ -53,4 +54,9 @@ function toText(json: string, color: boolean): string {
   const line = `${String(ts)} ${String(level)} ${String(logger)}: ${String(msg ?? '')}${kv ? ' ' + kv : ''}`;
   const c = color ? COLORS[LEVEL_NUMBERS[String(level)] ?? 30] : '';
   return c ? `${c}${line}\x1b[0m\n` : `${line}\n`;
+}
+
+/** The logger of one of upstream's log sources: `service`, `graph` or `grpc`. */
+export function loggerFor(root: Logger, name: 'service' | 'graph' | 'grpc'): Logger {
+  return root.child({ logger: name });
 }

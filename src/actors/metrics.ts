@@ -10,6 +10,7 @@ import { Gauge, Registry } from 'prom-client';
 import { DROP_REASON_NAMES } from '../packet/drop-reasons.js';
 import { WS_BUSY, WS_IDLE_WAITS, WS_ITERATIONS, WS_RX, WS_TX, WS_TX_FAILED } from '../workers/worker-data.js';
 import type { Dataplane } from './dataplane.js';
+import { loggerFor } from './logging.js';
 
 export interface MetricsServer {
   port: number;
@@ -138,7 +139,7 @@ export async function startMetrics(o: { port: number; host?: string; dataplane: 
   });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : o.port;
-  o.log.child({ logger: 'service' }).info({ port }, 'metrics listening');
+  loggerFor(o.log, 'service').info({ port }, 'metrics listening');
   return {
     port, registry,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),

@@ -8,7 +8,7 @@ import type { ServiceOptions } from '../config/options.js';
 import { VERSION } from '../config/options.js';
 import { type ControlServer, startControl } from './control.js';
 import { Dataplane } from './dataplane.js';
-import { createLogger } from './logging.js';
+import { createLogger, loggerFor } from './logging.js';
 import { type MetricsServer, startMetrics } from './metrics.js';
 
 export interface Supervisor {
@@ -22,9 +22,10 @@ export interface Supervisor {
 }
 
 export async function startSupervisor(opts: ServiceOptions, ealArgs: string[]): Promise<Supervisor> {
-  const log = createLogger({ format: opts.logFormat, color: opts.color });
+  const root = createLogger({ format: opts.logFormat, color: opts.color });
+  const log = loggerFor(root, 'service');
   log.info({ version: VERSION, eal: ealArgs.join(' ') }, 'starting dpservice-ts');
-  const dataplane = new Dataplane(opts, log);
+  const dataplane = new Dataplane(opts, root);
   try {
     await dataplane.start(ealArgs);
   } catch (err) {
@@ -34,7 +35,7 @@ export async function startSupervisor(opts: ServiceOptions, ealArgs: string[]): 
   let control: ControlServer;
   try {
     control = await startControl({
-      port: opts.grpcPort, version: VERSION, dataplane, log,
+      port: opts.grpcPort, version: VERSION, dataplane, log: root,
       registry: {
         // upstream meters only on Mellanox NICs; elsewhere rates are accepted and read back as 0
         meteringSupported: opts.nicType === 'mellanox',
@@ -45,7 +46,7 @@ export async function startSupervisor(opts: ServiceOptions, ealArgs: string[]): 
     await dataplane.stop();
     throw err;
   }
-  const metrics = opts.metricsPort > 0 ? await startMetrics({ port: opts.metricsPort, dataplane, log }) : undefined;
+  const metrics = opts.metricsPort > 0 ? await startMetrics({ port: opts.metricsPort, dataplane, log: root }) : undefined;
   log.info({ grpcPort: control.port, uuid: control.uuid }, 'gRPC server listening');
 
   let stopping: Promise<void> | undefined;

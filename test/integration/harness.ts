@@ -11,6 +11,7 @@ export {
   moveToNs, nsCreate, nsDelete, nsExec, parseLease, removeLinks, ROOT, run, sleep, tryRun, waitFor,
 } from '../../src/cli/host-tools.js';
 export { dpClient } from '../../src/cli/grpc-client.js';
+export { portOpen } from '../../src/cli/host-tools.js';
 
 export interface TapSpec {
   /** DPDK vdev name, e.g. net_tap0 */

@@ -628,7 +628,7 @@ test('every RPC is logged at info level with its parameters', async (t) => {
   await c.call('CreateVip', { interface_id: text('vm1') });
   const lines = c.logLines.filter((l) => typeof l.rpc === 'string' && l.request !== undefined);
   t.deepEqual(lines.map((l) => l.rpc), ['Initialize', 'CreateInterface', 'CreateVip']);
-  t.true(lines.every((l) => l.level === 30 && l.name === 'grpc'));
+  t.true(lines.every((l) => l.level === 30 && l.logger === 'grpc'));
   const req = lines[1]!.request as Record<string, unknown>;
   t.is(req.interface_id, 'vm1', 'bytes fields are logged as text');
   t.is(req.hostname, 'logged-host');
