@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseServiceArgs } from '../src/config/options.js';
 import { Dataplane } from '../src/actors/dataplane.js';
 import { createLogger } from '../src/actors/logging.js';
-import { DESC_DATA_OFF, DESC_MBUF, DESC_WORDS } from '../src/ffi/dpdk.js';
+import { MbufFields } from '../src/ffi/dpdk.js';
 import { WS_TX } from '../src/workers/worker-data.js';
 import { udpFrame } from './frames.js';
 
@@ -76,20 +76,19 @@ async function runOurs(a: Args, workers: number): Promise<Result> {
 /** Writes the template frame into every free mbuf of the pool (see the file comment). */
 function primePool(dp: Dataplane): void {
   const info = dp.dpdk.poolInfo();
-  const bytes = new Uint8Array(dp.dpdk.poolView());
+  const pool = dp.dpdk.poolView();
+  const bytes = new Uint8Array(pool);
+  const mf = new MbufFields(pool, dp.dpdk);
   const frame = udpFrame(0x0a000001, 0x0a000002, 1024);
   const chunks: Uint32Array[] = [];
   for (;;) {
-    const desc = new Uint32Array(1024 * DESC_WORDS);
-    const n = dp.dpdk.allocDescs(desc, 1024);
+    const offs = new Uint32Array(1024);
+    const n = dp.dpdk.allocMbufs(offs, 1024);
     if (n === 0) break;
-    for (let i = 0; i < n; i++) {
-      const d = i * DESC_WORDS;
-      bytes.set(frame, desc[d + DESC_MBUF]! + info.bufShift + desc[d + DESC_DATA_OFF]!);
-    }
-    chunks.push(desc);
+    for (let i = 0; i < n; i++) bytes.set(frame, offs[i]! + info.bufShift + mf.dataOffOf(offs[i]!));
+    chunks.push(offs);
   }
-  for (const desc of chunks) dp.dpdk.freeDescs(desc, 1024);
+  for (const offs of chunks) dp.dpdk.freeMbufs(offs, 1024);
 }
 
 /** dpdk-testpmd io forwarding on two net_null ports of the same size, same EAL memory settings. */

@@ -10,7 +10,7 @@
  */
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import { DESC_DATA_OFF, DESC_MBUF, DESC_PORT, DESC_WORDS, loadShim } from '../src/ffi/dpdk.js';
+import { loadShim, MbufFields } from '../src/ffi/dpdk.js';
 
 interface Data { seconds: number; burst: number; touch: boolean; ports: number[]; cpu: number; stats: SharedArrayBuffer }
 
@@ -23,24 +23,25 @@ function workerLoop(d: Data): void {
   const dpdk = loadShim();
   dpdk.threadRegister(d.cpu);
   const info = dpdk.poolInfo();
-  const bytes = new Uint8Array(dpdk.poolView());
-  const desc = new Uint32Array(1024 * DESC_WORDS);
+  const pool = dpdk.poolView();
+  const bytes = new Uint8Array(pool);
+  const mf = new MbufFields(pool, dpdk);
+  const offs = new Uint32Array(1024);
   const ports = Uint16Array.from(d.ports);
   const stats = new Float64Array(d.stats);
   const end = performance.now() + d.seconds * 1000;
   let sum = 0;
   let iter = 0;
   while ((++iter & 1023) !== 0 || performance.now() < end) {
-    const n = dpdk.rxBurst(0, ports, ports.length, desc, 1024, d.burst);
-    if (d.touch) {
-      for (let i = 0; i < n; i++) {
-        const at = desc[i * DESC_WORDS + DESC_MBUF]! + info.bufShift + desc[i * DESC_WORDS + DESC_DATA_OFF]!;
-        sum += bytes[at + 12]!;
-      }
+    const n = dpdk.rxBurst(0, ports, ports.length, offs, 1024, d.burst);
+    for (let i = 0; i < n; i++) {
+      const m = offs[i]!;
+      const dataOff = mf.dataOffOf(m);
+      if (d.touch) sum += bytes[m + info.bufShift + dataOff + 12]!;
+      // send each packet out of the other port
+      mf.setForTx(m, dataOff, mf.dataLenOf(m), ports[mf.portOf(m) === ports[0] ? 1 : 0]!);
     }
-    // send each packet out of the other port
-    for (let i = 0; i < n; i++) desc[i * DESC_WORDS + DESC_PORT] = ports[(desc[i * DESC_WORDS + DESC_PORT] === ports[0] ? 1 : 0)]!;
-    stats[0] = stats[0]! + dpdk.txBurst(0, desc, n);
+    stats[0] = stats[0]! + dpdk.txBurst(0, offs, n);
   }
   stats[1] = sum;
   dpdk.threadUnregister();

@@ -1,19 +1,19 @@
 /*
  * dpshim: the one native piece of dpservice-ts. A thin layer over DPDK 22.11 that JS loads with
- * koffi. It owns no packet logic: it moves mbufs between NIC queues and descriptor arrays that JS
- * reads and writes, and it exposes the single mbuf pool as one contiguous region so that JS can map
- * it once (koffi.view) and touch packet bytes without a per-packet FFI call.
+ * koffi. It owns no packet logic: it moves mbufs between NIC queues and arrays of mbuf offsets
+ * that JS reads and writes, and it exposes the single mbuf pool as one contiguous region so that
+ * JS can map it once (koffi.view) and touch packet bytes without a per-packet FFI call.
  *
- * Descriptor layout (uint32 x DPS_DESC_WORDS per packet), shared by rx, tx, alloc and free:
- *   [0] mbuf offset from the pool base      [1] port id (0xffff: none)
- *   [2] data_off (headroom used)            [3] data_len
- * The packet bytes live at base + mbuf offset + buf shift + data_off.
+ * A packet crosses the FFI as one uint32: the offset of its rte_mbuf from the pool base. JS reads
+ * and writes the few mbuf fields it needs (data_off, data_len, pkt_len, port, ol_flags) in place,
+ * at the offsets dps_mbuf_layout reports, so neither side copies per-packet descriptors.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,7 +27,6 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
-#define DPS_DESC_WORDS 4
 #define DPS_MAX_BURST 1024
 #define DPS_NO_PORT 0xffffu
 
@@ -160,12 +159,21 @@ static inline struct rte_mbuf *mbuf_at(uint32_t off)
 	return (struct rte_mbuf *)(dps_base + off);
 }
 
-static inline void desc_fill(uint32_t *d, const struct rte_mbuf *m)
+static inline uint32_t mbuf_off(const struct rte_mbuf *m)
 {
-	d[0] = (uint32_t)((uintptr_t)m - dps_base);
-	d[1] = m->port;
-	d[2] = m->data_off;
-	d[3] = m->data_len;
+	return (uint32_t)((uintptr_t)m - dps_base);
+}
+
+/* out: offsets in struct rte_mbuf of data_off, port, ol_flags, pkt_len, data_len, buf_len */
+int dps_mbuf_layout(uint32_t *out)
+{
+	out[0] = offsetof(struct rte_mbuf, data_off);
+	out[1] = offsetof(struct rte_mbuf, port);
+	out[2] = offsetof(struct rte_mbuf, ol_flags);
+	out[3] = offsetof(struct rte_mbuf, pkt_len);
+	out[4] = offsetof(struct rte_mbuf, data_len);
+	out[5] = offsetof(struct rte_mbuf, buf_len);
+	return 6;
 }
 
 /* Port lookup: DPDK device name (net_tap2, net_null_pf0) or kernel interface name (dtap0). */
@@ -345,11 +353,12 @@ void dps_thread_unregister(void)
 }
 
 /*
- * Polls queue qid of each listed port, up to per_port packets each and max in total, and
- * writes one descriptor per packet. Multi-segment packets (never produced without scatter) are
- * freed and not reported. One FFI crossing per burst for all ports of a worker.
+ * Polls queue qid of each listed port, up to per_port packets each and max in total, and writes
+ * each packet's mbuf offset. Sets the input port (not every PMD does: net_ring does not).
+ * Multi-segment packets (never produced without scatter) are freed and not reported. One FFI
+ * crossing per burst for all ports of a worker.
  */
-int dps_rx_burst(uint16_t qid, const uint16_t *ports, int nports, uint32_t *desc, int max, int per_port)
+int dps_rx_burst(uint16_t qid, const uint16_t *ports, int nports, uint32_t *out, int max, int per_port)
 {
 	int total = 0;
 
@@ -366,44 +375,38 @@ int dps_rx_burst(uint16_t qid, const uint16_t *ports, int nports, uint32_t *desc
 				rte_pktmbuf_free(m);
 				continue;
 			}
-			/* not every PMD sets the input port (net_ring does not) */
 			m->port = ports[p];
-			desc_fill(&desc[total * DPS_DESC_WORDS], m);
-			total++;
+			out[total++] = mbuf_off(m);
 		}
 	}
 	return total;
 }
 
 /*
- * Sends n descriptors on queue qid of the port each names: one rte_eth_tx_burst per run of
- * consecutive descriptors with the same port (the graph hands them grouped by tx node, so that
- * is one burst per port). Only the mbuf's first cache line is written: received and freshly
- * allocated mbufs are single-segment already. Unsent packets are freed; returns the number sent.
+ * Sends n packets (mbuf offsets) on queue qid, each on the port its mbuf's port field names; JS
+ * has set data_off, data_len, pkt_len and that port in the mbuf. One rte_eth_tx_burst per run of
+ * consecutive packets for the same port (the graph hands them grouped by tx node, so one burst
+ * per port). Unsent packets are freed; returns the number sent.
  */
-int dps_tx_burst(uint16_t qid, const uint32_t *desc, int n)
+int dps_tx_burst(uint16_t qid, const uint32_t *offs, int n)
 {
 	int sent = 0;
 
 	if (n > DPS_MAX_BURST)
 		n = DPS_MAX_BURST;
 	for (int start = 0; start < n;) {
-		uint32_t port = desc[start * DPS_DESC_WORDS + 1];
+		uint16_t port = mbuf_at(offs[start])->port;
 		int cnt = 0, i = start;
 
-		for (; i < n && desc[i * DPS_DESC_WORDS + 1] == port; ++i) {
-			const uint32_t *d = &desc[i * DPS_DESC_WORDS];
-			struct rte_mbuf *m = mbuf_at(d[0]);
+		for (; i < n; ++i) {
+			struct rte_mbuf *m = mbuf_at(offs[i]);
 
-			m->data_off = (uint16_t)d[2];
-			m->data_len = (uint16_t)d[3];
-			m->pkt_len = d[3];
-			m->ol_flags = 0;
+			if (m->port != port)
+				break;
 			tx_sorted[cnt++] = m;
 		}
 		start = i;
-		uint16_t done = port < RTE_MAX_ETHPORTS ?
-			rte_eth_tx_burst((uint16_t)port, qid, tx_sorted, (uint16_t)cnt) : 0;
+		uint16_t done = port < RTE_MAX_ETHPORTS ? rte_eth_tx_burst(port, qid, tx_sorted, (uint16_t)cnt) : 0;
 
 		sent += done;
 		if (done < cnt)
@@ -412,23 +415,21 @@ int dps_tx_burst(uint16_t qid, const uint32_t *desc, int n)
 	return sent;
 }
 
-int dps_free_descs(const uint32_t *desc, int n)
+int dps_free_mbufs(const uint32_t *offs, int n)
 {
 	for (int i = 0; i < n; ++i)
-		rte_pktmbuf_free(mbuf_at(desc[i * DPS_DESC_WORDS]));
+		rte_pktmbuf_free(mbuf_at(offs[i]));
 	return n;
 }
 
-/* Allocates n fresh mbufs (all or nothing); each descriptor gets the default headroom. */
-int dps_alloc_descs(uint32_t *desc, int n)
+/* Allocates n fresh mbufs (all or nothing) and writes their offsets; data_off is the headroom. */
+int dps_alloc_mbufs(uint32_t *offs, int n)
 {
 	if (n > DPS_MAX_BURST)
 		n = DPS_MAX_BURST;
 	if (rte_pktmbuf_alloc_bulk(dps_pool, rx_bufs, (unsigned int)n) != 0)
 		return 0;
-	for (int i = 0; i < n; ++i) {
-		desc_fill(&desc[i * DPS_DESC_WORDS], rx_bufs[i]);
-		desc[i * DPS_DESC_WORDS + 1] = DPS_NO_PORT;
-	}
+	for (int i = 0; i < n; ++i)
+		offs[i] = mbuf_off(rx_bufs[i]);
 	return n;
 }

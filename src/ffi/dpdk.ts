@@ -1,7 +1,8 @@
 /**
  * The one koffi binding of native/dpshim.c. Loaded by the supervisor and by every worker thread;
  * every function is declared once here at load time. Hot functions (rx/tx/alloc/free) take
- * preallocated Uint32Array descriptor arrays: one FFI crossing per burst, never per packet.
+ * preallocated Uint32Array arrays of mbuf offsets: one FFI crossing per burst, never per packet.
+ * The mbuf fields a packet needs are read and written in place through MbufFields.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -12,13 +13,7 @@ const require = createRequire(import.meta.url);
 // koffi ships CommonJS with a prebuilt binary; require keeps its native loading path simple.
 const koffi = require('koffi') as typeof import('koffi');
 
-/** Words per packet descriptor: mbuf offset, port, data_off, data_len (see native/dpshim.c). */
-export const DESC_WORDS = 4;
-export const DESC_MBUF = 0;
-export const DESC_PORT = 1;
-export const DESC_DATA_OFF = 2;
-export const DESC_DATA_LEN = 3;
-/** Port id meaning "no port" in a descriptor. */
+/** Port id meaning "no port". */
 export const NO_PORT = 0xffff;
 /** Largest burst the shim accepts in one call. */
 export const MAX_BURST = 1024;
@@ -76,12 +71,14 @@ export class Dpdk {
   readonly portStatsRaw: (port: number, out: BigUint64Array) => number;
   readonly threadRegister: (cpu: number) => number;
   readonly threadUnregister: () => void;
-  /** rx: (queue, ports, nports, desc, max, perPort) -> packets written */
-  readonly rxBurst: (qid: number, ports: Uint16Array, nports: number, desc: Uint32Array, max: number, perPort: number) => number;
-  /** tx: (queue, desc, n) -> packets sent; unsent ones are freed by the shim */
-  readonly txBurst: (qid: number, desc: Uint32Array, n: number) => number;
-  readonly freeDescs: (desc: Uint32Array, n: number) => number;
-  readonly allocDescs: (desc: Uint32Array, n: number) => number;
+  readonly mbufLayoutRaw: (out: Uint32Array) => number;
+  /** rx: (queue, ports, nports, mbuf offsets out, max, perPort) -> packets received */
+  readonly rxBurst: (qid: number, ports: Uint16Array, nports: number, out: Uint32Array, max: number, perPort: number) => number;
+  /** tx: (queue, mbuf offsets, n) -> packets sent; unsent ones are freed by the shim */
+  readonly txBurst: (qid: number, offs: Uint32Array, n: number) => number;
+  readonly freeMbufs: (offs: Uint32Array, n: number) => number;
+  /** Allocates n mbufs (all or none): offsets out, data_off = headroom; returns n or 0. */
+  readonly allocMbufs: (offs: Uint32Array, n: number) => number;
 
   constructor(path: string) {
     const lib = koffi.load(path);
@@ -106,10 +103,11 @@ export class Dpdk {
     this.portStatsRaw = lib.func('int dps_port_stats(uint16_t port, _Out_ uint64_t *out)');
     this.threadRegister = lib.func('int dps_thread_register(int cpu)');
     this.threadUnregister = lib.func('void dps_thread_unregister(void)');
-    this.rxBurst = lib.func('int dps_rx_burst(uint16_t qid, const uint16_t *ports, int nports, _Out_ uint32_t *desc, int max, int per_port)');
-    this.txBurst = lib.func('int dps_tx_burst(uint16_t qid, const uint32_t *desc, int n)');
-    this.freeDescs = lib.func('int dps_free_descs(const uint32_t *desc, int n)');
-    this.allocDescs = lib.func('int dps_alloc_descs(_Out_ uint32_t *desc, int n)');
+    this.mbufLayoutRaw = lib.func('int dps_mbuf_layout(_Out_ uint32_t *out)');
+    this.rxBurst = lib.func('int dps_rx_burst(uint16_t qid, const uint16_t *ports, int nports, _Out_ uint32_t *out, int max, int per_port)');
+    this.txBurst = lib.func('int dps_tx_burst(uint16_t qid, const uint32_t *offs, int n)');
+    this.freeMbufs = lib.func('int dps_free_mbufs(const uint32_t *offs, int n)');
+    this.allocMbufs = lib.func('int dps_alloc_mbufs(_Out_ uint32_t *offs, int n)');
   }
 
   /** Enabled lcores, main lcore included (control path, allocates). */
@@ -166,6 +164,55 @@ export class Dpdk {
       ipackets: o[0]!, opackets: o[1]!, ibytes: o[2]!, obytes: o[3]!,
       imissed: o[4]!, ierrors: o[5]!, oerrors: o[6]!, rxNombuf: o[7]!,
     };
+  }
+}
+
+/**
+ * The rte_mbuf fields JS touches, read and written in place in the pool view (host byte order,
+ * offsets from the shim's offsetof, so no struct layout is hard-coded here). Mbufs are cache-line
+ * aligned, so the 16- and 32-bit fields are aligned for the typed-array views.
+ */
+export class MbufFields {
+  private readonly u16: Uint16Array;
+  private readonly u32: Uint32Array;
+  private readonly dataOff: number;
+  private readonly port: number;
+  private readonly olFlags: number;
+  private readonly pktLen: number;
+  private readonly dataLen: number;
+
+  constructor(pool: ArrayBuffer, dpdk: Dpdk) {
+    this.u16 = new Uint16Array(pool, 0, pool.byteLength >> 1);
+    this.u32 = new Uint32Array(pool, 0, pool.byteLength >> 2);
+    const o = new Uint32Array(6);
+    dpdk.mbufLayoutRaw(o);
+    this.dataOff = o[0]!;
+    this.port = o[1]!;
+    this.olFlags = o[2]!;
+    this.pktLen = o[3]!;
+    this.dataLen = o[4]!;
+  }
+
+  dataOffOf(mbuf: number): number {
+    return this.u16[(mbuf + this.dataOff) >> 1]!;
+  }
+  dataLenOf(mbuf: number): number {
+    return this.u16[(mbuf + this.dataLen) >> 1]!;
+  }
+  portOf(mbuf: number): number {
+    return this.u16[(mbuf + this.port) >> 1]!;
+  }
+
+  /** Prepares an mbuf for tx: where the frame starts, its length, the output port; no offloads. */
+  setForTx(mbuf: number, dataOff: number, len: number, port: number): void {
+    const u16 = this.u16;
+    const u32 = this.u32;
+    u16[(mbuf + this.dataOff) >> 1] = dataOff;
+    u16[(mbuf + this.dataLen) >> 1] = len;
+    u16[(mbuf + this.port) >> 1] = port;
+    u32[(mbuf + this.pktLen) >> 2] = len;
+    u32[(mbuf + this.olFlags) >> 2] = 0;
+    u32[(mbuf + this.olFlags + 4) >> 2] = 0;
   }
 }
 

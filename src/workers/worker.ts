@@ -7,7 +7,7 @@
  * The loop allocates nothing: descriptor arrays, the batch and the graph queues are made here once.
  */
 import { parentPort, workerData as rawData } from 'node:worker_threads';
-import { DESC_DATA_LEN, DESC_DATA_OFF, DESC_MBUF, DESC_PORT, DESC_WORDS, loadShim } from '../ffi/dpdk.js';
+import { loadShim, MbufFields } from '../ffi/dpdk.js';
 import { MAX_SLOTS, PacketBatch } from '../packet/batch.js';
 import { DropReason } from '../packet/drop-reasons.js';
 import { PortTable } from '../tables/port-table.js';
@@ -37,7 +37,9 @@ function run(data: WorkerData): void {
     throw new Error(`worker ${data.queue}: rte_thread_register failed: ${dpdk.strerror(lcore)}`);
   }
   const info = dpdk.poolInfo();
-  const b = new PacketBatch(new Uint8Array(dpdk.poolView()), info.bufShift, info.bufLen);
+  const pool = dpdk.poolView();
+  const b = new PacketBatch(new Uint8Array(pool), info.bufShift, info.bufLen);
+  const mf = new MbufFields(pool, dpdk);
   const ports = new PortTable(data.portTable);
   const ctx: NodeContext = { ports, settings: data.settings };
   const graph = new Graph(buildNodes(ctx, data.ports, data.queue), new Float64Array(data.counters));
@@ -50,10 +52,10 @@ function run(data: WorkerData): void {
   const periodicNode = graph.indexOf('rx_periodic');
   const dropNode = graph.indexOf('drop');
   const maxRx = Math.min(MAX_SLOTS - 256, nports * data.burst);
-  const rxDesc = new Uint32Array(MAX_SLOTS * DESC_WORDS);
-  const txDesc = new Uint32Array(MAX_SLOTS * DESC_WORDS);
-  const freeDesc = new Uint32Array(MAX_SLOTS * DESC_WORDS);
-  const allocDesc = new Uint32Array(DESC_WORDS);
+  const rxMbufs = new Uint32Array(MAX_SLOTS);
+  const txMbufs = new Uint32Array(MAX_SLOTS);
+  const freeMbufs = new Uint32Array(MAX_SLOTS);
+  const allocMbuf = new Uint32Array(1);
   const cmd = new Int32Array(MSG_WORDS);
   const ctl = chan.ctl;
   const queue = data.queue;
@@ -75,12 +77,12 @@ function run(data: WorkerData): void {
     for (let kind = 0; kind < 3; kind++) {
       for (let p = 0; p < limit && slot < MAX_SLOTS; p++) {
         if (kind < 2 ? !ndWanted(ctx, p) : !garpWanted(ctx, p)) continue;
-        if (dpdk.allocDescs(allocDesc, 1) !== 1) {
+        if (dpdk.allocMbufs(allocMbuf, 1) !== 1) {
           stats[WS_ALLOC_FAILED] = stats[WS_ALLOC_FAILED]! + 1;
           return slot - first;
         }
-        const mbuf = allocDesc[DESC_MBUF]!;
-        b.reset(slot, mbuf, mbuf + bufShift + allocDesc[DESC_DATA_OFF]!, 0, p);
+        const mbuf = allocMbuf[0]!;
+        b.reset(slot, mbuf, mbuf + bufShift + mf.dataOffOf(mbuf), 0, p);
         const ok = kind === 0 ? buildRa(b, slot, p, ctx) : kind === 1 ? buildUnsolicitedNa(b, slot, p, ctx) : buildGarp(b, slot, p, ctx);
         if (ok) {
           graph.enqueue(periodicNode, slot);
@@ -105,7 +107,7 @@ function run(data: WorkerData): void {
       chan.acknowledge(cmd[1]!, 0);
     }
 
-    const n = dpdk.rxBurst(queue, portList, nports, rxDesc, maxRx, perPort);
+    const n = dpdk.rxBurst(queue, portList, nports, rxMbufs, maxRx, perPort);
     let count = n;
     if (data.periodic && performance.now() >= nextPeriodic) {
       count += periodic(n);
@@ -127,10 +129,9 @@ function run(data: WorkerData): void {
     stats[WS_RX] = stats[WS_RX]! + n;
 
     for (let i = 0; i < n; i++) {
-      const d = i * DESC_WORDS;
-      const mbuf = rxDesc[d + DESC_MBUF]!;
-      const port = rxDesc[d + DESC_PORT]!;
-      b.reset(i, mbuf, mbuf + bufShift + rxDesc[d + DESC_DATA_OFF]!, rxDesc[d + DESC_DATA_LEN]!, port);
+      const mbuf = rxMbufs[i]!;
+      const port = mf.portOf(mbuf);
+      b.reset(i, mbuf, mbuf + bufShift + mf.dataOffOf(mbuf), mf.dataLenOf(mbuf), port);
       const rxNode = port < rxNodeByPort.length ? rxNodeByPort[port]! : -1;
       if (rxNode >= 0) {
         graph.fromSource(rxNode, i);
@@ -147,22 +148,19 @@ function run(data: WorkerData): void {
       const slots = graph.txSlots;
       for (let k = 0; k < nt; k++) {
         const slot = slots[k]!;
-        const d = k * DESC_WORDS;
         const mbuf = b.mbuf[slot]!;
-        txDesc[d + DESC_MBUF] = mbuf;
-        txDesc[d + DESC_PORT] = b.outPort[slot]!;
-        txDesc[d + DESC_DATA_OFF] = b.start[slot]! - mbuf - bufShift;
-        txDesc[d + DESC_DATA_LEN] = b.len[slot]!;
+        mf.setForTx(mbuf, b.start[slot]! - mbuf - bufShift, b.len[slot]!, b.outPort[slot]!);
+        txMbufs[k] = mbuf;
       }
-      const sent = dpdk.txBurst(queue, txDesc, nt);
+      const sent = dpdk.txBurst(queue, txMbufs, nt);
       stats[WS_TX] = stats[WS_TX]! + sent;
       if (sent < nt) stats[WS_TX_FAILED] = stats[WS_TX_FAILED]! + (nt - sent);
     }
     const nd = graph.dropCount;
     if (nd > 0) {
       const slots = graph.dropSlots;
-      for (let k = 0; k < nd; k++) freeDesc[k * DESC_WORDS + DESC_MBUF] = b.mbuf[slots[k]!]!;
-      dpdk.freeDescs(freeDesc, nd);
+      for (let k = 0; k < nd; k++) freeMbufs[k] = b.mbuf[slots[k]!]!;
+      dpdk.freeMbufs(freeMbufs, nd);
     }
     graph.resetSinks();
   }
