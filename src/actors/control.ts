@@ -8,11 +8,12 @@
  * - everything else answers gRPC OK with `status {code, message}`: 0 "Success" or a dpservice error
  *   number with its symbolic name (errors.ts);
  * - calls are processed one at a time in arrival order (upstream hands each to its single worker
- *   and waits for the reply), so a create and a delete can never interleave;
- * - RPCs not implemented yet answer gRPC UNIMPLEMENTED.
+ *   and waits for the reply), so a create and a delete can never interleave; the registry's
+ *   recorded changes are committed to their listeners (the dataplane) before the call answers.
  *
- * Request conversion (the "FillRequest" step) lives here; the object semantics live in
- * registry.ts.
+ * Request conversion (the "FillRequest" step, with upstream's checks in upstream's order and its
+ * messages verbatim) lives here; the object semantics live in registry.ts. The server also offers
+ * grpc.health.v1 and gRPC server reflection (so `grpcurl -plaintext HOST:1337 list` works).
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -20,19 +21,39 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
 import type { Logger } from 'pino';
 import type { DataplaneApi } from './dataplane-api.js';
 import { DpError, STATUS_OK, dpStatus } from './errors.js';
 import { loggerFor } from './logging.js';
 import {
+  CAPTURE_MAX_INTERFACES,
+  FW_MATCH_ANY,
+  FirewallAction,
+  FirewallDirection,
+  IPV4_MAX_PREFIX,
+  IPV6_MAX_PREFIX,
+  LB_MAX_PORTS,
+  LB_VNI_MAX,
+  LbProtocol,
   Registry,
+  VniType,
   formatIpAddr,
   ipv4Addr,
   ipv6Addr,
+  type CaptureSettings,
+  type CaptureStatusInfo,
+  type CaptureTarget,
+  type FirewallFilter,
+  type FirewallRuleSpec,
   type InterfaceInfo,
   type IpAddr,
+  type LbPort,
+  type LoadBalancerInfo,
+  type PrefixInfo,
   type RegistryOptions,
   type RouteInfo,
+  type VniTypeCode,
 } from './registry.js';
 import { cText, formatIpv4, formatIpv6, isZeroIpv6, parseIpv4, parseIpv6 } from './underlay.js';
 
@@ -144,18 +165,97 @@ interface RouteReq {
 interface ListRoutesReq {
   vni?: number;
 }
+interface PrefixReq {
+  interface_id?: Bytes;
+  prefix?: PrefixMsg | null;
+  preferred_underlay_route?: Bytes;
+}
+interface VipReq {
+  interface_id?: Bytes;
+  vip_ip?: IpAddressMsg | null;
+  preferred_underlay_route?: Bytes;
+}
+interface NatReq {
+  interface_id?: Bytes;
+  nat_ip?: IpAddressMsg | null;
+  vni?: number;
+  min_port?: number;
+  max_port?: number;
+  preferred_underlay_route?: Bytes;
+  underlay_route?: Bytes;
+}
+interface LbPortMsg {
+  port?: number;
+  protocol?: number;
+}
+interface LoadBalancerReq {
+  loadbalancer_id?: Bytes;
+  loadbalanced_ip?: IpAddressMsg | null;
+  vni?: number;
+  loadbalanced_ports?: LbPortMsg[] | null;
+  preferred_underlay_route?: Bytes;
+}
+interface LbTargetReq {
+  loadbalancer_id?: Bytes;
+  target_ip?: IpAddressMsg | null;
+}
+interface VniReq {
+  vni?: number;
+  type?: number;
+}
+interface PortFilterMsg {
+  src_port_lower?: number;
+  src_port_upper?: number;
+  dst_port_lower?: number;
+  dst_port_upper?: number;
+}
+interface FirewallRuleMsg {
+  id?: Bytes;
+  direction?: number;
+  action?: number;
+  priority?: number;
+  source_prefix?: PrefixMsg | null;
+  destination_prefix?: PrefixMsg | null;
+  protocol_filter?: {
+    filter?: string;
+    icmp?: { icmp_type?: number; icmp_code?: number } | null;
+    tcp?: PortFilterMsg | null;
+    udp?: PortFilterMsg | null;
+  } | null;
+}
+interface FirewallRuleReq {
+  interface_id?: Bytes;
+  rule?: FirewallRuleMsg | null;
+  rule_id?: Bytes;
+}
+interface CaptureStartReq {
+  capture_config?: {
+    sink_node_ip?: IpAddressMsg | null;
+    udp_src_port?: number;
+    udp_dst_port?: number;
+    interfaces?: Array<{ interface_type?: number; vf_name?: Bytes; pf_index?: number; spec?: string }> | null;
+  } | null;
+}
 
 const IPVER_IPV4 = 0;
 const IPVER_IPV6 = 1;
+const PROTO_TCP = 6;
+const PROTO_UDP = 17;
+const CAPTURE_SINGLE_PF = 0;
+const CAPTURE_SINGLE_VF = 1;
 
 // Field sizes of upstream's request structures (C buffers, including the terminating NUL).
 const IFACE_ID_SIZE = 64;
+const LB_ID_SIZE = 64;
+const FW_RULE_ID_SIZE = 64;
 const DEVICE_NAME_SIZE = 64;
 const HOSTNAME_SIZE = 64;
 const PXE_FILE_SIZE = 32;
 const VERSION_FIELD_SIZE = 64;
 /** Prefix lengths travel as uint8 internally; longer ones are refused before any lookup. */
 const PREFIX_LENGTH_FIELD_MAX = 255;
+const UINT8_MAX = 0xff;
+const UINT16_MAX = 0xffff;
 
 /** A request upstream would refuse before processing it (gRPC INVALID_ARGUMENT). */
 class InvalidArgument extends Error {}
@@ -214,6 +314,168 @@ function toUint64(v: string | number | undefined): bigint {
   }
 }
 
+/**
+ * `preferred_underlay_route`: empty means "generate one"; otherwise an IPv6 address in the host
+ * /64 with the externally-generated flag. Undefined for anything else.
+ */
+function parsePreferred(v: Bytes, registry: Registry): Uint8Array | undefined {
+  const text = cText(v);
+  const addr = parseIpv6(text === '' ? '::' : text);
+  return addr !== undefined && registry.underlay.acceptsPreferred(addr) ? addr : undefined;
+}
+
+function interfaceIdOf(v: Bytes): string {
+  return fixedField(v, IFACE_ID_SIZE) ?? invalid('Invalid interface_id');
+}
+
+/** `prefix` of the prefix RPCs: address, then length (at most 255; the family limit comes later). */
+function prefixOf(msg: PrefixMsg | null | undefined): { prefix: IpAddr; length: number } {
+  const prefix = parseIpAddress(msg?.ip) ?? invalid('Invalid prefix.ip');
+  const length = msg?.length ?? 0;
+  if (length > PREFIX_LENGTH_FIELD_MAX) invalid('Invalid prefix.length');
+  return { prefix, length };
+}
+
+/** min_port/max_port of the NAT RPCs: 16-bit each and min < max (the range is [min, max)). */
+function portRangeOf(req: NatReq): { minPort: number; maxPort: number } {
+  const minPort = req.min_port ?? 0;
+  const maxPort = req.max_port ?? 0;
+  if (minPort > UINT16_MAX) invalid('Invalid min_port');
+  if (maxPort > UINT16_MAX) invalid('Invalid max_port');
+  if (minPort >= maxPort) invalid('Invalid port range');
+  return { minPort, maxPort };
+}
+
+/** A firewall port bound: -1 (any) or 0..65535, as upstream's uint32 view of the int32. */
+function fwPort(v: number | undefined, message: string): number {
+  const port = (v ?? 0) >>> 0;
+  if (port !== FW_MATCH_ANY && port > UINT16_MAX) invalid(message);
+  return port;
+}
+
+/** One side of a firewall rule: ipver, address, then the family's prefix length. */
+function fwPrefixOf(msg: PrefixMsg | null | undefined, side: 'source' | 'destination'): { ip: IpAddr; length: number } {
+  const ipver = msg?.ip?.ipver ?? IPVER_IPV4;
+  if (ipver !== IPVER_IPV4 && ipver !== IPVER_IPV6) invalid(`Invalid ${side}_prefix.ip.ipver`);
+  const ip = parseIpAddress(msg?.ip) ?? invalid(`Invalid ${side}_prefix.ip`);
+  const length = msg?.length ?? 0;
+  if (ip.family === 4 && length > IPV4_MAX_PREFIX) invalid(`Invalid ${side}_prefix.length`);
+  if (ip.family === 6 && length > IPV6_MAX_PREFIX) invalid(`Invalid ip6 ${side}_prefix.length`);
+  return { ip, length };
+}
+
+function fwTcpUdpOf(protocol: 'tcp' | 'udp', f: PortFilterMsg | null | undefined): FirewallFilter {
+  const srcPortLower = fwPort(f?.src_port_lower, `Invalid ${protocol}.src_port_lower`);
+  const dstPortLower = fwPort(f?.dst_port_lower, `Invalid ${protocol}.dst_port_lower`);
+  const srcPortUpper = fwPort(f?.src_port_upper, `Invalid ${protocol}.src_port_upper`);
+  const dstPortUpper = fwPort(f?.dst_port_upper, `Invalid ${protocol}.dst_port_upper`);
+  if (srcPortLower !== FW_MATCH_ANY && srcPortUpper < srcPortLower) invalid(`Invalid ${protocol}.src_port range`);
+  if (dstPortLower !== FW_MATCH_ANY && dstPortUpper < dstPortLower) invalid(`Invalid ${protocol}.dst_port range`);
+  return { protocol, srcPortLower, srcPortUpper, dstPortLower, dstPortUpper };
+}
+
+/** Which member of the `filter` oneof is set ('' for none). */
+function filterCase(pf: FirewallRuleMsg['protocol_filter']): string {
+  if (pf === null || pf === undefined) return '';
+  if (typeof pf.filter === 'string') return pf.filter;
+  if (pf.tcp) return 'tcp';
+  if (pf.udp) return 'udp';
+  if (pf.icmp) return 'icmp';
+  return '';
+}
+
+/** CreateFirewallRule's rule, checked in upstream's order with its messages. */
+function firewallRuleOf(rule: FirewallRuleMsg | null | undefined): FirewallRuleSpec {
+  const id = fixedField(rule?.id, FW_RULE_ID_SIZE) ?? invalid('Invalid rule id');
+  const src = fwPrefixOf(rule?.source_prefix, 'source');
+  const dst = fwPrefixOf(rule?.destination_prefix, 'destination');
+  const direction = rule?.direction ?? FirewallDirection.INGRESS;
+  if (direction !== FirewallDirection.INGRESS && direction !== FirewallDirection.EGRESS) invalid('Invalid direction');
+  const action = rule?.action ?? FirewallAction.DROP;
+  if (action !== FirewallAction.DROP && action !== FirewallAction.ACCEPT) invalid('Invalid action');
+  const priority = rule?.priority ?? 0;
+  if (priority > UINT16_MAX) invalid('Invalid priority');
+  let filter: FirewallFilter;
+  const pf = rule?.protocol_filter;
+  switch (filterCase(pf)) {
+    case 'tcp':
+      filter = fwTcpUdpOf('tcp', pf?.tcp);
+      break;
+    case 'udp':
+      filter = fwTcpUdpOf('udp', pf?.udp);
+      break;
+    case 'icmp': {
+      const icmpType = (pf?.icmp?.icmp_type ?? 0) >>> 0;
+      const icmpCode = (pf?.icmp?.icmp_code ?? 0) >>> 0;
+      if (icmpType !== FW_MATCH_ANY && icmpType > UINT8_MAX) invalid('Invalid icmp.icmp_type');
+      if (icmpCode !== FW_MATCH_ANY && icmpCode > UINT8_MAX) invalid('Invalid icmp.icmp_code');
+      filter = { protocol: 'icmp', icmpType, icmpCode };
+      break;
+    }
+    default:
+      filter = { protocol: 'any' };
+  }
+  return {
+    id,
+    direction,
+    action,
+    priority,
+    source: src.ip,
+    sourceLength: src.length,
+    destination: dst.ip,
+    destinationLength: dst.length,
+    filter,
+  };
+}
+
+/** CreateLoadBalancer's ports: at most 15, each 16-bit, TCP or UDP, no duplicates. */
+function lbPortsOf(ports: LbPortMsg[] | null | undefined): LbPort[] {
+  const out: LbPort[] = [];
+  for (const p of ports ?? []) {
+    const port = p.port ?? 0;
+    if (port > UINT16_MAX) invalid('Invalid loadbalanced_ports.port');
+    const protocol = p.protocol === PROTO_TCP ? LbProtocol.TCP : p.protocol === PROTO_UDP ? LbProtocol.UDP : undefined;
+    if (protocol === undefined) invalid('Invalid loadbalanced_ports.protocol');
+    if (out.some((q) => q.port === port && q.protocol === protocol)) invalid('Duplicate loadbalanced_ports entry');
+    out.push({ port, protocol });
+  }
+  return out;
+}
+
+/** CaptureStart's configuration, checked in upstream's order with its messages. */
+function captureSettingsOf(req: CaptureStartReq): CaptureSettings {
+  const cfg = req.capture_config;
+  const udpSrcPort = cfg?.udp_src_port ?? 0;
+  const udpDstPort = cfg?.udp_dst_port ?? 0;
+  if (udpSrcPort > UINT16_MAX) invalid('Invalid udp_src_port');
+  if (udpDstPort > UINT16_MAX) invalid('Invalid udp_dst_port');
+  // upstream reads the text as IPv6 whatever ipver says
+  const sink = parseIpv6(cText(cfg?.sink_node_ip?.address)) ?? invalid('Invalid sink_node_ip');
+  const interfaces = cfg?.interfaces ?? [];
+  if (interfaces.length > CAPTURE_MAX_INTERFACES) invalid('Too many interfaces to be captured');
+  const targets: CaptureTarget[] = [];
+  for (const i of interfaces) {
+    const type = i.interface_type ?? CAPTURE_SINGLE_PF;
+    if (type === CAPTURE_SINGLE_VF) {
+      targets.push({ kind: 'vf', interfaceId: fixedField(i.vf_name, IFACE_ID_SIZE) ?? invalid('Invalid interface_id') });
+    } else if (type === CAPTURE_SINGLE_PF) {
+      const pfIndex = i.pf_index ?? 0;
+      if (pfIndex > UINT8_MAX) invalid('Invalid pf_index');
+      targets.push({ kind: 'pf', pfIndex });
+    } else {
+      invalid('Invalid interfaces.interface_type');
+    }
+  }
+  return { sink, udpSrcPort, udpDstPort, targets };
+}
+
+/** The VniType of CheckVniInUse / ResetVni. */
+function vniTypeOf(v: number | undefined): VniTypeCode {
+  const t = v ?? VniType.IPV4;
+  if (t !== VniType.IPV4 && t !== VniType.IPV6 && t !== VniType.BOTH) invalid('Invalid type');
+  return t;
+}
+
 // ---- response shapes ----------------------------------------------------------------------------
 
 function textBytes(s: string): Buffer {
@@ -222,6 +484,10 @@ function textBytes(s: string): Buffer {
 
 function ipAddressMsg(a: IpAddr): { ipver: number; address: Buffer } {
   return { ipver: a.family === 4 ? IPVER_IPV4 : IPVER_IPV6, address: textBytes(formatIpAddr(a)) };
+}
+
+function ipv6Bytes(a: Uint8Array): Buffer {
+  return textBytes(formatIpv6(a));
 }
 
 function interfaceMsg(i: InterfaceInfo): object {
@@ -242,6 +508,67 @@ function routeMsg(r: RouteInfo): object {
     prefix: { ip: ipAddressMsg(r.prefix), length: r.length },
     nexthop_vni: r.nexthopVni,
     nexthop_address: ipAddressMsg(ipv6Addr(r.nexthopAddress)),
+  };
+}
+
+function prefixMsg(p: PrefixInfo): object {
+  return { ip: ipAddressMsg(p.prefix), length: p.length, underlay_route: ipv6Bytes(p.underlay) };
+}
+
+/** Ports as upstream reports them: entries with port 0 are skipped. */
+function lbPortsMsg(lb: LoadBalancerInfo): object[] {
+  return lb.ports.filter((p) => p.port !== 0).map((p) => ({ port: p.port, protocol: p.protocol }));
+}
+
+function loadBalancerMsg(lb: LoadBalancerInfo): object {
+  return { id: textBytes(lb.id), vni: lb.vni, ip: ipAddressMsg(lb.ip), ports: lbPortsMsg(lb), underlay_route: ipv6Bytes(lb.underlay) };
+}
+
+/** A uint32 firewall value (FW_MATCH_ANY = any) as the int32 on the wire (-1 = any). */
+function int32(v: number): number {
+  return v | 0;
+}
+
+/**
+ * A firewall rule as GetFirewallRule reports it. Upstream derives an IPv6 prefix length from the
+ * first 32 mask bits only (a /64 reads back as /32); the stored length is reported here.
+ */
+function firewallRuleMsg(r: FirewallRuleSpec): object {
+  const f = r.filter;
+  const protocolFilter =
+    f.protocol === 'tcp' || f.protocol === 'udp'
+      ? {
+          [f.protocol]: {
+            src_port_lower: int32(f.srcPortLower),
+            src_port_upper: int32(f.srcPortUpper),
+            dst_port_lower: int32(f.dstPortLower),
+            dst_port_upper: int32(f.dstPortUpper),
+          },
+        }
+      : f.protocol === 'icmp'
+        ? { icmp: { icmp_type: int32(f.icmpType), icmp_code: int32(f.icmpCode) } }
+        : {};
+  return {
+    id: textBytes(r.id),
+    direction: r.direction,
+    action: r.action,
+    priority: r.priority,
+    source_prefix: { ip: ipAddressMsg(r.source), length: r.sourceLength },
+    destination_prefix: { ip: ipAddressMsg(r.destination), length: r.destinationLength },
+    protocol_filter: protocolFilter,
+  };
+}
+
+function captureConfigMsg(s: CaptureStatusInfo): object {
+  return {
+    sink_node_ip: { ipver: IPVER_IPV6, address: ipv6Bytes(s.sink) },
+    udp_src_port: s.udpSrcPort,
+    udp_dst_port: s.udpDstPort,
+    interfaces: s.targets.map((t) =>
+      t.kind === 'pf'
+        ? { interface_type: CAPTURE_SINGLE_PF, pf_index: t.pfIndex }
+        : { interface_type: CAPTURE_SINGLE_VF, vf_name: textBytes(t.interfaceId) },
+    ),
   };
 }
 
@@ -379,11 +706,7 @@ export async function startControl(opts: ControlOptions): Promise<ControlServer>
       const id = fixedField(req.interface_id, IFACE_ID_SIZE) ?? invalid('Invalid interface_id');
       let hostname = '';
       if ((req.hostname ?? '') !== '') hostname = fixedField(req.hostname, HOSTNAME_SIZE) ?? invalid('Invalid hostname');
-      const preferredText = cText(req.preferred_underlay_route);
-      const preferred = parseIpv6(preferredText === '' ? '::' : preferredText);
-      if (preferred === undefined || !registry.underlay.acceptsPreferred(preferred)) {
-        invalid('Invalid preferred_underlay_route');
-      }
+      const preferred = parsePreferred(req.preferred_underlay_route, registry) ?? invalid('Invalid preferred_underlay_route');
 
       const iface = await registry.createInterface({
         id,
@@ -439,13 +762,252 @@ export async function startControl(opts: ControlOptions): Promise<ControlServer>
       status: STATUS_OK,
       routes: registry.listRoutes(req.vni ?? 0).map(routeMsg),
     }),
+
+    // ---- prefixes (alias prefixes and load-balancer target prefixes) ----
+
+    CreatePrefix: async (req: PrefixReq) => {
+      const id = interfaceIdOf(req.interface_id);
+      const { prefix, length } = prefixOf(req.prefix);
+      const preferred = parsePreferred(req.preferred_underlay_route, registry) ?? invalid('Invalid preferred_underlay_route');
+      const pfx = registry.createPrefix(id, prefix, length, preferred);
+      return { status: STATUS_OK, underlay_route: ipv6Bytes(pfx.underlay) };
+    },
+
+    DeletePrefix: async (req: PrefixReq) => {
+      const id = interfaceIdOf(req.interface_id);
+      const { prefix, length } = prefixOf(req.prefix);
+      registry.deletePrefix(id, prefix, length);
+      return { status: STATUS_OK };
+    },
+
+    ListPrefixes: async (req: InterfaceIdReq) => ({
+      status: STATUS_OK,
+      prefixes: registry.listPrefixes(interfaceIdOf(req.interface_id)).map(prefixMsg),
+    }),
+
+    CreateLoadBalancerPrefix: async (req: PrefixReq) => {
+      const id = interfaceIdOf(req.interface_id);
+      const { prefix, length } = prefixOf(req.prefix);
+      const preferred = parsePreferred(req.preferred_underlay_route, registry) ?? invalid('Invalid preferred_underlay_route');
+      const pfx = registry.createLbPrefix(id, prefix, length, preferred);
+      return { status: STATUS_OK, underlay_route: ipv6Bytes(pfx.underlay) };
+    },
+
+    DeleteLoadBalancerPrefix: async (req: PrefixReq) => {
+      const id = interfaceIdOf(req.interface_id);
+      const { prefix, length } = prefixOf(req.prefix);
+      registry.deleteLbPrefix(id, prefix, length);
+      return { status: STATUS_OK };
+    },
+
+    ListLoadBalancerPrefixes: async (req: InterfaceIdReq) => ({
+      status: STATUS_OK,
+      prefixes: registry.listLbPrefixes(interfaceIdOf(req.interface_id)).map(prefixMsg),
+    }),
+
+    // ---- virtual IP ----
+
+    CreateVip: async (req: VipReq) => {
+      const id = interfaceIdOf(req.interface_id);
+      const vip = parseIpAddress(req.vip_ip) ?? invalid('Invalid vip_ip');
+      const preferred = parsePreferred(req.preferred_underlay_route, registry) ?? invalid('Invalid preferred_underlay_route');
+      return { status: STATUS_OK, underlay_route: ipv6Bytes(registry.createVip(id, vip, preferred).underlay) };
+    },
+
+    GetVip: async (req: InterfaceIdReq) => {
+      const vip = registry.getVip(interfaceIdOf(req.interface_id));
+      return { status: STATUS_OK, vip_ip: ipAddressMsg(ipv4Addr(vip.vip)), underlay_route: ipv6Bytes(vip.underlay) };
+    },
+
+    DeleteVip: async (req: InterfaceIdReq) => {
+      registry.deleteVip(interfaceIdOf(req.interface_id));
+      return { status: STATUS_OK };
+    },
+
+    // ---- NAT ----
+
+    CreateNat: async (req: NatReq) => {
+      const id = interfaceIdOf(req.interface_id);
+      const natIp = parseIpAddress(req.nat_ip) ?? invalid('Invalid nat_ip');
+      const { minPort, maxPort } = portRangeOf(req);
+      const preferred = parsePreferred(req.preferred_underlay_route, registry) ?? invalid('Invalid preferred_underlay_route');
+      const nat = registry.createNat(id, natIp, minPort, maxPort, preferred);
+      return { status: STATUS_OK, underlay_route: ipv6Bytes(nat.underlay) };
+    },
+
+    GetNat: async (req: InterfaceIdReq) => {
+      const nat = registry.getNat(interfaceIdOf(req.interface_id));
+      return {
+        status: STATUS_OK,
+        nat_ip: ipAddressMsg(ipv4Addr(nat.natIp)),
+        min_port: nat.minPort,
+        max_port: nat.maxPort,
+        underlay_route: ipv6Bytes(nat.underlay),
+      };
+    },
+
+    DeleteNat: async (req: InterfaceIdReq) => {
+      registry.deleteNat(interfaceIdOf(req.interface_id));
+      return { status: STATUS_OK };
+    },
+
+    ListLocalNats: async (req: NatReq) => {
+      const natIp = parseIpAddress(req.nat_ip) ?? invalid('Invalid nat_ip');
+      return {
+        status: STATUS_OK,
+        nat_entries: registry.listLocalNats(natIp).map((n) => ({
+          nat_ip: ipAddressMsg(ipv4Addr(n.ifaceIpv4)),
+          min_port: n.minPort,
+          max_port: n.maxPort,
+          vni: n.vni,
+          actual_nat_ip: ipAddressMsg(ipv4Addr(n.natIp)),
+        })),
+      };
+    },
+
+    CreateNeighborNat: async (req: NatReq) => {
+      const natIp = parseIpAddress(req.nat_ip) ?? invalid('Invalid nat_ip');
+      const { minPort, maxPort } = portRangeOf(req);
+      const underlay = parseIpv6(cText(req.underlay_route)) ?? invalid('Invalid underlay_route');
+      registry.createNeighborNat(natIp, req.vni ?? 0, minPort, maxPort, underlay);
+      return { status: STATUS_OK };
+    },
+
+    DeleteNeighborNat: async (req: NatReq) => {
+      const natIp = parseIpAddress(req.nat_ip) ?? invalid('Invalid nat_ip');
+      const { minPort, maxPort } = portRangeOf(req);
+      registry.deleteNeighborNat(natIp, req.vni ?? 0, minPort, maxPort);
+      return { status: STATUS_OK };
+    },
+
+    ListNeighborNats: async (req: NatReq) => {
+      const natIp = parseIpAddress(req.nat_ip) ?? invalid('Invalid nat_ip');
+      return {
+        status: STATUS_OK,
+        nat_entries: registry.listNeighborNats(natIp).map((n) => ({
+          underlay_route: ipv6Bytes(n.underlay),
+          min_port: n.minPort,
+          max_port: n.maxPort,
+          vni: n.vni,
+          actual_nat_ip: ipAddressMsg(ipv4Addr(n.natIp)),
+        })),
+      };
+    },
+
+    // ---- load balancers ----
+
+    CreateLoadBalancer: async (req: LoadBalancerReq) => {
+      const id = fixedField(req.loadbalancer_id, LB_ID_SIZE) ?? invalid('Invalid loadbalancer_id');
+      const vni = req.vni ?? 0;
+      if (vni > LB_VNI_MAX) invalid('VNI exceeds 24-bit range');
+      const ip = parseIpAddress(req.loadbalanced_ip) ?? invalid('Invalid loadbalanced_ip');
+      if ((req.loadbalanced_ports ?? []).length > LB_MAX_PORTS) invalid('Too many loadbalanced_ports');
+      const preferred = parsePreferred(req.preferred_underlay_route, registry) ?? invalid('Invalid preferred_underlay_route');
+      const ports = lbPortsOf(req.loadbalanced_ports);
+      const lb = registry.createLoadBalancer({ id, vni, ip, ports, preferredUnderlay: preferred });
+      return { status: STATUS_OK, underlay_route: ipv6Bytes(lb.underlay) };
+    },
+
+    GetLoadBalancer: async (req: LoadBalancerReq) => {
+      const lb = registry.getLoadBalancer(fixedField(req.loadbalancer_id, LB_ID_SIZE) ?? invalid('Invalid loadbalancer_id'));
+      return {
+        status: STATUS_OK,
+        loadbalanced_ip: ipAddressMsg(lb.ip),
+        vni: lb.vni,
+        loadbalanced_ports: lbPortsMsg(lb),
+        underlay_route: ipv6Bytes(lb.underlay),
+      };
+    },
+
+    DeleteLoadBalancer: async (req: LoadBalancerReq) => {
+      registry.deleteLoadBalancer(fixedField(req.loadbalancer_id, LB_ID_SIZE) ?? invalid('Invalid loadbalancer_id'));
+      return { status: STATUS_OK };
+    },
+
+    ListLoadBalancers: async () => ({ status: STATUS_OK, loadbalancers: registry.listLoadBalancers().map(loadBalancerMsg) }),
+
+    CreateLoadBalancerTarget: async (req: LbTargetReq) => {
+      const id = fixedField(req.loadbalancer_id, LB_ID_SIZE) ?? invalid('Invalid loadbalancer_id');
+      const target = parseIpAddress(req.target_ip) ?? invalid('Invalid target_ip');
+      registry.addLoadBalancerTarget(id, target);
+      return { status: STATUS_OK };
+    },
+
+    DeleteLoadBalancerTarget: async (req: LbTargetReq) => {
+      const id = fixedField(req.loadbalancer_id, LB_ID_SIZE) ?? invalid('Invalid loadbalancer_id');
+      const target = parseIpAddress(req.target_ip) ?? invalid('Invalid target_ip');
+      registry.removeLoadBalancerTarget(id, target);
+      return { status: STATUS_OK };
+    },
+
+    ListLoadBalancerTargets: async (req: LbTargetReq) => {
+      // an empty id lists the targets of every load balancer
+      const id =
+        byteLength(req.loadbalancer_id) === 0 ? '' : (fixedField(req.loadbalancer_id, LB_ID_SIZE) ?? invalid('Invalid loadbalancer_id'));
+      return { status: STATUS_OK, target_ips: registry.listLoadBalancerTargets(id).map((t) => ipAddressMsg(ipv6Addr(t))) };
+    },
+
+    // ---- VNIs ----
+
+    CheckVniInUse: async (req: VniReq) => {
+      const type = vniTypeOf(req.type);
+      return { status: STATUS_OK, in_use: registry.checkVniInUse(req.vni ?? 0, type) };
+    },
+
+    ResetVni: async (req: VniReq) => {
+      const type = vniTypeOf(req.type);
+      registry.resetVni(req.vni ?? 0, type);
+      return { status: STATUS_OK };
+    },
+
+    // ---- firewall ----
+
+    CreateFirewallRule: async (req: FirewallRuleReq) => {
+      const id = interfaceIdOf(req.interface_id);
+      const rule = firewallRuleOf(req.rule);
+      registry.createFirewallRule(id, rule);
+      return { status: STATUS_OK, rule_id: textBytes(rule.id) };
+    },
+
+    GetFirewallRule: async (req: FirewallRuleReq) => {
+      const id = interfaceIdOf(req.interface_id);
+      const ruleId = fixedField(req.rule_id, FW_RULE_ID_SIZE) ?? invalid('Invalid rule_id');
+      return { status: STATUS_OK, rule: firewallRuleMsg(registry.getFirewallRule(id, ruleId)) };
+    },
+
+    DeleteFirewallRule: async (req: FirewallRuleReq) => {
+      const id = interfaceIdOf(req.interface_id);
+      const ruleId = fixedField(req.rule_id, FW_RULE_ID_SIZE) ?? invalid('Invalid rule_id');
+      registry.deleteFirewallRule(id, ruleId);
+      return { status: STATUS_OK };
+    },
+
+    ListFirewallRules: async (req: FirewallRuleReq) => ({
+      status: STATUS_OK,
+      rules: registry.listFirewallRules(interfaceIdOf(req.interface_id)).map(firewallRuleMsg),
+    }),
+
+    // ---- capture (state only; the mirroring follows the change events) ----
+
+    CaptureStart: async (req: CaptureStartReq) => {
+      registry.captureStart(captureSettingsOf(req));
+      return { status: STATUS_OK };
+    },
+
+    CaptureStop: async () => ({ status: STATUS_OK, stopped_interface_cnt: registry.captureStop() }),
+
+    CaptureStatus: async () => {
+      const s = registry.captureStatus();
+      if (!s.active) return { status: STATUS_OK, is_active: false };
+      return { status: STATUS_OK, is_active: true, capture_config: captureConfigMsg(s) };
+    },
   };
 
   /** Runs one call through the gate, its handler and the error mapping; never rejects. */
   const process = async (rpc: string, request: unknown): Promise<Outcome> => {
     if (rpc !== 'Initialize' && !initialized) return { grpcCode: grpc.status.ABORTED, details: 'not initialized' };
     const handler = handlers[rpc];
-    if (handler === undefined) return { grpcCode: grpc.status.UNIMPLEMENTED, details: `${rpc} is not implemented yet` };
+    if (handler === undefined) return { grpcCode: grpc.status.UNIMPLEMENTED, details: `${rpc} is not implemented` };
     try {
       return { ok: await handler(request as never) };
     } catch (e) {
@@ -456,6 +1018,14 @@ export async function startControl(opts: ControlOptions): Promise<ControlServer>
       }
       log.error({ rpc, err: e }, `${rpc} crashed`);
       return { grpcCode: grpc.status.INTERNAL, details: `internal error in ${rpc}: ${(e as Error)?.message ?? String(e)}` };
+    } finally {
+      // Whatever changed (also on a failure that cleaned up part-way, like PORT_STOP), the
+      // dataplane has applied it before the client hears back.
+      try {
+        await registry.changes.commit();
+      } catch (e) {
+        log.error({ rpc, err: e }, `${rpc}: applying the changes to the dataplane failed`);
+      }
     }
   };
 
@@ -493,6 +1063,8 @@ export async function startControl(opts: ControlOptions): Promise<ControlServer>
   });
   server.addService(service, implementation);
   server.addService(healthDef[HEALTH_SERVICE_NAME] as grpc.ServiceDefinition, health.implementation());
+  // server reflection (v1 and v1alpha) describing both services, for grpcurl and friends
+  new ReflectionService({ ...dpdkDef, ...healthDef }).addToServer(server);
 
   const bind = (host: string): Promise<number> =>
     new Promise<number>((resolve, reject) => {

@@ -1,24 +1,58 @@
 /**
- * The authoritative control-plane state: interfaces, the route tables of every VNI in use, and the
- * underlay (VNF) addresses handed out. Transport independent: typed values in, plain objects out,
- * `DpError` thrown with upstream's error number for every refusal. The gRPC actor validates and
- * converts requests; the dataplane actor is told about ports through `DataplaneApi`; the
- * packet-path tables can be (re)built from the read methods here.
+ * The authoritative control-plane state: interfaces and what hangs off them (alias and LB
+ * prefixes, VIP, NAT, firewall rules), the route tables of every VNI in use, the underlay (VNF)
+ * addresses handed out, load balancers, neighbour NATs and the capture state. Transport
+ * independent: typed values in, plain objects out, `DpError` thrown with upstream's error number
+ * for every refusal. The gRPC actor validates and converts requests; the dataplane actor is told
+ * about ports through `DataplaneApi` and follows every other change through `changes`
+ * (registry-changes.ts); the packet-path tables can also be (re)built from the read methods here.
  *
  * Semantics follow upstream dpservice (src/grpc/dp_grpc_impl.c, src/dp_lpm.c, src/dp_vni.c,
- * src/dp_vnf.c, src/dp_iface.c), including the order of checks, so that the same misuse yields
- * the same error number:
- * - a VNI exists while an interface (or, later, a load balancer) uses it; its two route tables
- *   (IPv4, IPv6) are created with it and dropped, routes included, with its last user;
- * - an interface owns the /32 and /128 routes of its addresses in its VNI; external routes
- *   (CreateRoute) point to another host's underlay address;
+ * src/dp_vnf.c, src/dp_iface.c, src/dp_nat.c, src/dp_lb.c, src/dp_firewall.c), including the
+ * order of checks, so that the same misuse yields the same error number:
+ * - a VNI exists while an interface or a load balancer uses it; its two route tables (IPv4,
+ *   IPv6) are created with it and dropped, routes and neighbour NATs of the VNI included, with
+ *   its last user;
+ * - an interface owns the /32 and /128 routes of its addresses and the routes of its alias
+ *   prefixes in its VNI; external routes (CreateRoute) point to another host's underlay address;
  * - route prefixes are stored masked to their length, so 1.2.3.4/24 and 1.2.3.255/24 are the same
- *   route.
+ *   route (prefixes and LB prefixes are keyed the same way);
+ * - every object reachable from other hosts gets a unique underlay address (VNF entry).
+ * Where upstream leaves state behind, this registry cleans up (documented at each method):
+ * deleting an interface also removes its prefixes, LB prefixes, VIP and NAT, not only its
+ * firewall rules.
  *
  * Control path only; allocation and string-keyed maps are fine here.
  */
 import type { DataplaneApi } from './dataplane-api.js';
 import { DpError, DpErrorCode } from './errors.js';
+import { CaptureState } from './registry-capture.js';
+import { ChangeLog } from './registry-changes.js';
+import { FirewallRuleList } from './registry-firewall.js';
+import { LoadBalancerTable } from './registry-lb.js';
+import { NatTables } from './registry-nat.js';
+import {
+  formatIpAddr,
+  ipv4Addr,
+  ipv6Addr,
+  maskIpAddr,
+  prefixKey,
+  type CaptureSettings,
+  type CaptureStatusInfo,
+  type DnatEntry,
+  type FirewallRuleSpec,
+  type InterfaceInfo,
+  type IpAddr,
+  type LbPort,
+  type LoadBalancerInfo,
+  type LocalNatEntry,
+  type NatInfo,
+  type NeighborNatEntry,
+  type PrefixInfo,
+  type RouteInfo,
+  type VipInfo,
+  type VnfEntry,
+} from './registry-types.js';
 import {
   UnderlayGenerator,
   VnfType,
@@ -32,27 +66,21 @@ import {
   type VnfTypeCode,
 } from './underlay.js';
 
+export * from './registry-types.js';
+export type { ChangeListener, RegistryChange } from './registry-changes.js';
+export { ChangeLog } from './registry-changes.js';
+export { LB_MAX, LB_MAX_PORTS, LB_MAX_TARGETS, LB_VNI_MAX } from './registry-lb.js';
+export { CAPTURE_MAX_INTERFACES } from './registry-capture.js';
+
 /** Longest IPv4 / IPv6 prefix (the route tables refuse longer ones with ROUTE_INSERT). */
 export const IPV4_MAX_PREFIX = 32;
 export const IPV6_MAX_PREFIX = 128;
 /** Largest total rate (Mbit/s) the NIC meter takes; upstream refuses larger ones. */
 const METER_RATE_MAX = 0xffffffffn;
 
-/** An IP address of either family. IPv4 is an unsigned 32-bit number (a.b.c.d = a<<24|...). */
-export type IpAddr =
-  | { readonly family: 4; readonly ipv4: number }
-  | { readonly family: 6; readonly ipv6: Uint8Array };
-
-export function ipv4Addr(ipv4: number): IpAddr {
-  return { family: 4, ipv4: ipv4 >>> 0 };
-}
-export function ipv6Addr(ipv6: Uint8Array): IpAddr {
-  return { family: 6, ipv6 };
-}
-/** Text of an address as upstream prints it. */
-export function formatIpAddr(a: IpAddr): string {
-  return a.family === 4 ? formatIpv4(a.ipv4) : formatIpv6(a.ipv6);
-}
+/** VNI types of CheckVniInUse / ResetVni (the wire enum). */
+export const VniType = { IPV4: 0, IPV6: 1, BOTH: 2 } as const;
+export type VniTypeCode = (typeof VniType)[keyof typeof VniType];
 
 /** What CreateInterface asks for, already parsed and validated for syntax. */
 export interface CreateInterfaceParams {
@@ -77,48 +105,13 @@ export interface CreateInterfaceParams {
   preferredUnderlay?: Uint8Array;
 }
 
-/** An interface as the registry holds it. Treat as read-only. */
-export interface InterfaceInfo {
-  readonly id: string;
-  readonly vni: number;
-  readonly ipv4: number;
-  readonly ipv6: Uint8Array;
-  readonly underlay: Uint8Array;
-  readonly deviceName: string;
-  /** DPDK port id of the VM port. */
-  readonly port: number;
-  /** Name reported as `vf.name` by CreateInterface. */
-  readonly vfName: string;
-  readonly hostname: string;
-  readonly pxeServer: string;
-  readonly bootFile: string;
-  readonly totalRate: bigint;
-  readonly publicRate: bigint;
-}
-
-/** One entry of a VNI route table. Treat as read-only. */
-export interface RouteInfo {
-  readonly vni: number;
-  /** Prefix address, masked to `length`. */
-  readonly prefix: IpAddr;
-  readonly length: number;
-  /** VM port of an interface's own address route; undefined for external routes (via an uplink). */
-  readonly port: number | undefined;
-  /** Target VNI of an external route (0 = same VNI). */
-  readonly nexthopVni: number;
-  /** Underlay address of the host serving an external route (16 bytes; zero for interface routes). */
-  readonly nexthopAddress: Uint8Array;
-}
-
-/** What an underlay address is registered for (upstream's VNF entry). */
-export interface VnfEntry {
-  readonly type: VnfTypeCode;
-  readonly vni: number;
-  /** VM port the address leads to; undefined for objects not bound to a port (load balancers). */
-  readonly port: number | undefined;
-  /** Prefix of alias/LB prefixes; undefined otherwise. */
-  readonly prefix?: IpAddr;
-  readonly prefixLength?: number;
+/** What CreateLoadBalancer asks for, already validated for syntax (ports TCP/UDP, no duplicates). */
+export interface CreateLoadBalancerParams {
+  id: string;
+  vni: number;
+  ip: IpAddr;
+  ports: readonly LbPort[];
+  preferredUnderlay?: Uint8Array;
 }
 
 /**
@@ -161,6 +154,11 @@ export interface RegistryOptions {
    * other NIC types it accepts any rates and reports them as 0. Default true.
    */
   meteringSupported?: boolean;
+  /**
+   * Whether traffic offloading is on (upstream's default; `--no-offload` turns it off). Capturing
+   * mirrors offloaded traffic only, so without offloading CaptureStart is NOT_ACTIVE. Default true.
+   */
+  offload?: boolean;
   /** Underlay address generation options. */
   underlay?: UnderlayGeneratorOptions;
   /**
@@ -180,16 +178,16 @@ interface InterfaceRecord {
   info: InterfaceInfo;
   /** False while being created or deleted: invisible to lookups, but id and port stay taken. */
   ready: boolean;
+  /** Alias prefixes and LB target prefixes by masked prefix, in creation order. */
+  prefixes: Map<string, PrefixInfo>;
+  lbPrefixes: Map<string, PrefixInfo>;
+  vip: VipInfo | undefined;
+  nat: NatInfo | undefined;
+  firewall: FirewallRuleList;
 }
 
 function routeKey(prefix: IpAddr, length: number): string {
   return prefix.family === 4 ? `${prefix.ipv4}/${length}` : `${ipv6Key(prefix.ipv6)}/${length}`;
-}
-
-function masked(prefix: IpAddr, length: number): IpAddr {
-  return prefix.family === 4
-    ? { family: 4, ipv4: maskIpv4(prefix.ipv4, length) }
-    : { family: 6, ipv6: maskIpv6(prefix.ipv6, length) };
 }
 
 /**
@@ -229,11 +227,16 @@ export type RouteFamilies = 'ipv4' | 'ipv6' | 'both';
 export class Registry {
   readonly underlay: UnderlayGenerator;
   readonly vnf = new VnfTable();
+  /** Every state change, for the dataplane to follow (see registry-changes.ts). */
+  readonly changes = new ChangeLog();
   private readonly meteringSupported: boolean;
   private readonly vfNameOf: (port: number, deviceName: string) => string | undefined;
   private readonly byId = new Map<string, InterfaceRecord>();
   private readonly byPort = new Map<number, InterfaceRecord>();
   private readonly vnis = new Map<number, VniState>();
+  private readonly lbs = new LoadBalancerTable();
+  private readonly nat: NatTables;
+  private readonly capture: CaptureState;
 
   constructor(
     private readonly dataplane: DataplaneApi,
@@ -242,6 +245,8 @@ export class Registry {
     this.underlay = new UnderlayGenerator(dataplane.hostIpv6, opts.underlay);
     this.meteringSupported = opts.meteringSupported ?? true;
     this.vfNameOf = opts.vfName ?? (() => undefined);
+    this.nat = new NatTables(this.changes);
+    this.capture = new CaptureState(opts.offload ?? true);
   }
 
   // ---- interfaces ---------------------------------------------------------------------------
@@ -258,9 +263,9 @@ export class Registry {
     if (port === undefined) throw new DpError(DpErrorCode.NOT_FOUND, `no VM port named '${p.deviceName}'`);
     if (this.byPort.has(port)) throw new DpError(DpErrorCode.ALREADY_EXISTS, `port ${p.deviceName} already has an interface`);
 
-    const preferred = p.preferredUnderlay !== undefined && !isZeroIpv6(p.preferredUnderlay);
-    const underlay = preferred ? p.preferredUnderlay!.slice(0, 16) : this.underlay.generate(VnfType.INTERFACE_IP);
-    if (!this.vnf.add(underlay, { type: VnfType.INTERFACE_IP, vni: p.vni, port })) {
+    const underlay = this.chooseUnderlay(p.preferredUnderlay, VnfType.INTERFACE_IP);
+    const vnfEntry: VnfEntry = { type: VnfType.INTERFACE_IP, vni: p.vni >>> 0, port };
+    if (!this.vnf.add(underlay, vnfEntry)) {
       throw new DpError(DpErrorCode.VNF_INSERT, `underlay address ${formatIpv6(underlay)} already in use`);
     }
     if (this.byId.has(p.id)) {
@@ -289,14 +294,23 @@ export class Registry {
       totalRate,
       publicRate,
     };
-    const rec: InterfaceRecord = { info, ready: false };
+    const rec: InterfaceRecord = {
+      info,
+      ready: false,
+      prefixes: new Map(),
+      lbPrefixes: new Map(),
+      vip: undefined,
+      nat: undefined,
+      firewall: new FirewallRuleList(),
+    };
     this.byId.set(p.id, rec);
     this.byPort.set(port, rec);
-    this.acquireVni(info.vni);
+    const vniCreated = this.acquireVni(info.vni);
 
+    const routes: RouteInfo[] = [];
     try {
-      if (info.ipv4 !== 0) this.addRoute(info.vni, ipv4Addr(info.ipv4), IPV4_MAX_PREFIX, port, 0, ZERO_IPV6);
-      if (!isZeroIpv6(info.ipv6)) this.addRoute(info.vni, ipv6Addr(info.ipv6), IPV6_MAX_PREFIX, port, 0, ZERO_IPV6);
+      if (info.ipv4 !== 0) routes.push(this.insertRoute(info.vni, ipv4Addr(info.ipv4), IPV4_MAX_PREFIX, port, 0, ZERO_IPV6));
+      if (!isZeroIpv6(info.ipv6)) routes.push(this.insertRoute(info.vni, ipv6Addr(info.ipv6), IPV6_MAX_PREFIX, port, 0, ZERO_IPV6));
       if (this.meteringSupported) {
         if (p.totalRate > METER_RATE_MAX) {
           throw new DpError(DpErrorCode.PORT_METER, `total_rate ${p.totalRate} exceeds the NIC limit`);
@@ -319,17 +333,24 @@ export class Registry {
         throw new DpError(DpErrorCode.PORT_START, `activating port ${p.deviceName}: ${(e as Error).message}`);
       }
     } catch (e) {
-      this.removeInterfaceState(rec);
+      this.removeInterfaceState(rec, true);
       throw e;
     }
     rec.ready = true;
+    if (vniCreated) this.changes.record({ kind: 'vni-added', vni: info.vni });
+    this.changes.record({ kind: 'vnf-added', address: underlay, entry: vnfEntry });
+    for (const route of routes) this.changes.record({ kind: 'route-added', route });
+    this.changes.record({ kind: 'interface-added', iface: info });
     return info;
   }
 
   /**
-   * Deletes an interface: deactivates its port, frees its underlay address and id, removes its
-   * routes and releases its VNI (dropping the VNI's routes if it was the last user). A dataplane
-   * failure still cleans up and then reports PORT_STOP, as upstream does.
+   * Deletes an interface: deactivates its port, then removes its firewall rules, VIP, NAT, LB
+   * prefixes and prefixes (routes and underlay addresses), frees its underlay address and id,
+   * removes its routes and releases its VNI (dropping the VNI's routes if it was the last user).
+   * Upstream removes only the firewall rules with the interface and leaves the rest behind (a
+   * re-created interface with the same address would find the old VIP); here nothing is left.
+   * A dataplane failure still cleans up and then reports PORT_STOP, as upstream does.
    */
   async deleteInterface(id: string): Promise<void> {
     const rec = this.byId.get(id);
@@ -341,30 +362,54 @@ export class Registry {
     } catch (e) {
       failure = e as Error;
     }
-    this.removeInterfaceState(rec);
+    this.removeInterfaceObjects(rec);
+    this.removeInterfaceState(rec, false);
     if (failure !== undefined) {
       throw new DpError(DpErrorCode.PORT_STOP, `deactivating port ${rec.info.deviceName}: ${failure.message}`);
     }
   }
 
+  /** Removes everything hanging off an interface (recording each removal). */
+  private removeInterfaceObjects(rec: InterfaceRecord): void {
+    const info = rec.info;
+    for (const rule of rec.firewall.clear()) this.changes.record({ kind: 'firewall-rule-removed', port: info.port, rule });
+    if (rec.vip !== undefined) this.dropVip(rec);
+    if (rec.nat !== undefined) this.dropNat(rec);
+    for (const pfx of [...rec.lbPrefixes.values()]) this.dropPrefix(rec, pfx, false);
+    for (const pfx of [...rec.prefixes.values()]) this.dropPrefix(rec, pfx, true);
+    this.capture.forgetPort(info.port);
+  }
+
   /** Undoes everything createInterface registered (not the dataplane attach). */
-  private removeInterfaceState(rec: InterfaceRecord): void {
+  private removeInterfaceState(rec: InterfaceRecord, rollback: boolean): void {
     const info = rec.info;
     rec.ready = false;
+    const vnfEntry = this.vnf.get(info.underlay);
     this.vnf.delete(info.underlay);
     if (this.byId.get(info.id) === rec) this.byId.delete(info.id);
     if (this.byPort.get(info.port) === rec) this.byPort.delete(info.port);
     const vni = this.vnis.get(info.vni);
     if (vni !== undefined) {
-      this.removeOwnRoute(vni.v4, ipv4Addr(info.ipv4), IPV4_MAX_PREFIX, info.port);
-      this.removeOwnRoute(vni.v6, ipv6Addr(info.ipv6), IPV6_MAX_PREFIX, info.port);
+      for (const route of [
+        this.removeOwnRoute(vni.v4, ipv4Addr(info.ipv4), IPV4_MAX_PREFIX, info.port),
+        this.removeOwnRoute(vni.v6, ipv6Addr(info.ipv6), IPV6_MAX_PREFIX, info.port),
+      ]) {
+        if (route !== undefined && !rollback) this.changes.record({ kind: 'route-removed', route });
+      }
     }
-    this.releaseVni(info.vni);
+    if (!rollback) {
+      if (vnfEntry !== undefined) this.changes.record({ kind: 'vnf-removed', address: info.underlay, entry: vnfEntry });
+      this.changes.record({ kind: 'interface-removed', iface: info });
+    }
+    this.releaseVni(info.vni, !rollback);
   }
 
-  private removeOwnRoute(table: Map<string, RouteInfo>, prefix: IpAddr, length: number, port: number): void {
+  private removeOwnRoute(table: Map<string, RouteInfo>, prefix: IpAddr, length: number, port: number): RouteInfo | undefined {
     const key = routeKey(prefix, length);
-    if (table.get(key)?.port === port) table.delete(key);
+    const route = table.get(key);
+    if (route?.port !== port) return undefined;
+    table.delete(key);
+    return route;
   }
 
   /** The interface with this id; NOT_FOUND otherwise. */
@@ -393,25 +438,83 @@ export class Registry {
     return out.sort((a, b) => a.port - b.port);
   }
 
+  /** The live interface record for an object RPC; NO_VM otherwise (upstream's answer there). */
+  private vm(id: string): InterfaceRecord {
+    const rec = this.byId.get(id);
+    if (rec === undefined || !rec.ready) throw new DpError(DpErrorCode.NO_VM, `no interface '${id}'`);
+    return rec;
+  }
+
+  // ---- underlay addresses -------------------------------------------------------------------
+
+  /** The client's address if given (non-zero), else a fresh one. */
+  private chooseUnderlay(preferred: Uint8Array | undefined, type: VnfTypeCode): Uint8Array {
+    return preferred !== undefined && !isZeroIpv6(preferred) ? preferred.slice(0, 16) : this.underlay.generate(type);
+  }
+
+  /** Registers an underlay address (recording it); VNF_INSERT if it is taken. */
+  private addVnf(preferred: Uint8Array | undefined, entry: VnfEntry): Uint8Array {
+    const addr = this.chooseUnderlay(preferred, entry.type);
+    if (!this.vnf.add(addr, entry)) throw new DpError(DpErrorCode.VNF_INSERT, `underlay address ${formatIpv6(addr)} already in use`);
+    return addr;
+  }
+
+  /** Frees an underlay address; `record` false when undoing an unrecorded add. */
+  private removeVnf(addr: Uint8Array, record: boolean): void {
+    const entry = this.vnf.get(addr);
+    if (entry === undefined) return;
+    this.vnf.delete(addr);
+    if (record) this.changes.record({ kind: 'vnf-removed', address: addr, entry });
+  }
+
   // ---- VNIs ---------------------------------------------------------------------------------
 
   /** Counts one more user of a VNI, creating its (empty) route tables for the first one. */
-  acquireVni(vni: number): void {
+  private acquireVni(vni: number): boolean {
     const s = this.vnis.get(vni >>> 0);
-    if (s !== undefined) s.users++;
-    else this.vnis.set(vni >>> 0, { users: 1, v4: new Map(), v6: new Map() });
+    if (s !== undefined) {
+      s.users++;
+      return false;
+    }
+    this.vnis.set(vni >>> 0, { users: 1, v4: new Map(), v6: new Map() });
+    return true;
   }
 
-  /** Counts one user less; the last one drops the VNI and all its routes. */
-  releaseVni(vni: number): void {
+  /**
+   * Counts one user less; the last one drops the VNI with all its routes and, as upstream,
+   * every neighbour NAT registered in it.
+   */
+  private releaseVni(vni: number, record: boolean): void {
     const s = this.vnis.get(vni >>> 0);
     if (s === undefined) return;
-    if (--s.users <= 0) this.vnis.delete(vni >>> 0);
+    if (--s.users > 0) return;
+    this.vnis.delete(vni >>> 0);
+    if (record) this.changes.record({ kind: 'vni-removed', vni: vni >>> 0 });
+    this.nat.purgeNeighbors(vni);
   }
 
   /** Whether an interface or load balancer uses the VNI (its route tables exist). */
   isVniInUse(vni: number): boolean {
     return this.vnis.has(vni >>> 0);
+  }
+
+  /**
+   * CheckVniInUse: whether the VNI's IPv4 / IPv6 route table exists (both exist together).
+   * WRONG_TYPE for VNI_BOTH, as upstream.
+   */
+  checkVniInUse(vni: number, type: VniTypeCode): boolean {
+    if (type === VniType.BOTH) throw new DpError(DpErrorCode.WRONG_TYPE, 'CheckVniInUse takes VNI_IPV4 or VNI_IPV6');
+    return this.isVniInUse(vni);
+  }
+
+  /**
+   * ResetVni: empties both route tables of the VNI (alias-prefix routes included) and puts back
+   * the interfaces' own routes. Only VNI_BOTH is accepted (WRONG_TYPE otherwise); a VNI not in
+   * use is fine.
+   */
+  resetVni(vni: number, type: VniTypeCode): void {
+    if (type !== VniType.BOTH) throw new DpError(DpErrorCode.WRONG_TYPE, 'ResetVni takes VNI_BOTH only');
+    this.resetVniRoutes(vni);
   }
 
   /** VNIs in use, ascending. */
@@ -429,24 +532,31 @@ export class Registry {
    */
   createRoute(vni: number, prefix: IpAddr, length: number, nexthopVni: number, nexthop: IpAddr): RouteInfo {
     if (nexthop.family !== 6) throw new DpError(DpErrorCode.BAD_IPVER, `next hop ${formatIpAddr(nexthop)} is not IPv6`);
-    return this.addRoute(vni, prefix, length, undefined, nexthopVni, nexthop.ipv6);
+    const route = this.insertRoute(vni, prefix, length, undefined, nexthopVni, nexthop.ipv6);
+    this.changes.record({ kind: 'route-added', route });
+    return route;
   }
 
   /**
    * Removes an external route. NO_VNI when the VNI is not in use, ROUTE_NOT_FOUND when no such
-   * prefix exists, ROUTE_BAD_PORT when the prefix is an interface's own address route.
+   * prefix exists, ROUTE_BAD_PORT when the prefix belongs to an interface (own address, prefix).
    */
   deleteRoute(vni: number, prefix: IpAddr, length: number): void {
+    this.removeRoute(vni, prefix, length, undefined);
+  }
+
+  private removeRoute(vni: number, prefix: IpAddr, length: number, port: number | undefined): void {
     const table = this.routeTable(vni, prefix.family);
-    const key = routeKey(masked(prefix, length), length);
+    const key = routeKey(maskIpAddr(prefix, length), length);
     const route = this.validLength(prefix, length) ? table.get(key) : undefined;
     if (route === undefined) {
       throw new DpError(DpErrorCode.ROUTE_NOT_FOUND, `no route ${formatIpAddr(prefix)}/${length} in VNI ${vni}`);
     }
-    if (route.port !== undefined) {
-      throw new DpError(DpErrorCode.ROUTE_BAD_PORT, `${formatIpAddr(prefix)}/${length} in VNI ${vni} belongs to an interface`);
+    if (route.port !== port) {
+      throw new DpError(DpErrorCode.ROUTE_BAD_PORT, `${formatIpAddr(prefix)}/${length} in VNI ${vni} has another next hop`);
     }
     table.delete(key);
+    this.changes.record({ kind: 'route-removed', route });
   }
 
   /**
@@ -486,32 +596,36 @@ export class Registry {
     if (s === undefined) return;
     s.v4.clear();
     s.v6.clear();
+    this.changes.record({ kind: 'vni-routes-reset', vni: vni >>> 0 });
     for (const rec of this.byPort.values()) if (rec.info.vni === (vni >>> 0)) this.addOwnRoutes(rec.info);
   }
 
   /**
-   * Initialize: empties every route table and puts back the interfaces' own routes. Upstream
-   * re-adds 0.0.0.0/32 and ::/128 for interfaces with a disabled family; this does not.
+   * Initialize: empties every route table and puts back the interfaces' own routes, and drops
+   * every neighbour NAT (upstream dp_process_initialize). Upstream re-adds 0.0.0.0/32 and ::/128
+   * for interfaces with a disabled family; this does not.
    */
   initialize(): void {
-    for (const s of this.vnis.values()) {
+    for (const vni of this.vniList()) {
+      const s = this.vnis.get(vni)!;
       s.v4.clear();
       s.v6.clear();
+      this.changes.record({ kind: 'vni-routes-reset', vni });
     }
     for (const rec of this.byPort.values()) this.addOwnRoutes(rec.info);
+    this.nat.purgeNeighbors(undefined);
   }
 
   private addOwnRoutes(info: InterfaceInfo): void {
     const s = this.vnis.get(info.vni);
     if (s === undefined) return;
-    if (info.ipv4 !== 0) {
-      const prefix = ipv4Addr(info.ipv4);
-      s.v4.set(routeKey(prefix, IPV4_MAX_PREFIX), this.routeInfo(info.vni, prefix, IPV4_MAX_PREFIX, info.port, 0, ZERO_IPV6));
-    }
-    if (!isZeroIpv6(info.ipv6)) {
-      const prefix = ipv6Addr(info.ipv6);
-      s.v6.set(routeKey(prefix, IPV6_MAX_PREFIX), this.routeInfo(info.vni, prefix, IPV6_MAX_PREFIX, info.port, 0, ZERO_IPV6));
-    }
+    const add = (table: Map<string, RouteInfo>, prefix: IpAddr, length: number): void => {
+      const route = this.routeInfo(info.vni, prefix, length, info.port, 0, ZERO_IPV6);
+      table.set(routeKey(prefix, length), route);
+      this.changes.record({ kind: 'route-added', route });
+    };
+    if (info.ipv4 !== 0) add(s.v4, ipv4Addr(info.ipv4), IPV4_MAX_PREFIX);
+    if (!isZeroIpv6(info.ipv6)) add(s.v6, ipv6Addr(info.ipv6), IPV6_MAX_PREFIX);
   }
 
   private validLength(prefix: IpAddr, length: number): boolean {
@@ -535,7 +649,8 @@ export class Registry {
     return { vni, prefix, length, port, nexthopVni: nexthopVni >>> 0, nexthopAddress: nexthop.slice(0, 16) };
   }
 
-  private addRoute(
+  /** Inserts a route (not recorded; callers record once the whole operation succeeded). */
+  private insertRoute(
     vni: number,
     prefix: IpAddr,
     length: number,
@@ -547,7 +662,7 @@ export class Registry {
     if (!this.validLength(prefix, length)) {
       throw new DpError(DpErrorCode.ROUTE_INSERT, `prefix length ${length} too long for ${formatIpAddr(prefix)}`);
     }
-    const m = masked(prefix, length);
+    const m = maskIpAddr(prefix, length);
     const key = routeKey(m, length);
     if (table.has(key)) {
       throw new DpError(DpErrorCode.ROUTE_EXISTS, `route ${formatIpAddr(m)}/${length} already in VNI ${vni}`);
@@ -555,5 +670,384 @@ export class Registry {
     const route = this.routeInfo(vni >>> 0, m, length, port, nexthopVni, nexthop);
     table.set(key, route);
     return route;
+  }
+
+  // ---- alias prefixes and LB target prefixes ------------------------------------------------
+
+  /**
+   * CreatePrefix: routes `prefix/length` in the interface's VNI to its port and gives it an
+   * underlay address. NO_VM, then the route's errors (ROUTE_EXISTS, ROUTE_INSERT), then
+   * VNF_INSERT (the route is removed again).
+   */
+  createPrefix(interfaceId: string, prefix: IpAddr, length: number, preferredUnderlay?: Uint8Array): PrefixInfo {
+    const rec = this.vm(interfaceId);
+    const { vni, port } = rec.info;
+    const route = this.insertRoute(vni, prefix, length, port, 0, ZERO_IPV6);
+    const entry: VnfEntry = { type: VnfType.ALIAS_PFX, vni, port, prefix, prefixLength: length };
+    let underlay: Uint8Array;
+    try {
+      underlay = this.addVnf(preferredUnderlay, entry);
+    } catch (e) {
+      this.routeTable(vni, prefix.family).delete(routeKey(route.prefix, length));
+      throw e;
+    }
+    // a record whose route a reset dropped is replaced (upstream would list both)
+    const key = prefixKey(prefix, length);
+    const stale = rec.prefixes.get(key);
+    if (stale !== undefined) this.dropPrefix(rec, stale, false);
+    const info: PrefixInfo = { kind: 'alias', interfaceId, port, vni, prefix, length, underlay };
+    rec.prefixes.set(key, info);
+    this.changes.record({ kind: 'route-added', route });
+    this.changes.record({ kind: 'vnf-added', address: underlay, entry });
+    this.changes.record({ kind: 'prefix-added', prefix: info });
+    return info;
+  }
+
+  /**
+   * DeletePrefix: removes the route and the underlay address. NO_VM; a missing route is
+   * ROUTE_NOT_FOUND (ROUTE_BAD_PORT if it routes elsewhere) even when the prefix record is
+   * removed, and a missing record is NOT_FOUND, as upstream reports them.
+   */
+  deletePrefix(interfaceId: string, prefix: IpAddr, length: number): void {
+    const rec = this.vm(interfaceId);
+    let routeError: unknown;
+    try {
+      this.removeRoute(rec.info.vni, prefix, length, rec.info.port);
+    } catch (e) {
+      routeError = e;
+    }
+    const info = rec.prefixes.get(prefixKey(prefix, length));
+    if (info !== undefined) this.dropPrefix(rec, info, false);
+    if (routeError !== undefined) throw routeError;
+    if (info === undefined) throw new DpError(DpErrorCode.NOT_FOUND, `no prefix ${formatIpAddr(prefix)}/${length} on '${interfaceId}'`);
+  }
+
+  /** Alias prefixes of an interface in creation order; NO_VM for an unknown interface. */
+  listPrefixes(interfaceId: string): PrefixInfo[] {
+    return [...this.vm(interfaceId).prefixes.values()];
+  }
+
+  /**
+   * CreateLoadBalancerPrefix: gives `prefix/length` of an interface an underlay address that
+   * load balancers can use as target (no route). NO_VM, ALREADY_EXISTS, VNF_INSERT.
+   */
+  createLbPrefix(interfaceId: string, prefix: IpAddr, length: number, preferredUnderlay?: Uint8Array): PrefixInfo {
+    const rec = this.vm(interfaceId);
+    const { vni, port } = rec.info;
+    const key = prefixKey(prefix, length);
+    if (rec.lbPrefixes.has(key)) {
+      throw new DpError(DpErrorCode.ALREADY_EXISTS, `LB prefix ${formatIpAddr(prefix)}/${length} exists on '${interfaceId}'`);
+    }
+    const entry: VnfEntry = { type: VnfType.LB_ALIAS_PFX, vni, port, prefix, prefixLength: length };
+    const underlay = this.addVnf(preferredUnderlay, entry);
+    const info: PrefixInfo = { kind: 'lb', interfaceId, port, vni, prefix, length, underlay };
+    rec.lbPrefixes.set(key, info);
+    this.changes.record({ kind: 'vnf-added', address: underlay, entry });
+    this.changes.record({ kind: 'prefix-added', prefix: info });
+    return info;
+  }
+
+  /** DeleteLoadBalancerPrefix: NO_VM, NOT_FOUND. */
+  deleteLbPrefix(interfaceId: string, prefix: IpAddr, length: number): void {
+    const rec = this.vm(interfaceId);
+    const info = rec.lbPrefixes.get(prefixKey(prefix, length));
+    if (info === undefined) {
+      throw new DpError(DpErrorCode.NOT_FOUND, `no LB prefix ${formatIpAddr(prefix)}/${length} on '${interfaceId}'`);
+    }
+    this.dropPrefix(rec, info, false);
+  }
+
+  /** LB target prefixes of an interface in creation order; NO_VM for an unknown interface. */
+  listLbPrefixes(interfaceId: string): PrefixInfo[] {
+    return [...this.vm(interfaceId).lbPrefixes.values()];
+  }
+
+  /** Every prefix of every interface, alias and LB (for building packet-path tables). */
+  allPrefixes(): PrefixInfo[] {
+    const out: PrefixInfo[] = [];
+    for (const info of this.listInterfaces()) {
+      const rec = this.byPort.get(info.port)!;
+      out.push(...rec.prefixes.values(), ...rec.lbPrefixes.values());
+    }
+    return out;
+  }
+
+  /** Forgets a prefix record and its underlay address; `withRoute` also removes its route. */
+  private dropPrefix(rec: InterfaceRecord, info: PrefixInfo, withRoute: boolean): void {
+    const map = info.kind === 'alias' ? rec.prefixes : rec.lbPrefixes;
+    map.delete(prefixKey(info.prefix, info.length));
+    if (withRoute) {
+      try {
+        this.removeRoute(info.vni, info.prefix, info.length, info.port);
+      } catch {
+        // the route went with a reset already
+      }
+    }
+    this.removeVnf(info.underlay, true);
+    this.changes.record({ kind: 'prefix-removed', prefix: info });
+  }
+
+  // ---- virtual IP ---------------------------------------------------------------------------
+
+  /**
+   * CreateVip: 1:1 NAT of the interface's IPv4 to `vip`. NO_VM, BAD_IPVER (IPv4 only),
+   * VNF_INSERT, SNAT_EXISTS (the interface has a VIP), DNAT_EXISTS (the VIP is translated in the
+   * VNI already: another VIP or a NAT address).
+   */
+  createVip(interfaceId: string, vip: IpAddr, preferredUnderlay?: Uint8Array): VipInfo {
+    const rec = this.vm(interfaceId);
+    if (vip.family !== 4) throw new DpError(DpErrorCode.BAD_IPVER, `VIP ${formatIpAddr(vip)} is not IPv4`);
+    const { vni, port, ipv4 } = rec.info;
+    const entry: VnfEntry = { type: VnfType.VIP, vni, port };
+    const underlay = this.addVnf(preferredUnderlay, entry);
+    try {
+      if (rec.vip !== undefined) throw new DpError(DpErrorCode.SNAT_EXISTS, `'${interfaceId}' has VIP ${formatIpv4(rec.vip.vip)}`);
+      this.nat.addVipDnat(vni, vip.ipv4, ipv4);
+    } catch (e) {
+      this.removeVnf(underlay, false);
+      throw e;
+    }
+    const info: VipInfo = { vip: vip.ipv4, underlay };
+    if (rec.nat === undefined) this.nat.snatOrder.insert(rec, ipv4, vni);
+    rec.vip = info;
+    this.changes.record({ kind: 'vnf-added', address: underlay, entry });
+    this.changes.record({ kind: 'vip-added', port, vni, ifaceIpv4: ipv4, vip: info });
+    return info;
+  }
+
+  /** The interface's VIP: NO_VM, SNAT_NO_DATA when it has none. */
+  getVip(interfaceId: string): VipInfo {
+    const rec = this.vm(interfaceId);
+    if (rec.vip === undefined) throw new DpError(DpErrorCode.SNAT_NO_DATA, `'${interfaceId}' has no VIP`);
+    return rec.vip;
+  }
+
+  /** DeleteVip: NO_VM, SNAT_NO_DATA. */
+  deleteVip(interfaceId: string): void {
+    const rec = this.vm(interfaceId);
+    if (rec.vip === undefined) throw new DpError(DpErrorCode.SNAT_NO_DATA, `'${interfaceId}' has no VIP`);
+    this.dropVip(rec);
+  }
+
+  private dropVip(rec: InterfaceRecord): void {
+    const vip = rec.vip!;
+    const { vni, port, ipv4 } = rec.info;
+    rec.vip = undefined;
+    if (rec.nat === undefined) this.nat.snatOrder.remove(rec);
+    this.removeVnf(vip.underlay, true);
+    this.nat.removeVipDnat(vni, vip.vip);
+    this.changes.record({ kind: 'vip-removed', port, vni, ifaceIpv4: ipv4, vip });
+  }
+
+  // ---- NAT ----------------------------------------------------------------------------------
+
+  /**
+   * CreateNat: network NAT of the interface to `natIp` with source ports in [minPort, maxPort)
+   * (the syntax layer checks the ports). NO_VM, BAD_IPVER (IPv4 only), VNF_INSERT, SNAT_EXISTS
+   * (the interface has a NAT). Interfaces may share a NAT IP; upstream does not check their
+   * port ranges against each other, neither does this.
+   */
+  createNat(interfaceId: string, natIp: IpAddr, minPort: number, maxPort: number, preferredUnderlay?: Uint8Array): NatInfo {
+    const rec = this.vm(interfaceId);
+    if (natIp.family !== 4) throw new DpError(DpErrorCode.BAD_IPVER, `NAT IP ${formatIpAddr(natIp)} is not IPv4`);
+    const { vni, port, ipv4 } = rec.info;
+    const entry: VnfEntry = { type: VnfType.NAT, vni, port };
+    const underlay = this.addVnf(preferredUnderlay, entry);
+    if (rec.nat !== undefined) {
+      this.removeVnf(underlay, false);
+      throw new DpError(DpErrorCode.SNAT_EXISTS, `'${interfaceId}' has NAT ${formatIpv4(rec.nat.natIp)}`);
+    }
+    const info: NatInfo = { natIp: natIp.ipv4, minPort, maxPort, underlay };
+    if (rec.vip === undefined) this.nat.snatOrder.insert(rec, ipv4, vni);
+    rec.nat = info;
+    this.changes.record({ kind: 'vnf-added', address: underlay, entry });
+    this.nat.addNatDnat(vni, natIp.ipv4);
+    this.changes.record({ kind: 'nat-added', entry: this.localNat(rec) });
+    return info;
+  }
+
+  /** The interface's NAT: NO_VM, SNAT_NO_DATA when it has none. */
+  getNat(interfaceId: string): NatInfo {
+    const rec = this.vm(interfaceId);
+    if (rec.nat === undefined) throw new DpError(DpErrorCode.SNAT_NO_DATA, `'${interfaceId}' has no NAT`);
+    return rec.nat;
+  }
+
+  /** DeleteNat: NO_VM, SNAT_NO_DATA. */
+  deleteNat(interfaceId: string): void {
+    const rec = this.vm(interfaceId);
+    if (rec.nat === undefined) throw new DpError(DpErrorCode.SNAT_NO_DATA, `'${interfaceId}' has no NAT`);
+    this.dropNat(rec);
+  }
+
+  private dropNat(rec: InterfaceRecord): void {
+    const entry = this.localNat(rec);
+    const nat = rec.nat!;
+    rec.nat = undefined;
+    if (rec.vip === undefined) this.nat.snatOrder.remove(rec);
+    this.removeVnf(nat.underlay, true);
+    this.nat.removeNatDnat(entry.vni, nat.natIp);
+    this.changes.record({ kind: 'nat-removed', entry });
+  }
+
+  private localNat(rec: InterfaceRecord): LocalNatEntry {
+    const { id, port, vni, ipv4 } = rec.info;
+    return { ...rec.nat!, interfaceId: id, port, vni, ifaceIpv4: ipv4 };
+  }
+
+  /**
+   * ListLocalNats: the NATs using `natIp` (0.0.0.0 = all), in upstream's listing order (its SNAT
+   * hash table's). BAD_IPVER for an IPv6 query.
+   */
+  listLocalNats(natIp: IpAddr): LocalNatEntry[] {
+    if (natIp.family !== 4) throw new DpError(DpErrorCode.BAD_IPVER, `NAT IP ${formatIpAddr(natIp)} is not IPv4`);
+    const out: LocalNatEntry[] = [];
+    for (const item of this.nat.snatOrder.ordered()) {
+      const rec = item as InterfaceRecord;
+      if (rec.nat !== undefined && (natIp.ipv4 === 0 || rec.nat.natIp === natIp.ipv4)) out.push(this.localNat(rec));
+    }
+    return out;
+  }
+
+  /**
+   * CreateNeighborNat: another host serves ports [minPort, maxPort) of `natIp` in `vni` at
+   * `underlay`. BAD_IPVER, ALREADY_EXISTS (overlapping range of the same IP). The VNI need not
+   * be in use; its neighbour NATs go when it is dropped.
+   */
+  createNeighborNat(natIp: IpAddr, vni: number, minPort: number, maxPort: number, underlay: Uint8Array): NeighborNatEntry {
+    if (natIp.family !== 4) throw new DpError(DpErrorCode.BAD_IPVER, `NAT IP ${formatIpAddr(natIp)} is not IPv4`);
+    return this.nat.addNeighbor(natIp.ipv4, vni, minPort, maxPort, underlay);
+  }
+
+  /** DeleteNeighborNat: BAD_IPVER, NOT_FOUND (exact IP, VNI and range). */
+  deleteNeighborNat(natIp: IpAddr, vni: number, minPort: number, maxPort: number): void {
+    if (natIp.family !== 4) throw new DpError(DpErrorCode.BAD_IPVER, `NAT IP ${formatIpAddr(natIp)} is not IPv4`);
+    this.nat.removeNeighbor(natIp.ipv4, vni, minPort, maxPort);
+  }
+
+  /** ListNeighborNats: ranges of `natIp` (0.0.0.0 = all) in creation order. BAD_IPVER for IPv6. */
+  listNeighborNats(natIp: IpAddr): NeighborNatEntry[] {
+    if (natIp.family !== 4) throw new DpError(DpErrorCode.BAD_IPVER, `NAT IP ${formatIpAddr(natIp)} is not IPv4`);
+    return this.nat.listNeighbors(natIp.ipv4);
+  }
+
+  /** Destination-NAT entries (VIPs, NAT IPs) for the packet path. */
+  dnatEntries(): DnatEntry[] {
+    return this.nat.dnatEntries();
+  }
+
+  // ---- load balancers -----------------------------------------------------------------------
+
+  /**
+   * CreateLoadBalancer (VNI, ports and id already checked for syntax): VNF_INSERT, then
+   * ALREADY_EXISTS ({VNI, IP} or id taken), OUT_OF_MEMORY (256 load balancers exist). The load
+   * balancer keeps its VNI in use.
+   */
+  createLoadBalancer(p: CreateLoadBalancerParams): LoadBalancerInfo {
+    const entry: VnfEntry = { type: VnfType.LB, vni: p.vni >>> 0, port: undefined };
+    const underlay = this.addVnf(p.preferredUnderlay, entry);
+    let lb: LoadBalancerInfo;
+    try {
+      lb = this.lbs.create(p.id, p.vni, p.ip, p.ports, underlay);
+    } catch (e) {
+      this.removeVnf(underlay, false);
+      throw e;
+    }
+    if (this.acquireVni(lb.vni)) this.changes.record({ kind: 'vni-added', vni: lb.vni });
+    this.changes.record({ kind: 'vnf-added', address: underlay, entry });
+    this.changes.record({ kind: 'lb-added', lb });
+    return lb;
+  }
+
+  /** DeleteLoadBalancer: NOT_FOUND; releases the VNI. */
+  deleteLoadBalancer(id: string): void {
+    const lb = this.lbs.delete(id);
+    this.removeVnf(lb.underlay, true);
+    this.changes.record({ kind: 'lb-removed', lb });
+    this.releaseVni(lb.vni, true);
+  }
+
+  /** GetLoadBalancer: NOT_FOUND. */
+  getLoadBalancer(id: string): LoadBalancerInfo {
+    const lb = this.lbs.get(id);
+    if (lb === undefined) throw new DpError(DpErrorCode.NOT_FOUND, `no load balancer '${id}'`);
+    return lb;
+  }
+
+  /** Every load balancer in creation order. */
+  listLoadBalancers(): LoadBalancerInfo[] {
+    return this.lbs.list();
+  }
+
+  /**
+   * CreateLoadBalancerTarget: BAD_IPVER (targets are IPv6 underlay addresses), NO_LB,
+   * ALREADY_EXISTS, BACKIP_ADD (64 targets).
+   */
+  addLoadBalancerTarget(id: string, target: IpAddr): void {
+    if (target.family !== 6) throw new DpError(DpErrorCode.BAD_IPVER, `target ${formatIpAddr(target)} is not IPv6`);
+    const lb = this.lbs.addTarget(id, target.ipv6);
+    this.changes.record({ kind: 'lb-target-added', lb, target: target.ipv6.slice(0, 16) });
+  }
+
+  /** DeleteLoadBalancerTarget: BAD_IPVER, NO_LB, NOT_FOUND. */
+  removeLoadBalancerTarget(id: string, target: IpAddr): void {
+    if (target.family !== 6) throw new DpError(DpErrorCode.BAD_IPVER, `target ${formatIpAddr(target)} is not IPv6`);
+    const lb = this.lbs.removeTarget(id, target.ipv6);
+    this.changes.record({ kind: 'lb-target-removed', lb, target: target.ipv6.slice(0, 16) });
+  }
+
+  /** Targets of a load balancer (ascending), or of all of them for id ''. NO_LB if unknown. */
+  listLoadBalancerTargets(id: string): Uint8Array[] {
+    return this.lbs.targets(id);
+  }
+
+  // ---- firewall -----------------------------------------------------------------------------
+
+  /** CreateFirewallRule: NO_VM, ALREADY_EXISTS (id in use), NO_DROP_SUPPORT (DROP rules). */
+  createFirewallRule(interfaceId: string, rule: FirewallRuleSpec): void {
+    const rec = this.vm(interfaceId);
+    rec.firewall.add(rule, interfaceId);
+    this.changes.record({ kind: 'firewall-rule-added', port: rec.info.port, rule });
+  }
+
+  /** GetFirewallRule: NO_VM, NOT_FOUND. */
+  getFirewallRule(interfaceId: string, ruleId: string): FirewallRuleSpec {
+    const rule = this.vm(interfaceId).firewall.get(ruleId);
+    if (rule === undefined) throw new DpError(DpErrorCode.NOT_FOUND, `no rule '${ruleId}' on '${interfaceId}'`);
+    return rule;
+  }
+
+  /** DeleteFirewallRule: NO_VM, NOT_FOUND. */
+  deleteFirewallRule(interfaceId: string, ruleId: string): void {
+    const rec = this.vm(interfaceId);
+    const rule = rec.firewall.delete(ruleId, interfaceId);
+    this.changes.record({ kind: 'firewall-rule-removed', port: rec.info.port, rule });
+  }
+
+  /** ListFirewallRules: the interface's rules in creation order; NO_VM. */
+  listFirewallRules(interfaceId: string): FirewallRuleSpec[] {
+    return this.vm(interfaceId).firewall.list();
+  }
+
+  // ---- capture ------------------------------------------------------------------------------
+
+  /**
+   * CaptureStart: NOT_ACTIVE without offloading, ALREADY_ACTIVE, NOT_FOUND for an unknown PF
+   * index or interface id.
+   */
+  captureStart(settings: CaptureSettings): void {
+    this.capture.start(settings, (id) => this.findInterface(id)?.port);
+    this.changes.record({ kind: 'capture-started', status: this.captureStatus() });
+  }
+
+  /** CaptureStop: the number of ports that were mirrored; NOT_ACTIVE when not running. */
+  captureStop(): number {
+    const n = this.capture.stop();
+    this.changes.record({ kind: 'capture-stopped' });
+    return n;
+  }
+
+  captureStatus(): CaptureStatusInfo {
+    return this.capture.status((port) => this.getInterfaceByPort(port)?.id ?? '');
   }
 }

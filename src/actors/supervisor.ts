@@ -39,6 +39,8 @@ export async function startSupervisor(opts: ServiceOptions, ealArgs: string[]): 
       registry: {
         // upstream meters only on Mellanox NICs; elsewhere rates are accepted and read back as 0
         meteringSupported: opts.nicType === 'mellanox',
+        // capture mirrors offloaded traffic: without offload it is NOT_ACTIVE, as upstream
+        offload: !opts.noOffload,
         vfName: (port, dev) => dataplane.portByNumber(port)?.ifname || dev,
       },
     });
