@@ -16,7 +16,10 @@ import { type WorkerData, WS_WORDS } from '../workers/worker-data.js';
 import { type InterfaceConfig, MAX_PORTS, PortState, PortTable } from '../tables/port-table.js';
 import type { DataplaneApi } from './dataplane-api.js';
 import { parseIpv4, parseIpv6 } from './underlay.js';
+import { Lpm4Table } from '../tables/lpm.js';
+import { Lpm6Table } from '../tables/lpm6.js';
 import { rewriteEalArgs } from './eal-args.js';
+import { RouteSync } from './route-sync.js';
 import { loggerFor } from './logging.js';
 
 export interface PortInfo {
@@ -55,6 +58,8 @@ export class Dataplane implements DataplaneApi {
   readonly portTable = PortTable.create();
   readonly workers: WorkerHandle[] = [];
   readonly hostIpv6: Uint8Array;
+  /** The per-VNI route tables the packet path reads, kept equal to the registry's routes. */
+  readonly routes: RouteSync;
   private readonly log: Logger;
   private readonly opts: ServiceOptions;
   private stopped = false;
@@ -70,6 +75,7 @@ export class Dataplane implements DataplaneApi {
     this.dpdk = loadShim();
     // the option parser validated --ipv6; an empty one (no underlay) yields zeros
     this.hostIpv6 = parseIpv6(opts.ipv6) ?? new Uint8Array(16);
+    this.routes = new RouteSync(Lpm4Table.create(), Lpm6Table.create(), this.log);
   }
 
   /**

@@ -84,6 +84,16 @@ export function buildRegistry(dp: Dataplane): Registry {
       }
     },
   });
+  new Gauge({
+    name: 'dps_hash_table_saturation', help: 'Table capacity and entries', labelNames: ['table', 'stat'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [table, t] of [['route_table_ipv4', dp.routes.v4], ['route_table_ipv6', dp.routes.v6]] as const) {
+        this.set({ table, stat: 'capacity' }, t.capacity);
+        this.set({ table, stat: 'entries' }, t.size);
+      }
+    },
+  });
   const packets = new Gauge({ name: 'dpdk_ethdev_packets_total', help: 'Port packets', labelNames: ['name', 'stat'], registers: [registry] });
   const bytes = new Gauge({ name: 'dpdk_ethdev_bytes_total', help: 'Port bytes', labelNames: ['name', 'stat'], registers: [registry] });
   const errors = new Gauge({
