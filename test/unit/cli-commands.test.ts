@@ -833,10 +833,8 @@ for (const c of CASES) {
     t.teardown(() => srv.close());
     const argv = c.argv.includes('-o') ? c.argv : [...c.argv, '-o', 'json'];
     const out = await runTs(srv.port, argv);
-    if (out.code !== (c.code ?? 0)) {
-      t.fail(`exit code ${out.code}, expected ${c.code ?? 0}: ${out.stdout}${out.stderr}`);
-      return;
-    }
+    t.is(out.code, c.code ?? 0, `exit code: ${out.stdout}${out.stderr}`);
+    if (out.code !== (c.code ?? 0)) return;
     if (c.json) t.like(JSON.parse(out.stdout) as object, c.json);
     if (c.stdoutIncludes) t.true(out.stdout.includes(c.stdoutIncludes), out.stdout);
     if (c.calls) {
