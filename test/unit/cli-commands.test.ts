@@ -7,7 +7,7 @@ import test from 'ava';
 import { ROOT } from '../../src/cli/host-tools.js';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -81,26 +81,6 @@ async function scripted(replies: Replies): Promise<Scripted> {
   return { port, calls, close: () => new Promise((res) => server.tryShutdown(() => res())) };
 }
 
-interface Run {
-  stdout: string;
-  stderr: string;
-  code: number;
-}
-
-// CLI processes at a time: the runs are CPU-bound and the machine is shared; too many at once
-// would also exceed the CLI's 4 s connect timeout
-let running = 0;
-const queued: Array<() => void> = [];
-async function limited<T>(fn: () => Promise<T>): Promise<T> {
-  if (running >= Math.max(2, cpus().length)) await new Promise<void>((r) => queued.push(r));
-  running++;
-  try {
-    return await fn();
-  } finally {
-    running--;
-    queued.shift()?.();
-  }
-}
 
 /** The CLI as a child process, as an operator runs it (`node dist/src/cli/dpservice-cli.js ...`). */
 function runTs(port: number, argv: string[]): Promise<Run> {
@@ -147,6 +127,7 @@ for line in sys.stdin:
     real.write(json.dumps({"code": code, "stdout": out.decode("utf-8", "surrogateescape")}) + "\\n")
     real.flush()
 `;
+import { limited, type Run } from './child-limit.js';
 
 interface PyCli {
   send(argv: string[]): Promise<Run>;

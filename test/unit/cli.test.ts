@@ -6,7 +6,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
@@ -17,6 +17,7 @@ import { parseIpv6 } from '../../src/actors/underlay.js';
 import { ROOT } from '../../src/cli/host-tools.js';
 import { VERSION } from '../../src/config/options.js';
 import type { InterfaceConfig } from '../../src/tables/port-table.js';
+import { limited, type Run } from './child-limit.js';
 
 const CLI = resolve('dist/src/cli/dpservice-cli.js');
 const LAUNCHER = resolve('bin/dpservice-cli');
@@ -45,25 +46,6 @@ class FakeDataplane implements DataplaneApi {
   }
 }
 
-interface Run {
-  stdout: string;
-  stderr: string;
-  code: number;
-}
-
-// CLI processes at a time: the runs are CPU-bound and the machine is shared
-let running = 0;
-const queued: Array<() => void> = [];
-async function limited<T>(fn: () => Promise<T>): Promise<T> {
-  if (running >= Math.max(2, cpus().length)) await new Promise<void>((r) => queued.push(r));
-  running++;
-  try {
-    return await fn();
-  } finally {
-    running--;
-    queued.shift()?.();
-  }
-}
 
 function spawnRun(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
   return limited(() => new Promise((res, rej) => {
