@@ -13,11 +13,6 @@ const require = createRequire(import.meta.url);
 // koffi ships CommonJS with a prebuilt binary; require keeps its native loading path simple.
 const koffi = require('koffi') as typeof import('koffi');
 
-/** Port id meaning "no port". */
-export const NO_PORT = 0xffff;
-/** Largest burst the shim accepts in one call. */
-export const MAX_BURST = 1024;
-
 /** Where the shared object is: build/native/libdpshim.so at the project root, or $DPS_SHIM. */
 export function shimPath(): string {
   const fromEnv = process.env['DPS_SHIM'];

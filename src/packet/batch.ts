@@ -10,7 +10,6 @@ export const MAX_SLOTS = 1024;
 /** Packet flags (bits of PacketBatch.flags). */
 export const PF_FROM_PF = 1;       // received on a physical (uplink) port
 export const PF_IPV6 = 2;          // L3 is IPv6
-export const PF_ENCAP_V6 = 4;      // inner packet came from an IPv6 outer header
 
 export class PacketBatch {
   /** The packet memory. */

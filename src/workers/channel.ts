@@ -84,6 +84,7 @@ export class SupervisorChannel {
   private seq = 0;
   private readonly pending = new Map<number, (result: number) => void>();
   private readonly msg = new Int32Array(MSG_WORDS);
+  private readonly ackMsg = new Int32Array(MSG_WORDS);
   private watching = false;
 
   constructor(bufs: ChannelBuffers) {
@@ -143,7 +144,7 @@ export class SupervisorChannel {
   }
 
   private drain(): void {
-    const m = new Int32Array(MSG_WORDS);
+    const m = this.ackMsg;
     while (this.ack.availableRead() >= MSG_WORDS) {
       this.ack.pop(m, MSG_WORDS);
       const done = this.pending.get(m[0]!);

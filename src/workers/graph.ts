@@ -224,10 +224,3 @@ export function drop(b: PacketBatch, slot: number, reason: number): number {
   b.dropReason[slot] = reason;
   return 0;
 }
-
-/** The edge index of `name` in `edges`; throws at graph build time, never per packet. */
-export function edge(edges: readonly string[], name: string): number {
-  const i = edges.indexOf(name);
-  if (i < 0) throw new Error(`no edge ${name}`);
-  return i;
-}

@@ -4,7 +4,7 @@
  * checks the command ring (one Atomics load). After a run of empty polls it backs off with a short
  * Atomics.wait so an idle service does not burn a core; the supervisor's notify ends the wait.
  *
- * The loop allocates nothing: descriptor arrays, the batch and the graph queues are made here once.
+ * The loop allocates nothing: the mbuf offset arrays, the batch and the graph queues are made here once.
  */
 import { parentPort, workerData as rawData } from 'node:worker_threads';
 import { loadShim, MbufFields } from '../ffi/dpdk.js';
