@@ -9,7 +9,7 @@ import { loadFrame, makeTestBatch, MAX_SLOTS } from '../src/packet/batch.js';
 import { PortState, PortTable } from '../src/tables/port-table.js';
 import { buildNodes } from '../src/workers/build-graph.js';
 import { counterWords, Graph } from '../src/workers/graph.js';
-import type { NodeContext } from '../src/workers/node-context.js';
+import { createForwardingBuffers, DEFAULT_FORWARDING, type NodeContext, openForwarding } from '../src/workers/node-context.js';
 import { udpFrame } from './frames.js';
 
 function arg(name: string, def: number): number {
@@ -27,7 +27,8 @@ function main(): void {
     ports.initPort(p, PortState.VF_IDLE, mac);
     ports.attach(p, { vni: 100, ipv4: ip, ipv6: new Uint8Array(16), underlay: new Uint8Array(16), hostname: '', pxeServer: '', bootFile: '' });
   }
-  const ctx: NodeContext = { ports, settings: { dhcpMtu: 1500, dhcpDns: new Uint8Array(0), dhcpv6Dns: new Uint8Array(0), ipv6Overlay: false } };
+  const ctx: NodeContext = { ports, settings: { dhcpMtu: 1500, dhcpDns: new Uint8Array(0), dhcpv6Dns: new Uint8Array(0), ipv6Overlay: false },
+    fwd: openForwarding(createForwardingBuffers(), DEFAULT_FORWARDING, 0) };
   const portIds = [0, 1, 2, 3];
   const nodes = buildNodes(ctx, portIds, 0);
   const g = new Graph(nodes, new Float64Array(counterWords(nodes.length)));

@@ -20,6 +20,12 @@ import { Lpm4Table } from '../tables/lpm.js';
 import { Lpm6Table } from '../tables/lpm6.js';
 import { rewriteEalArgs } from './eal-args.js';
 import { RouteSync } from './route-sync.js';
+import { TableSync } from './table-sync.js';
+import { FlowTable } from '../tables/flow-table.js';
+import { Qsbr } from '../tables/qsbr.js';
+import { VnfTable } from '../tables/vnf-table.js';
+import { FS_WORDS, type ForwardingSettings } from '../workers/node-context.js';
+import type { RegistryChange } from './registry-changes.js';
 import { loggerFor } from './logging.js';
 
 export interface PortInfo {
@@ -41,8 +47,13 @@ export interface WorkerHandle {
   counters: Float64Array;
   stats: Float64Array;
   nodeNames: string[];
+  /** FS_* flow counters of the worker. */
+  flowStats: Float64Array;
   exited: Promise<void>;
 }
+
+/** Most worker threads (grace-period reader slots). */
+const MAX_WORKERS = 64;
 
 const RX_DESCS = 1024;
 const TX_DESCS = 1024;
@@ -60,6 +71,16 @@ export class Dataplane implements DataplaneApi {
   readonly hostIpv6: Uint8Array;
   /** The per-VNI route tables the packet path reads, kept equal to the registry's routes. */
   readonly routes: RouteSync;
+  /** Underlay address -> VNF, read by ipip_decap. */
+  readonly vnf = VnfTable.create(65536);
+  /** Connection tracking shared by every worker. */
+  readonly flows: FlowTable;
+  /** Grace periods of the shared tables (workers are its readers). */
+  readonly qsbr = Qsbr.create(MAX_WORKERS);
+  /** Applies registry changes to every table the workers read. */
+  readonly tables: TableSync;
+  /** Wall-clock origin of flow timestamps. */
+  private readonly epochMs = Date.now();
   private readonly log: Logger;
   private readonly opts: ServiceOptions;
   private stopped = false;
@@ -75,7 +96,16 @@ export class Dataplane implements DataplaneApi {
     this.dpdk = loadShim();
     // the option parser validated --ipv6; an empty one (no underlay) yields zeros
     this.hostIpv6 = parseIpv6(opts.ipv6) ?? new Uint8Array(16);
-    this.routes = new RouteSync(Lpm4Table.create(), Lpm6Table.create(), this.log);
+    this.routes = new RouteSync(Lpm4Table.create({}, this.qsbr), Lpm6Table.create({}, this.qsbr), this.log);
+    this.flows = FlowTable.create(opts.flowTableSize);
+    this.tables = new TableSync(this.routes, this.vnf, this.portTable, this.flows, {
+      broadcast: async (op, a) => { await Promise.all(this.workers.map((w) => w.channel.send(op, a))); },
+    }, this.log);
+  }
+
+  /** Registry changes: the tables follow them before the RPC answers (see TableSync). */
+  applyChanges(changes: readonly RegistryChange[]): Promise<void> {
+    return this.tables.apply(changes);
   }
 
   /**
@@ -111,8 +141,9 @@ export class Dataplane implements DataplaneApi {
     onPortsReady?.();
     const settings = nodeSettings(this.opts);
     const portIds = this.ports.map((p) => p.port);
+    const fwd = this.forwardingSettings();
     for (const [queue, lcore] of workerLcores.entries()) {
-      await this.startWorker(queue, lcore, portIds, settings);
+      await this.startWorker(queue, lcore, portIds, settings, fwd);
     }
     this.log.info({ workers: this.workers.map((w) => ({ lcore: w.lcore, cpu: w.cpu })) }, 'dataplane running');
   }
@@ -141,11 +172,27 @@ export class Dataplane implements DataplaneApi {
     }
   }
 
-  private async startWorker(queue: number, lcore: number, ports: number[], settings: NodeSettings): Promise<void> {
+  /** Uplinks, WCMP, underlay prefix, flow timeout and fast path for the workers. */
+  forwardingSettings(): ForwardingSettings {
+    const pf0 = this.ports.find((p) => p.role === 'pf0');
+    const pf1 = this.ports.find((p) => p.role === 'pf1');
+    return {
+      pf0: pf0?.port ?? -1,
+      pf1: pf1?.port ?? -1,
+      wcmp: this.opts.wcmp,
+      underlayPrefix: this.hostIpv6.slice(0, 8),
+      flowTimeout: this.opts.flowTimeout,
+      fastPath: !this.opts.noFastPath,
+    };
+  }
+
+  private async startWorker(queue: number, lcore: number, ports: number[], settings: NodeSettings, fwd: ForwardingSettings): Promise<void> {
+    if (queue >= MAX_WORKERS) throw new StartupError(`at most ${MAX_WORKERS} workers`);
     const channel = createChannelBuffers();
     const nodeNames = graphNodeNames(ports, queue);
     const counters = new SharedArrayBuffer(counterWords(nodeNames.length) * 8);
     const stats = new SharedArrayBuffer(WS_WORDS * 8);
+    const flowStats = new SharedArrayBuffer(FS_WORDS * 8);
     const cpu = this.dpdk.lcoreCpu(lcore);
     const data: WorkerData = {
       shimPath: shimPath(),
@@ -155,6 +202,11 @@ export class Dataplane implements DataplaneApi {
       periodic: queue === 0,
       portTable: this.portTable.sab,
       counters, stats, channel, settings,
+      forwarding: { routes4: this.routes.v4.sab, routes6: this.routes.v6.sab, vnf: this.vnf.sab, flows: this.flows.sab },
+      forwardingSettings: fwd,
+      qsbr: this.qsbr.sab,
+      flowStats,
+      epochMs: this.epochMs,
     };
     const thread = new Worker(new URL('../workers/worker.js', import.meta.url), { workerData: data });
     const sup = new SupervisorChannel(channel);
@@ -173,6 +225,7 @@ export class Dataplane implements DataplaneApi {
     const handle: WorkerHandle = {
       queue, lcore, cpu, thread, channel: sup,
       counters: new Float64Array(counters), stats: new Float64Array(stats), nodeNames, exited,
+      flowStats: new Float64Array(flowStats),
     };
     this.workers.push(handle);
     // wait until it polls (or fails): a worker that cannot register must stop the start-up

@@ -48,8 +48,8 @@ export async function startSupervisor(opts: ServiceOptions, ealArgs: string[]): 
     await dataplane.stop();
     throw err;
   }
-  // the route tables follow every committed registry change before its RPC answers
-  control.registry.changes.subscribe((changes) => dataplane.routes.apply(changes));
+  // the forwarding tables follow every committed registry change before its RPC answers
+  control.registry.changes.subscribe((changes) => dataplane.applyChanges(changes));
   const metrics = opts.metricsPort > 0 ? await startMetrics({ port: opts.metricsPort, dataplane, log: root }) : undefined;
   log.info({ grpcPort: control.port, uuid: control.uuid }, 'gRPC server listening');
 

@@ -71,6 +71,10 @@ export interface ServiceOptions {
   burst: number;
   /** dpservice-ts: port of the built-in Prometheus `/metrics` endpoint, 0 = disabled. */
   metricsPort: number;
+  /** dpservice-ts: connection-tracking capacity (flows), 1024..16777216. */
+  flowTableSize: number;
+  /** dpservice-ts: every packet walks the whole graph (no cached per-flow decisions). */
+  noFastPath: boolean;
 }
 
 /** How an option's value is parsed. `flag` takes no value. */
@@ -227,6 +231,14 @@ export const OPTION_TABLE = [
   {
     name: 'metrics-port', arg: 'PORT', type: 'int', key: 'metricsPort', min: 0, max: 65535, default: 0,
     extension: true, help: 'serve Prometheus /metrics on this port, 0 = disabled',
+  },
+  {
+    name: 'flow-table-size', arg: 'FLOWS', type: 'int', key: 'flowTableSize', min: 1024, max: 16777216,
+    default: 1048576, extension: true, help: 'connection-tracking capacity in flows (both directions of a connection are one flow)',
+  },
+  {
+    name: 'no-fast-path', type: 'flag', key: 'noFastPath', extension: true,
+    help: 'every packet walks the whole graph (no cached per-flow decisions)',
   },
 ] as const satisfies readonly OptionDef[];
 

@@ -10,6 +10,9 @@ export const MAX_SLOTS = 1024;
 /** Packet flags (bits of PacketBatch.flags). */
 export const PF_FROM_PF = 1;       // received on a physical (uplink) port
 export const PF_IPV6 = 2;          // L3 is IPv6
+export const PF_DECAPPED = 4;      // arrived tunnelled on an uplink; ipip_decap removed the outer headers
+export const PF_SOUTH_NORTH = 8;   // routed by a default route (upstream DP_FLOW_SOUTH_NORTH)
+export const PF_ENCAP = 16;        // leaves by an uplink: ipip_encap adds the outer headers
 
 export class PacketBatch {
   /** The packet memory. */
@@ -31,6 +34,15 @@ export class PacketBatch {
   readonly proto = new Uint8Array(MAX_SLOTS);    // L4 protocol number
   readonly flags = new Uint8Array(MAX_SLOTS);
   readonly vni = new Uint32Array(MAX_SLOTS);
+  /** Connection-tracking flow of the packet (conntrack sets it), and its direction (0 original, 1 reply). */
+  readonly flow = new Int32Array(MAX_SLOTS);
+  readonly dir = new Uint8Array(MAX_SLOTS);
+  /** VNF type of the outer destination of a decapsulated packet (ipip_decap). */
+  readonly vnfType = new Uint8Array(MAX_SLOTS);
+  /** Encapsulation: outer destination (16 bytes per slot); the source is the in port's underlay. */
+  readonly ulDst = new Uint8Array(MAX_SLOTS * 16);
+  /** Configuration generation conntrack saw for the packet (its decision is cached under it). */
+  readonly gen = new Int32Array(MAX_SLOTS);
   /** Why the packet goes to drop (DropReason), set by the node that drops it. */
   readonly dropReason = new Uint8Array(MAX_SLOTS);
 

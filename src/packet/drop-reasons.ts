@@ -21,6 +21,13 @@ export const DropReason = {
   TTL_EXCEEDED: 15,
   BAD_CHECKSUM: 16,
   NO_OUTPUT: 17,         // the node chose a port without a tx node, or an edge it does not have
+  CONSUMED: 18,          // handled here, nothing to send (learned a neighbour from it)
+  FLOW_TABLE_FULL: 19,   // a new flow did not fit in the connection-tracking table
+  NO_VNF: 20,            // tunnelled to an underlay address that is not ours
+  PF_TO_PF: 21,          // arrived on an uplink and routed back to an uplink
+  NO_UPLINK: 22,         // an encapsulated packet found no uplink to leave by
+  UNSUPPORTED_VNF: 23,   // tunnelled to a VNF this build does not serve yet (load balancer)
+  TTL_ZERO: 24,
 } as const;
 
 export type DropReasonCode = (typeof DropReason)[keyof typeof DropReason];

@@ -32,6 +32,7 @@ const W_MAC_LO = 7;
 const W_GEN = 8;          // bumps on every attach (interface generation)
 const W_OWN_HI = 9;       // the port's own MAC as words (for 2 DataView stores per packet)
 const W_OWN_LO = 10;
+const W_VIP = 11;         // the interface's VIP (IPv4), valid with PORT_HAS_VIP
 const WORDS = 16;
 /** Table-wide words live after the last port. */
 const LIMIT_WORD = MAX_PORTS * WORDS;
@@ -41,6 +42,7 @@ export const PORT_HAS_IPV6 = 1;
 export const PORT_MAC_LEARNED = 2;   // a VM MAC was learned since the interface was attached
 export const PORT_HAS_IPV4 = 4;
 export const PORT_ARP_DONE = 8;      // the VM's first ARP since attach was seen (upstream arp_done)
+export const PORT_HAS_VIP = 16;
 
 // byte area per port
 export const B_IPV6 = 0;       // 16: VM IPv6
@@ -49,6 +51,7 @@ export const B_OWN_MAC = 32;   // 6: the port's own MAC
 export const B_HOSTNAME = 40;  // 1 length + 63
 export const B_PXE_SERVER = 104;  // 1 length + 63
 export const B_BOOT_FILE = 168;   // 1 length + 63
+export const B_VIP_UNDERLAY = 232; // 16: underlay address of the interface's VIP
 const BYTES = 256;
 
 export const STR_MAX = 63;
@@ -116,6 +119,34 @@ export class PortTable {
       if (i === 16) return p;
     }
     return -1;
+  }
+
+  /** The active VM port of `vni` whose VIP is `ip`, or -1 (DNAT of a new flow). */
+  findVip(vni: number, ip: number): number {
+    const w = this.words;
+    const n = w[LIMIT_WORD]!;
+    const ipw = ip | 0;
+    const v = vni | 0;
+    for (let p = 0; p < n; p++) {
+      const base = p * WORDS;
+      if (w[base + W_STATE] === PortState.VF_ACTIVE && w[base + W_VIP] === ipw && w[base + W_VNI] === v
+        && (w[base + W_FLAGS]! & PORT_HAS_VIP) !== 0) return p;
+    }
+    return -1;
+  }
+
+  /** The port's VIP, or 0 without one. */
+  vip(port: number): number {
+    const base = port * WORDS;
+    return (this.words[base + W_FLAGS]! & PORT_HAS_VIP) !== 0 ? this.words[base + W_VIP]! >>> 0 : 0;
+  }
+
+  /**
+   * On an uplink: whether the underlay router's MAC is known (learned by neighbour discovery). The
+   * router MAC lives in the VM MAC words of the PF, so writeEthToVm(pf) addresses the router.
+   */
+  routerKnown(port: number): boolean {
+    return (this.words[port * WORDS + W_FLAGS]! & PORT_MAC_LEARNED) !== 0;
   }
 
   // ---- hot readers (single words) ----
@@ -273,6 +304,21 @@ export class PortTable {
     this.endWrite(port);
   }
 
+  /** Sets or clears (vip 0) the interface's VIP and its underlay address. */
+  setVip(port: number, vip: number, underlay: Uint8Array | null): void {
+    const base = port * WORDS;
+    this.beginWrite(port);
+    if (vip !== 0 && underlay) {
+      this.bytes.set(underlay.subarray(0, 16), this.at(port, B_VIP_UNDERLAY));
+      this.words[base + W_VIP] = vip | 0;
+      Atomics.or(this.words, base + W_FLAGS, PORT_HAS_VIP);
+    } else {
+      Atomics.and(this.words, base + W_FLAGS, ~PORT_HAS_VIP);
+      this.words[base + W_VIP] = 0;
+    }
+    this.endWrite(port);
+  }
+
   detach(port: number): void {
     const base = port * WORDS;
     this.beginWrite(port);
@@ -280,7 +326,8 @@ export class PortTable {
     this.words[base + W_VNI] = 0;
     this.words[base + W_IPV4] = 0;
     this.bytes.fill(0, this.at(port, 0), this.at(port, B_OWN_MAC));
-    Atomics.and(this.words, base + W_FLAGS, ~(PORT_HAS_IPV4 | PORT_HAS_IPV6));
+    Atomics.and(this.words, base + W_FLAGS, ~(PORT_HAS_IPV4 | PORT_HAS_IPV6 | PORT_HAS_VIP));
+    this.words[base + W_VIP] = 0;
     this.endWrite(port);
   }
 

@@ -10,6 +10,11 @@ import { ClsNode } from './nodes/cls.js';
 import { ConntrackNode } from './nodes/conntrack.js';
 import { DhcpNode } from './nodes/dhcp.js';
 import { Dhcpv6Node } from './nodes/dhcpv6.js';
+import { DnatNode } from './nodes/dnat.js';
+import { FirewallNode } from './nodes/firewall.js';
+import { IpipDecapNode } from './nodes/ipip-decap.js';
+import { IpipEncapNode } from './nodes/ipip-encap.js';
+import { SnatNode } from './nodes/snat.js';
 import { Ipv4LookupNode } from './nodes/ipv4-lookup.js';
 import { Ipv6LookupNode } from './nodes/ipv6-lookup.js';
 import { Ipv6NdNode } from './nodes/ipv6-nd.js';
@@ -21,14 +26,19 @@ export function buildNodes(ctx: NodeContext, ports: readonly number[], queue: nu
   const nodes: GraphNode[] = [];
   for (const p of ports) nodes.push(new RxNode(p, queue));
   nodes.push(new RxPeriodicNode());
-  nodes.push(new ClsNode(ctx, false));
+  nodes.push(new ClsNode(ctx, true));
   nodes.push(new ArpNode(ctx));
   nodes.push(new Ipv6NdNode(ctx));
-  nodes.push(new ConntrackNode());
+  nodes.push(new IpipDecapNode(ctx));
+  nodes.push(new ConntrackNode(ctx));
   nodes.push(new DhcpNode(ctx));
   nodes.push(new Dhcpv6Node(ctx));
+  nodes.push(new DnatNode(ctx));
   nodes.push(new Ipv4LookupNode(ctx));
   nodes.push(new Ipv6LookupNode(ctx));
+  nodes.push(new SnatNode(ctx));
+  nodes.push(new FirewallNode(ctx));
+  nodes.push(new IpipEncapNode(ctx));
   for (const p of ports) nodes.push(new SinkNode(`tx-${p}`));
   nodes.push(new SinkNode('drop'));
   return nodes;
@@ -38,7 +48,8 @@ export function buildNodes(ctx: NodeContext, ports: readonly number[], queue: nu
 export function graphNodeNames(ports: readonly number[], queue: number): string[] {
   return [
     ...ports.map((p) => `rx-${p}-${queue}`),
-    'rx_periodic', 'cls', 'arp', 'ipv6_nd', 'conntrack', 'dhcp', 'dhcpv6', 'ipv4_lookup', 'ipv6_lookup',
+    'rx_periodic', 'cls', 'arp', 'ipv6_nd', 'ipip_decap', 'conntrack', 'dhcp', 'dhcpv6', 'dnat', 'ipv4_lookup',
+    'ipv6_lookup', 'snat', 'firewall', 'ipip_encap',
     ...ports.map((p) => `tx-${p}`), 'drop',
   ];
 }

@@ -19,6 +19,10 @@ export const Op = {
   PORT_DETACH: 2,
   /** Leave the poll loop. */
   STOP: 3,
+  /** Delete the worker's flows of VM port `a` (its VIP or NAT changed). */
+  FLUSH_PORT: 4,
+  /** Delete all of the worker's flows. */
+  FLUSH_ALL: 5,
 } as const;
 
 // control block slots

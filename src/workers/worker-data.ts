@@ -1,6 +1,6 @@
 /** What the supervisor hands a worker thread at start (structured-cloned; SABs are shared). */
 import type { ChannelBuffers } from './channel.js';
-import type { NodeSettings } from './node-context.js';
+import type { ForwardingBuffers, ForwardingSettings, NodeSettings } from './node-context.js';
 
 export interface WorkerData {
   /** Path of libdpshim.so. */
@@ -23,6 +23,14 @@ export interface WorkerData {
   stats: SharedArrayBuffer;
   channel: ChannelBuffers;
   settings: NodeSettings;
+  /** Shared forwarding tables (routes, VNF, flows) and the grace-period words. */
+  forwarding: ForwardingBuffers;
+  forwardingSettings: ForwardingSettings;
+  qsbr: SharedArrayBuffer;
+  /** Per-worker flow counters (FS_* words). */
+  flowStats: SharedArrayBuffer;
+  /** Wall-clock ms the flow table's seconds count from (the same for every worker). */
+  epochMs: number;
 }
 
 /** Per-worker stats words (Float64Array in `stats`). */

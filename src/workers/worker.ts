@@ -14,9 +14,13 @@ import { PortTable } from '../tables/port-table.js';
 import { buildNodes } from './build-graph.js';
 import { CTL_READY, CTL_SLEEPING, CTL_STOP, CTL_WAKE, MSG_WORDS, Op, WorkerChannel } from './channel.js';
 import { Graph } from './graph.js';
-import type { NodeContext } from './node-context.js';
+import { type NodeContext, openForwarding } from './node-context.js';
+import { Qsbr } from '../tables/qsbr.js';
+import { R_PORT, R_SEEN, R_STATE, RECORD, TcpState } from '../tables/flow-table.js';
+import { FS_AGED, FS_FLUSHED } from './node-context.js';
 import {
-  buildGarp, buildRa, buildUnsolicitedNa, garpWanted, ndWanted, PERIODIC_FAST_INTERVAL_MS, PeriodicSchedule,
+  buildGarp, buildRa, buildRouterProbe, buildUnsolicitedNa, garpWanted, ndWanted, PERIODIC_FAST_INTERVAL_MS, PeriodicSchedule,
+  routerProbeWanted,
 } from './nodes/periodic.js';
 import {
   WS_ALLOC_FAILED, WS_BUSY, WS_COMMANDS, WS_IDLE_WAITS, WS_ITERATIONS, WS_RX, WS_TX, WS_TX_FAILED, type WorkerData,
@@ -24,6 +28,10 @@ import {
 
 /** Empty polls before the first back-off wait (~ tens of microseconds of spinning). */
 const SPIN_POLLS = 512;
+/** Owned flows checked for expiry per loop iteration. */
+const AGE_PER_ITERATION = 16;
+/** Established TCP flows live 24 h (upstream DP_FLOW_TCP_EXTENDED_TIMEOUT). */
+const TCP_ESTABLISHED_TIMEOUT_S = 86400;
 /** Back-off wait bounds in milliseconds: doubles from MIN to MAX while idle. */
 const WAIT_MIN_MS = 0.02;
 const WAIT_MAX_MS = 1;
@@ -41,7 +49,24 @@ function run(data: WorkerData): void {
   const b = new PacketBatch(new Uint8Array(pool), info.bufShift, info.bufLen);
   const mf = new MbufFields(pool, dpdk);
   const ports = new PortTable(data.portTable);
-  const ctx: NodeContext = { ports, settings: data.settings };
+  const fwd = openForwarding(data.forwarding, data.forwardingSettings, data.queue, new Float64Array(data.flowStats));
+  const ctx: NodeContext = { ports, settings: data.settings, fwd };
+  const qsbr = new Qsbr(data.qsbr);
+  const owner = fwd.owner;
+  const rec = fwd.flows.rec;
+  const flowTimeout = data.forwardingSettings.flowTimeout;
+  const epochMs = data.epochMs;
+  const clockNow = (): number => ((performance.timeOrigin + performance.now() - epochMs) / 1000) | 0;
+  const expired = (f: number): boolean => {
+    const idle = fwd.clock.now - rec[f * RECORD + R_SEEN]!;
+    const timeout = (rec[f * RECORD + R_STATE]! & 0xff) === TcpState.ESTABLISHED ? TCP_ESTABLISHED_TIMEOUT_S : flowTimeout;
+    return idle > timeout;
+  };
+  const graceToken = (): number => qsbr.start();
+  const graceDone = (t: number): boolean => qsbr.check(t);
+  let flushPort = -1;
+  const flushMatch = (f: number): boolean => flushPort < 0 || rec[f * RECORD + R_PORT] === flushPort;
+  qsbr.online(data.queue);
   const graph = new Graph(buildNodes(ctx, data.ports, data.queue), new Float64Array(data.counters));
   const stats = new Float64Array(data.stats);
 
@@ -69,21 +94,23 @@ function run(data: WorkerData): void {
 
   /**
    * Builds one cycle of periodic packets into the batch from slot `first` on, in upstream's order
-   * (all RAs, then all unsolicited NAs, then all GARPs; ports in id order). Returns the count.
+   * (all RAs, then all unsolicited NAs, then all GARPs; ports in id order), then our router probes
+   * on the uplinks (RS and echo to ff02::2). Returns the count.
    */
   const periodic = (first: number): number => {
     let slot = first;
     const limit = ports.portLimit;
-    for (let kind = 0; kind < 3; kind++) {
+    for (let kind = 0; kind < 5; kind++) {
       for (let p = 0; p < limit && slot < MAX_SLOTS; p++) {
-        if (kind < 2 ? !ndWanted(ctx, p) : !garpWanted(ctx, p)) continue;
+        if (kind < 2 ? !ndWanted(ctx, p) : kind === 2 ? !garpWanted(ctx, p) : !routerProbeWanted(ctx, p)) continue;
         if (dpdk.allocMbufs(allocMbuf, 1) !== 1) {
           stats[WS_ALLOC_FAILED] = stats[WS_ALLOC_FAILED]! + 1;
           return slot - first;
         }
         const mbuf = allocMbuf[0]!;
         b.reset(slot, mbuf, mbuf + bufShift + mf.dataOffOf(mbuf), 0, p);
-        const ok = kind === 0 ? buildRa(b, slot, p, ctx) : kind === 1 ? buildUnsolicitedNa(b, slot, p, ctx) : buildGarp(b, slot, p, ctx);
+        const ok = kind === 0 ? buildRa(b, slot, p, ctx) : kind === 1 ? buildUnsolicitedNa(b, slot, p, ctx)
+          : kind === 2 ? buildGarp(b, slot, p, ctx) : buildRouterProbe(b, slot, p, ctx, kind === 3 ? 0 : 1);
         if (ok) {
           graph.enqueue(periodicNode, slot);
         } else {
@@ -96,20 +123,57 @@ function run(data: WorkerData): void {
     return slot - first;
   };
 
+  // the first probe for the underlay router goes out at once (the periodic cycle starts in 5 s)
+  let startProbe = data.periodic;
+
+  /** Router probes alone (at start), from slot `first` on; returns the count. */
+  const probes = (first: number): number => {
+    let slot = first;
+    for (let p = 0; p < ports.portLimit && slot < MAX_SLOTS - 1; p++) {
+      if (!routerProbeWanted(ctx, p)) continue;
+      for (const kind of [0, 1] as const) {
+        if (dpdk.allocMbufs(allocMbuf, 1) !== 1) return slot - first;
+        const mbuf = allocMbuf[0]!;
+        b.reset(slot, mbuf, mbuf + bufShift + mf.dataOffOf(mbuf), 0, p);
+        if (buildRouterProbe(b, slot, p, ctx, kind)) graph.enqueue(periodicNode, slot);
+        else {
+          b.dropReason[slot] = DropReason.NO_ROOM;
+          graph.enqueue(dropNode, slot);
+        }
+        slot++;
+      }
+    }
+    return slot - first;
+  };
+
   Atomics.store(ctl, CTL_READY, 1);
   while (Atomics.load(ctl, CTL_STOP) === 0) {
     stats[WS_ITERATIONS] = stats[WS_ITERATIONS]! + 1;
+    qsbr.quiescent(queue);
+    fwd.clock.now = clockNow();
     while (chan.poll(cmd)) {
       stats[WS_COMMANDS] = stats[WS_COMMANDS]! + 1;
-      // PING and PORT_DETACH need no per-worker state yet: acknowledging proves this worker has
-      // finished every packet it took before the command (commands are handled between bursts).
+      // acknowledging proves this worker has finished every packet it took before the command
+      // (commands are handled between bursts); flushes delete the worker's own flows first
+      let result = 0;
       if (cmd[0] === Op.STOP) Atomics.store(ctl, CTL_STOP, 1);
-      chan.acknowledge(cmd[1]!, 0);
+      else if (cmd[0] === Op.PORT_DETACH || cmd[0] === Op.FLUSH_PORT || cmd[0] === Op.FLUSH_ALL) {
+        flushPort = cmd[0] === Op.FLUSH_ALL ? -1 : cmd[2]!;
+        result = owner.removeWhere(flushMatch, qsbr.start());
+        fwd.stats[FS_FLUSHED] = fwd.stats[FS_FLUSHED]! + result;
+      }
+      chan.acknowledge(cmd[1]!, result);
     }
+    owner.reclaim(graceDone);
+    const aged = owner.age(AGE_PER_ITERATION, expired, graceToken);
+    if (aged > 0) fwd.stats[FS_AGED] = fwd.stats[FS_AGED]! + aged;
 
     const n = dpdk.rxBurst(queue, portList, nports, rxMbufs, maxRx, perPort);
     let count = n;
-    if (data.periodic && performance.now() >= nextPeriodic) {
+    if (startProbe) {
+      startProbe = false;
+      count += probes(n);
+    } else if (data.periodic && performance.now() >= nextPeriodic) {
       count += periodic(n);
       nextPeriodic = performance.now() + schedule.next(ports.initialized);
     }
@@ -117,7 +181,9 @@ function run(data: WorkerData): void {
       if (data.idleBackoff && ++emptyPolls > SPIN_POLLS) {
         stats[WS_IDLE_WAITS] = stats[WS_IDLE_WAITS]! + 1;
         Atomics.store(ctl, CTL_SLEEPING, 1);
+        qsbr.offline(queue);
         Atomics.wait(ctl, CTL_WAKE, 0, waitMs);
+        qsbr.online(queue);
         Atomics.store(ctl, CTL_SLEEPING, 0);
         waitMs = Math.min(waitMs * 2, WAIT_MAX_MS);
       }
@@ -164,6 +230,7 @@ function run(data: WorkerData): void {
     }
     graph.resetSinks();
   }
+  qsbr.offline(queue);
   dpdk.threadUnregister();
 }
 

@@ -39,6 +39,10 @@ export interface ServiceSpec {
   vfPattern: string;
   grpcPort: number;
   filePrefix: string;
+  /** The host's underlay address (`--ipv6`); fc00:1::1 unless given. */
+  ipv6?: string;
+  /** Serve Prometheus metrics on this port (`--metrics-port`); off unless given. */
+  metricsPort?: number;
   extra?: string[];
 }
 
@@ -75,10 +79,10 @@ export function serviceArgs(s: ServiceSpec): string[] {
     vdev(s.pf0), vdev(s.pf1), ...s.vfs.map(vdev),
     '--',
     `--pf0=${s.pf0.iface}`, `--pf1=${s.pf1.iface}`, `--vf-pattern=${s.vfPattern}`,
-    '--ipv6=fc00:1::1', '--enable-ipv6-overlay', '--nic-type=tap', '--no-offload', '--no-stats',
+    `--ipv6=${s.ipv6 ?? 'fc00:1::1'}`, '--enable-ipv6-overlay', '--nic-type=tap', '--no-offload', '--no-stats',
     '--dhcp-mtu=1337', '--dhcp-dns=8.8.4.4', '--dhcp-dns=8.8.8.8',
     '--dhcpv6-dns=2001:4860:4860::6464', '--dhcpv6-dns=2002:4861:4861::6464',
-    `--grpc-port=${s.grpcPort}`, ...(s.extra ?? []),
+    `--grpc-port=${s.grpcPort}`, ...(s.metricsPort === undefined ? [] : [`--metrics-port=${s.metricsPort}`]), ...(s.extra ?? []),
   ];
 }
 

@@ -27,7 +27,7 @@ function track(t: ExecutionContext, frame: Uint8Array, what: string): Tracked {
   b.l4[1] = 0x7777;
   b.proto[1] = 0xee;
   b.dropReason[1] = DropReason.NONE;
-  const node = new ConntrackNode();
+  const node = new ConntrackNode(makeCtx());
   const edge = node.process(b, 1);
   return { next: node.edges[edge], reason: b.dropReason[1]!, l4: b.l4[1]!, proto: b.proto[1]!, out: frameOf(b, 1) };
 }
@@ -58,7 +58,7 @@ const ICMPV6_NA = cat([136, 0, 0, 0, 0x60, 0, 0, 0], ip6(VM_IPV6));
 const DATA = ascii('payload');
 
 test('conntrack declares drop as edge 0 and the local servers and lookups after it', (t) => {
-  t.deepEqual(new ConntrackNode().edges, ['drop', 'dhcp', 'dhcpv6', 'ipv4_lookup', 'ipv6_lookup']);
+  t.deepEqual(new ConntrackNode(makeCtx()).edges, ['drop', 'dhcp', 'dhcpv6', 'ipv4_lookup', 'ipv6_lookup']);
 });
 
 test('DHCP goes to the local server of its IP version and everything else routable to the lookups', (t) => {

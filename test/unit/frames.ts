@@ -5,7 +5,9 @@
  */
 import { loadFrame, makeTestBatch, type PacketBatch } from '../../src/packet/batch.js';
 import type { GraphNode } from '../../src/workers/graph.js';
-import type { NodeContext, NodeSettings } from '../../src/workers/node-context.js';
+import {
+  createForwardingBuffers, DEFAULT_FORWARDING, type NodeContext, type NodeSettings, openForwarding,
+} from '../../src/workers/node-context.js';
 import { type InterfaceConfig, PortState, PortTable } from '../../src/tables/port-table.js';
 
 export const PORT_MAC = '66:66:66:66:66:00';
@@ -222,7 +224,7 @@ export function makeCtx(iface: IfaceOptions | null = {}, settings: Partial<NodeS
   ports.initPort(0, PortState.PF, mac('22:22:22:22:22:00'));
   ports.initPort(port, PortState.VF_IDLE, mac(PORT_MAC));
   if (iface !== null) attach(ports, port, iface);
-  return { ports, settings: { ...DEFAULT_SETTINGS, ...settings } };
+  return { ports, settings: { ...DEFAULT_SETTINGS, ...settings }, fwd: openForwarding(createForwardingBuffers(4096), DEFAULT_FORWARDING, 0) };
 }
 
 export function attach(ports: PortTable, port: number, iface: IfaceOptions): void {

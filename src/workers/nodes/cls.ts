@@ -5,7 +5,7 @@ import { PF_FROM_PF, PF_IPV6 } from '../../packet/batch.js';
 import { DropReason } from '../../packet/drop-reasons.js';
 import {
   ARP_HLEN, ARP_HTYPE, ARP_LEN, ARP_PLEN, ARP_PTYPE, ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4,
-  ETHERTYPE_IPV6, ICMPV6_NS, ICMPV6_RS, IPPROTO_ICMPV6, IPPROTO_IPIP, IPPROTO_IPV6, IPV4_HLEN,
+  ETHERTYPE_IPV6, ICMPV6_ECHO_REPLY, ICMPV6_NA, ICMPV6_NS, ICMPV6_RA, ICMPV6_RS, IPPROTO_ICMPV6, IPPROTO_IPIP, IPPROTO_IPV6, IPV4_HLEN,
   IPV4_TOTAL_LEN, IPV4_VER_IHL, IPV6_HLEN, IPV6_NEXT, IPV6_PAYLOAD_LEN,
 } from '../../packet/headers.js';
 import { PortState, type PortTable } from '../../tables/port-table.js';
@@ -77,8 +77,12 @@ export class ClsNode extends GraphNode {
       const isNd = next === IPPROTO_ICMPV6 && plen >= 4
         && (bytes[ip + IPV6_HLEN] === ICMPV6_NS || bytes[ip + IPV6_HLEN] === ICMPV6_RS);
       if (fromPf) {
-        if (isNd) return drop(b, slot, DropReason.ND_NOT_HANDLED);
         if ((next === IPPROTO_IPIP || next === IPPROTO_IPV6) && this.edges.length > E_DECAP) return E_DECAP;
+        // the host's own neighbour discovery with the underlay router (and replies to its probes)
+        if (next === IPPROTO_ICMPV6 && plen >= 4) {
+          const t = bytes[ip + IPV6_HLEN]!;
+          if (t === ICMPV6_NS || t === ICMPV6_NA || t === ICMPV6_RA || t === ICMPV6_ECHO_REPLY) return E_ND;
+        }
         return drop(b, slot, DropReason.FROM_PF);
       }
       return isNd ? E_ND : E_CONNTRACK;

@@ -1,16 +1,22 @@
-// ipv4_lookup: finds where an overlay IPv4 packet goes within its VNI and writes the Ethernet
-// header toward it. Budget: ~40 ns (port scan); per-VNI LPM route tables replace the scan (#3).
+// ipv4_lookup: the per-VNI longest-prefix route of an overlay IPv4 packet. A route to a local VM
+// gets the Ethernet header toward it; a route via the underlay gets its nexthop address and an
+// uplink (WCMP across pf0/pf1 by flow), and ipip_encap adds the outer headers. A default route
+// marks the packet south-north (snat). Budget: ~40 ns (LPM probes).
 import type { PacketBatch } from '../../packet/batch.js';
+import { PF_ENCAP, PF_FROM_PF, PF_SOUTH_NORTH } from '../../packet/batch.js';
 import { DropReason } from '../../packet/drop-reasons.js';
 import { ETH_DST, ETH_HLEN, IPV4_DST } from '../../packet/headers.js';
-import { drop, GraphNode, TX_EDGE } from '../graph.js';
-import type { NodeContext } from '../node-context.js';
+import { R_HASH, RECORD } from '../../tables/flow-table.js';
+import type { LpmCore } from '../../tables/lpm-core.js';
+import { PortState } from '../../tables/port-table.js';
+import { drop, GraphNode } from '../graph.js';
+import type { Forwarding, NodeContext } from '../node-context.js';
 
-const E_TX = 1;
+const E_SNAT = 1;
 
 export class Ipv4LookupNode extends GraphNode {
   readonly name = 'ipv4_lookup';
-  readonly edges: readonly string[] = ['drop', TX_EDGE];
+  readonly edges: readonly string[] = ['drop', 'snat'];
   private readonly ctx: NodeContext;
 
   constructor(ctx: NodeContext) {
@@ -19,17 +25,40 @@ export class Ipv4LookupNode extends GraphNode {
   }
 
   process(b: PacketBatch, slot: number): number {
-    const s = b.start[slot]!;
-    const dst = b.dv.getUint32(s + ETH_HLEN + IPV4_DST);
-    const out = this.ctx.ports.findIpv4(b.vni[slot]!, dst);
-    if (out < 0) return drop(b, slot, DropReason.NO_ROUTE);
-    return toLocalPort(this.ctx, b, slot, out);
+    const fwd = this.ctx.fwd;
+    const dst = b.dv.getUint32(b.start[slot]! + ETH_HLEN + IPV4_DST);
+    const r = fwd.routes4.lookup(b.vni[slot]!, dst);
+    if (r < 0) return drop(b, slot, DropReason.NO_ROUTE);
+    return routeTo(this.ctx, fwd.routes4, r, b, slot);
   }
 }
 
-/** Sends a packet to a local VM port: Ethernet dst = VM MAC, src = the port's MAC. */
-export function toLocalPort(ctx: NodeContext, b: PacketBatch, slot: number, out: number): number {
-  ctx.ports.writeEthToVm(out, b.dv, b.start[slot]! + ETH_DST);
+/** Applies route r (of `table`) to the packet: local VM or underlay nexthop. */
+export function routeTo(ctx: NodeContext, table: LpmCore, r: number, b: PacketBatch, slot: number): number {
+  const fwd = ctx.fwd;
+  const target = table.target(r);
+  if (table.length(r) === 0) b.flags[slot] = b.flags[slot]! | PF_SOUTH_NORTH;
+  if (target >= 0) {
+    if (ctx.ports.state(target) !== PortState.VF_ACTIVE) return drop(b, slot, DropReason.NO_ROUTE);
+    ctx.ports.writeEthToVm(target, b.dv, b.start[slot]! + ETH_DST);
+    b.outPort[slot] = target;
+    return E_SNAT;
+  }
+  if ((b.flags[slot]! & PF_FROM_PF) !== 0) return drop(b, slot, DropReason.PF_TO_PF);
+  const out = pickUplink(fwd, fwd.flows.rec[b.flow[slot]! * RECORD + R_HASH]!);
+  if (out < 0) return drop(b, slot, DropReason.NO_UPLINK);
+  table.copyNexthop(r, b.ulDst, slot * 16);
   b.outPort[slot] = out;
-  return E_TX;
+  b.flags[slot] = b.flags[slot]! | PF_ENCAP;
+  return E_SNAT;
+}
+
+/**
+ * The uplink for a flow: pf0, or with --wcmp below 100 a weighted choice by the flow's hash
+ * (upstream dp_multipath_get_pf: a 100-entry table, `wcmp` entries for pf0).
+ */
+export function pickUplink(fwd: Forwarding, hash: number): number {
+  const s = fwd.settings;
+  if (s.wcmp >= 100 || s.pf1 < 0) return s.pf0;
+  return (hash >>> 0) % 100 < s.wcmp ? s.pf0 : s.pf1;
 }

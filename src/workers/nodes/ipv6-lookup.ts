@@ -1,15 +1,15 @@
-// ipv6_lookup: finds where an overlay IPv6 packet goes within its VNI and writes the Ethernet
-// header toward it. Budget: ~60 ns (port scan); per-VNI LPM route tables replace the scan (#3).
+// ipv6_lookup: the per-VNI longest-prefix route of an overlay IPv6 packet, as ipv4_lookup does for
+// IPv4 (local VM, or underlay nexthop and uplink). Budget: ~60 ns (LPM probes over 16 bytes).
 import type { PacketBatch } from '../../packet/batch.js';
 import { DropReason } from '../../packet/drop-reasons.js';
 import { ETH_HLEN, IPV6_DST } from '../../packet/headers.js';
-import { drop, GraphNode, TX_EDGE } from '../graph.js';
+import { drop, GraphNode } from '../graph.js';
 import type { NodeContext } from '../node-context.js';
-import { toLocalPort } from './ipv4-lookup.js';
+import { routeTo } from './ipv4-lookup.js';
 
 export class Ipv6LookupNode extends GraphNode {
   readonly name = 'ipv6_lookup';
-  readonly edges: readonly string[] = ['drop', TX_EDGE];
+  readonly edges: readonly string[] = ['drop', 'snat'];
   private readonly ctx: NodeContext;
 
   constructor(ctx: NodeContext) {
@@ -18,8 +18,9 @@ export class Ipv6LookupNode extends GraphNode {
   }
 
   process(b: PacketBatch, slot: number): number {
-    const out = this.ctx.ports.findIpv6(b.vni[slot]!, b.bytes, b.start[slot]! + ETH_HLEN + IPV6_DST);
-    if (out < 0) return drop(b, slot, DropReason.NO_ROUTE);
-    return toLocalPort(this.ctx, b, slot, out);
+    const fwd = this.ctx.fwd;
+    const r = fwd.routes6.lookup(b.vni[slot]!, b.bytes, b.start[slot]! + ETH_HLEN + IPV6_DST);
+    if (r < 0) return drop(b, slot, DropReason.NO_ROUTE);
+    return routeTo(this.ctx, fwd.routes6, r, b, slot);
   }
 }

@@ -1,5 +1,8 @@
 // ipv6_nd: answers neighbour solicitations for fe80::1 with a router NA and router solicitations
 // with an RA, in place, and learns the VM MAC from the NS. Budget: ~60 ns (one ICMPv6 checksum).
+// On an uplink it is the host's side of neighbour discovery with the underlay router: it answers NS
+// for addresses of this host's underlay /64 and its link-local address, and learns the router's MAC
+// from the router's ND messages and from replies to the probes rx_periodic sends (echo to ff02::2).
 import type { PacketBatch } from '../../packet/batch.js';
 import { setIcmpv6Checksum } from '../../packet/checksum.js';
 import { DropReason } from '../../packet/drop-reasons.js';
@@ -7,7 +10,7 @@ import {
   ETH_DST, ETH_HLEN, ETH_SRC, GATEWAY_IPV6, ICMPV6_NA, ICMPV6_NS, ICMPV6_RA, ICMPV6_RS, IPPROTO_ICMPV6, IPV6_DST,
   IPV6_HLEN, IPV6_NEXT, IPV6_PAYLOAD_LEN, IPV6_SRC,
 } from '../../packet/headers.js';
-import { B_OWN_MAC, type PortTable } from '../../tables/port-table.js';
+import { B_OWN_MAC, PortState, type PortTable } from '../../tables/port-table.js';
 import { drop, GraphNode, TX_EDGE } from '../graph.js';
 import type { NodeContext } from '../node-context.js';
 
@@ -71,6 +74,7 @@ export class Ipv6NdNode extends GraphNode {
   }
 
   process(b: PacketBatch, slot: number): number {
+    if (this.ports.state(b.inPort[slot]!) === PortState.PF) return this.uplink(b, slot);
     // upstream forwards everything to drop unless --enable-ipv6-overlay
     if (!this.ctx.settings.ipv6Overlay) return drop(b, slot, DropReason.ND_NOT_HANDLED);
     const s = b.start[slot]!;
@@ -144,5 +148,92 @@ export class Ipv6NdNode extends GraphNode {
     b.outPort[slot] = port;
     return E_TX;
   }
+
+  /** ND and probe replies on an uplink (cls sends NS, NA, RA and echo replies here). */
+  private uplink(b: PacketBatch, slot: number): number {
+    const s = b.start[slot]!;
+    const len = b.len[slot]!;
+    const bytes = b.bytes;
+    const dv = b.dv;
+    const ip = s + ETH_HLEN;
+    if (len < ETH_HLEN + IPV6_HLEN + ICMPV6_HLEN) return drop(b, slot, DropReason.TRUNCATED);
+    const plen = dv.getUint16(ip + IPV6_PAYLOAD_LEN);
+    if (bytes[ip + IPV6_NEXT] !== IPPROTO_ICMPV6 || plen < ICMPV6_HLEN) return drop(b, slot, DropReason.MALFORMED);
+    const icmp = ip + IPV6_HLEN;
+    const type = bytes[icmp]!;
+    const port = b.inPort[slot]!;
+    const ports = this.ports;
+    const pb = ports.bytes;
+    const own = ports.at(port, B_OWN_MAC);
+    // the only neighbour on an uplink is the underlay router: its ND messages and its answers to
+    // our probes carry its MAC (a multicast source is never a neighbour, nor is our own MAC)
+    let fromSelf = true;
+    for (let i = 0; i < 6; i++) if (bytes[s + ETH_SRC + i] !== pb[own + i]) fromSelf = false;
+    let unspecified = true;
+    for (let i = 0; i < 16; i++) if (bytes[ip + IPV6_SRC + i] !== 0) unspecified = false;
+    if (!fromSelf && (bytes[s + ETH_SRC]! & 1) === 0 && !unspecified) ports.learnVmMac(port, bytes, s + ETH_SRC);
+    if (type !== ICMPV6_NS) return drop(b, slot, DropReason.CONSUMED);
+    if (plen < ND_MSG_LEN) return drop(b, slot, DropReason.TRUNCATED);
+    const target = icmp + 8;
+    if (!this.ownUnderlay(bytes, target, pb, own)) return drop(b, slot, DropReason.ND_NOT_HANDLED);
+
+    // a solicited NA from the target address with our MAC (no router flag: a host answers)
+    if (!b.setLength(slot, ETH_HLEN + IPV6_HLEN + ND_MSG_LEN + ND_OPT_LL_LEN)) return drop(b, slot, DropReason.NO_ROOM);
+    for (let i = 0; i < 6; i++) {
+      bytes[s + ETH_DST + i] = bytes[s + ETH_SRC + i]!;
+      bytes[s + ETH_SRC + i] = pb[own + i]!;
+    }
+    if (unspecified) {
+      for (let i = 0; i < 16; i++) bytes[ip + IPV6_DST + i] = ALL_NODES_IPV6[i]!;
+    } else {
+      bytes.copyWithin(ip + IPV6_DST, ip + IPV6_SRC, ip + IPV6_SRC + 16);
+    }
+    bytes.copyWithin(ip + IPV6_SRC, target, target + 16);
+    dv.setUint16(ip + IPV6_PAYLOAD_LEN, ND_MSG_LEN + ND_OPT_LL_LEN);
+    bytes[ip + 7] = 255;
+    bytes[icmp] = ICMPV6_NA;
+    bytes[icmp + 1] = 0;
+    bytes[icmp + 2] = 0;
+    bytes[icmp + 3] = 0;
+    bytes[icmp + 4] = (unspecified ? 0 : NA_FLAG_SOLICITED) | NA_FLAG_OVERRIDE;
+    bytes[icmp + 5] = 0;
+    bytes[icmp + 6] = 0;
+    bytes[icmp + 7] = 0;
+    const opt = icmp + ND_MSG_LEN;
+    bytes[opt] = ND_OPT_TARGET_LL;
+    bytes[opt + 1] = 1;
+    for (let i = 0; i < 6; i++) bytes[opt + 2 + i] = pb[own + i]!;
+    setIcmpv6Checksum(bytes, ip, icmp, ND_MSG_LEN + ND_OPT_LL_LEN);
+    b.outPort[slot] = port;
+    return E_TX;
+  }
+
+  /** Whether bytes[at..at+16] is in this host's underlay /64, or the uplink's link-local address. */
+  private ownUnderlay(bytes: Uint8Array, at: number, pb: Uint8Array, own: number): boolean {
+    const prefix = this.ctx.fwd.settings.underlayPrefix;
+    let inPrefix = true;
+    for (let i = 0; i < 8; i++) if (bytes[at + i] !== prefix[i]) inPrefix = false;
+    if (inPrefix) return true;
+    return bytes[at] === 0xfe && bytes[at + 1] === 0x80 && bytes[at + 2] === 0 && bytes[at + 3] === 0
+      && bytes[at + 4] === 0 && bytes[at + 5] === 0 && bytes[at + 6] === 0 && bytes[at + 7] === 0
+      && bytes[at + 8] === (pb[own]! ^ 2) && bytes[at + 9] === pb[own + 1] && bytes[at + 10] === pb[own + 2]
+      && bytes[at + 11] === 0xff && bytes[at + 12] === 0xfe && bytes[at + 13] === pb[own + 3]
+      && bytes[at + 14] === pb[own + 4] && bytes[at + 15] === pb[own + 5];
+  }
+}
+
+/** Writes the EUI-64 link-local address of `mac` (at mac[off..]) to dst[at..at+16]. */
+export function linkLocalOf(mac: Uint8Array, off: number, dst: Uint8Array, at: number): void {
+  dst[at] = 0xfe;
+  dst[at + 1] = 0x80;
+  for (let i = 2; i < 8; i++) dst[at + i] = 0;
+  dst[at + 8] = mac[off]! ^ 2;
+  dst[at + 9] = mac[off + 1]!;
+  dst[at + 10] = mac[off + 2]!;
+  dst[at + 11] = 0xff;
+  dst[at + 12] = 0xfe;
+  dst[at + 13] = mac[off + 3]!;
+  dst[at + 14] = mac[off + 4]!;
+  dst[at + 15] = mac[off + 5]!;
 }
 

@@ -9,7 +9,9 @@ import {
 import { B_OWN_MAC, PORT_HAS_IPV6, PortState, type PortTable } from '../../tables/port-table.js';
 import type { NodeContext } from '../node-context.js';
 import { arpCycleNeeded } from './arp.js';
-import { ALL_NODES_IPV6, NA_FLAG_OVERRIDE, NA_FLAG_ROUTER, ND_MSG_LEN, ND_OPT_LL_LEN, RA_MSG_LEN, writeRa } from './ipv6-nd.js';
+import {
+  ALL_NODES_IPV6, linkLocalOf, NA_FLAG_OVERRIDE, NA_FLAG_ROUTER, ND_MSG_LEN, ND_OPT_LL_LEN, ND_OPT_SOURCE_LL, RA_MSG_LEN, writeRa,
+} from './ipv6-nd.js';
 
 /**
  * Upstream's maintenance timer (src/dp_timers.c): a cycle every 5 s; once gRPC Initialize has been
@@ -158,4 +160,60 @@ function setMeta(b: PacketBatch, slot: number, port: number, etherType: number, 
   b.l4[slot] = l4;
   b.proto[slot] = proto;
   if (etherType === ETHERTYPE_IPV6) b.flags[slot] = b.flags[slot]! | PF_IPV6;
+}
+
+/** All-routers multicast ff02::2 and its MAC 33:33:00:00:00:02 (router probes on uplinks). */
+export const ALL_ROUTERS_IPV6 = Uint8Array.of(0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2);
+const ALL_ROUTERS_MAC = Uint8Array.of(0x33, 0x33, 0, 0, 0, 2);
+/** Identifier of our echo probes (the router's reply teaches its MAC; ipv6_nd consumes it). */
+export const ROUTER_PROBE_ID = 0x6470;
+const ICMPV6_RS_TYPE = 133;
+const ICMPV6_ECHO_REQUEST_TYPE = 128;
+/** RS: 8-byte header + source link-layer option; echo: 8-byte header. */
+export const RS_FRAME_LEN = ETH_HLEN + IPV6_HLEN + 8 + ND_OPT_LL_LEN;
+export const ECHO_PROBE_FRAME_LEN = ETH_HLEN + IPV6_HLEN + 8;
+
+/** Whether a cycle probes for the underlay router on `port` (every uplink, every cycle). */
+export function routerProbeWanted(ctx: NodeContext, port: number): boolean {
+  return ctx.ports.state(port) === PortState.PF;
+}
+
+/**
+ * A router probe on uplink `port`, from its link-local address to ff02::2: a router solicitation
+ * (kind 0; routers that advertise answer with an RA) or an ICMPv6 echo request (kind 1; every IPv6
+ * router answers it, Linux included). Either answer carries the router's MAC, which ipv6_nd learns.
+ */
+export function buildRouterProbe(b: PacketBatch, slot: number, port: number, ctx: NodeContext, kind: 0 | 1): boolean {
+  const frameLen = kind === 0 ? RS_FRAME_LEN : ECHO_PROBE_FRAME_LEN;
+  if (!routerProbeWanted(ctx, port) || !b.setLength(slot, frameLen)) return false;
+  const ports = ctx.ports;
+  const bytes = b.bytes;
+  const dv = b.dv;
+  const s = b.start[slot]!;
+  for (let i = 0; i < 6; i++) bytes[s + i] = ALL_ROUTERS_MAC[i]!;
+  copyOwnMac(ports, port, bytes, s + 6);
+  dv.setUint16(s + 12, ETHERTYPE_IPV6);
+  const ip = s + ETH_HLEN;
+  const icmpLen = frameLen - ETH_HLEN - IPV6_HLEN;
+  dv.setUint32(ip, 0x60000000);
+  dv.setUint16(ip + 4, icmpLen);
+  bytes[ip + 6] = IPPROTO_ICMPV6;
+  bytes[ip + 7] = 255;
+  linkLocalOf(ports.bytes, ports.at(port, B_OWN_MAC), bytes, ip + 8);
+  for (let i = 0; i < 16; i++) bytes[ip + 24 + i] = ALL_ROUTERS_IPV6[i]!;
+  const icmp = ip + IPV6_HLEN;
+  for (let i = 0; i < 8; i++) bytes[icmp + i] = 0;
+  if (kind === 0) {
+    bytes[icmp] = ICMPV6_RS_TYPE;
+    bytes[icmp + 8] = ND_OPT_SOURCE_LL;
+    bytes[icmp + 9] = 1;
+    copyOwnMac(ports, port, bytes, icmp + 10);
+  } else {
+    bytes[icmp] = ICMPV6_ECHO_REQUEST_TYPE;
+    dv.setUint16(icmp + 4, ROUTER_PROBE_ID);
+    dv.setUint16(icmp + 6, 1);
+  }
+  setIcmpv6Checksum(bytes, ip, icmp, icmpLen);
+  setMeta(b, slot, port, ETHERTYPE_IPV6, ETH_HLEN + IPV6_HLEN, IPPROTO_ICMPV6);
+  return true;
 }

@@ -1,0 +1,37 @@
+/**
+ * In-place IPv4 address rewriting with incremental checksum updates (RFC 1624): the IPv4 header
+ * checksum and, for TCP and UDP, the L4 checksum over the pseudo header. Every checksum is right on
+ * the wire afterwards; nothing is left to an offload the port may not have.
+ */
+import { IPPROTO_TCP, IPPROTO_UDP, IPV4_CSUM, TCP_CSUM, UDP_CSUM } from './headers.js';
+
+/** Adjusts the 16-bit ones'-complement checksum at dv[off] for a 32-bit field changing old -> new. */
+export function csumReplace32(dv: DataView, off: number, oldV: number, newV: number): void {
+  let sum = ~dv.getUint16(off) & 0xffff;
+  sum += ~(oldV >>> 16) & 0xffff;
+  sum += ~oldV & 0xffff;
+  sum += (newV >>> 16) & 0xffff;
+  sum += newV & 0xffff;
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  dv.setUint16(off, ~sum & 0xffff);
+}
+
+/**
+ * Replaces the IPv4 address at ip+field (IPV4_SRC or IPV4_DST) with `addr` and fixes the header
+ * and L4 checksums. `l4` is the absolute L4 offset, `l4len` the bytes available from it.
+ */
+export function rewriteIpv4(dv: DataView, ip: number, field: number, addr: number, proto: number, l4: number, l4len: number): void {
+  const old = dv.getUint32(ip + field);
+  const nv = addr >>> 0;
+  if (old === nv) return;
+  dv.setUint32(ip + field, nv);
+  csumReplace32(dv, ip + IPV4_CSUM, old, nv);
+  if (proto === IPPROTO_TCP && l4len >= TCP_CSUM + 2) {
+    csumReplace32(dv, l4 + TCP_CSUM, old, nv);
+  } else if (proto === IPPROTO_UDP && l4len >= UDP_CSUM + 2 && dv.getUint16(l4 + UDP_CSUM) !== 0) {
+    csumReplace32(dv, l4 + UDP_CSUM, old, nv);
+    // 0 means "no checksum" in UDP: a computed 0 is sent as 0xffff
+    if (dv.getUint16(l4 + UDP_CSUM) === 0) dv.setUint16(l4 + UDP_CSUM, 0xffff);
+  }
+}

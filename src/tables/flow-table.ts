@@ -1,0 +1,399 @@
+/**
+ * The connection-tracking table, shared by every worker: flows found by any worker from either
+ * direction, so a reply that RSS puts on another worker's queue finds the flow its request made.
+ *
+ * LAYOUT (one SharedArrayBuffer). A header of counters, the flow records (RECORD words each), and
+ * the index: buckets of BUCKET_WAYS entries, an entry is (flow << 1 | direction) + 1 (0 = free)
+ * with a parallel word of hash tag. A key (VNI, protocol and family, ports, source, destination)
+ * may sit in either of two buckets (two hash functions from one 32-bit hash); there is no
+ * displacement, so a delete simply frees its entry and no tombstones build up. At the sizes chosen
+ * (entries = 4 x flows, i.e. load <= 0.5 with both directions indexed) an insert finds both
+ * buckets full with negligible probability; if it does, the flow is refused like a full table.
+ *
+ * CONCURRENCY. Any worker may insert (it owns what it inserts) and look up; only the owner deletes.
+ * - Records are handed out in chunks from a shared cursor (one Atomics.add per CHUNK flows), freed
+ *   records go to the owner's own free list after a grace period (Qsbr): a record another worker
+ *   found stays unchanged until that worker passed its next quiescent point (between bursts).
+ * - Insert writes the record, then the tag, then publishes the entry with compareExchange on a
+ *   free entry. Readers load the entry, then check the tag and the key with plain loads: the
+ *   record's words are reached through the index just loaded (an address dependency), the argument
+ *   lpm.ts makes in full. Two workers inserting the same new key at the same moment (both missed)
+ *   may both succeed; lookups then always find the same one of the two, the other ages out unused.
+ * - Per-packet fields (last seen, TCP state, the cached decision) are plain stores by whichever
+ *   worker handles the packet; a lost update of a racing pair is re-done by the next packet.
+ *
+ * Keys live in the record: [vni, sport << 16 | dport, proto | v6 << 8, src0..3, dst0..3] per
+ * direction; IPv4 addresses use word 0 only (the rest stay zero).
+ */
+import { fmix32 } from './lpm-core.js';
+
+/** Words of a key. */
+export const KEY_WORDS = 11;
+export const K_VNI = 0;
+export const K_PORTS = 1;
+export const K_PROTO = 2;
+export const K_SRC = 3;
+export const K_DST = 7;
+
+/** Record words. */
+export const R_STATE = 0;     // TCP state (low byte) | NAT flags
+export const R_SEEN = 1;      // last packet, seconds since the table's epoch
+export const R_OWNER = 2;     // worker that inserted it (deletes it)
+export const R_OWNPOS = 3;    // position in the owner's list of flows (owner-private)
+export const R_PORT = 4;      // the VM port the flow belongs to (flushes), -1 none
+export const R_GEN = 5;       // +dir: configuration generation the cached decision was made in (0: none)
+export const R_ACT = 7;       // +dir: action kind << 16 | out port
+export const R_UL = 11;       // +dir*4: encap: outer destination (4 words)
+export const R_HASH = 19;     // +dir: hash of the key
+export const R_PKTS = 21;     // +dir: packets
+export const R_KEY = 24;      // +dir*KEY_WORDS
+export const RECORD = 48;
+
+/** Actions a flow direction may cache (R_ACT high half). */
+export const ACT_NONE = 0;
+export const ACT_TO_VF = 1;     // rewrite Ethernet toward the out port's VM
+export const ACT_ENCAP = 2;     // IP-in-IPv6 toward R_UL, out of the PF in the low half
+
+/** TCP states (R_STATE low byte), as upstream names them. */
+export const TcpState = { NONE: 0, NEW_SYN: 1, NEW_SYNACK: 2, ESTABLISHED: 3, FINWAIT: 4, RST_FIN: 5 } as const;
+/** NAT flags (R_STATE). */
+export const FLOW_SRC_NAT = 0x100;
+export const FLOW_DST_NAT = 0x200;
+
+const H_CURSOR = 0;   // next never-used record
+const H_CAPACITY = 1;
+const H_GEN = 2;      // configuration generation (supervisor bumps it)
+const H_LIVE = 3;     // live flows (approximate: Atomics.add by inserting/deleting workers)
+const H_BUCKETS = 4;
+const HEADER = 16;
+
+export const BUCKET_WAYS = 8;
+/** Records a worker takes from the shared cursor at a time. */
+export const CHUNK = 64;
+
+function pow2AtLeast(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+export class FlowTable {
+  readonly header: Int32Array;
+  readonly rec: Int32Array;
+  readonly ent: Int32Array;
+  readonly tag: Int32Array;
+  readonly capacity: number;
+  readonly bucketMask: number;
+
+  static byteSize(capacity: number): number {
+    const buckets = FlowTable.bucketsFor(capacity);
+    return (HEADER + capacity * RECORD + buckets * BUCKET_WAYS * 2) * 4;
+  }
+
+  private static bucketsFor(capacity: number): number {
+    return pow2AtLeast(Math.ceil((capacity * 4) / BUCKET_WAYS));
+  }
+
+  static create(capacity: number): FlowTable {
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 28) throw new RangeError(`flow capacity ${capacity}`);
+    const sab = new SharedArrayBuffer(FlowTable.byteSize(capacity));
+    const h = new Int32Array(sab, 0, HEADER);
+    h[H_CAPACITY] = capacity;
+    h[H_BUCKETS] = FlowTable.bucketsFor(capacity);
+    h[H_GEN] = 1;
+    return new FlowTable(sab);
+  }
+
+  constructor(readonly sab: SharedArrayBuffer) {
+    this.header = new Int32Array(sab, 0, HEADER);
+    this.capacity = this.header[H_CAPACITY]!;
+    const buckets = this.header[H_BUCKETS]!;
+    this.bucketMask = buckets - 1;
+    this.rec = new Int32Array(sab, HEADER * 4, this.capacity * RECORD);
+    this.ent = new Int32Array(sab, (HEADER + this.capacity * RECORD) * 4, buckets * BUCKET_WAYS);
+    this.tag = new Int32Array(sab, (HEADER + this.capacity * RECORD + buckets * BUCKET_WAYS) * 4, buckets * BUCKET_WAYS);
+  }
+
+  /** The configuration generation: cached decisions made in an older one are not used. */
+  get generation(): number {
+    return this.header[H_GEN]!;
+  }
+
+  /** Supervisor: invalidates every cached decision (routes, interfaces, NAT changed). */
+  bumpGeneration(): void {
+    let g = Atomics.add(this.header, H_GEN, 1) + 1;
+    if (g === 0) g = Atomics.add(this.header, H_GEN, 1) + 1;
+  }
+
+  get live(): number {
+    return Atomics.load(this.header, H_LIVE);
+  }
+
+  /** Hash of a key in k[off..off+KEY_WORDS] (IPv4 keys hash their used words only). */
+  static hash(k: Int32Array, off: number): number {
+    let h = fmix32(k[off + K_VNI]! ^ 0x9e3779b9);
+    h = fmix32(h ^ k[off + K_PORTS]!);
+    h = fmix32(h ^ k[off + K_PROTO]!);
+    h = fmix32(h ^ k[off + K_SRC]!);
+    h = fmix32(h ^ k[off + K_DST]!);
+    if ((k[off + K_PROTO]! & 0x100) !== 0) {
+      h = fmix32(h ^ k[off + K_SRC + 1]!);
+      h = fmix32(h ^ k[off + K_SRC + 2]!);
+      h = fmix32(h ^ k[off + K_SRC + 3]!);
+      h = fmix32(h ^ k[off + K_DST + 1]!);
+      h = fmix32(h ^ k[off + K_DST + 2]!);
+      h = fmix32(h ^ k[off + K_DST + 3]!);
+    }
+    return h | 0;
+  }
+
+  private keyEquals(flow: number, dir: number, k: Int32Array, off: number): boolean {
+    const r = this.rec;
+    const base = flow * RECORD + R_KEY + dir * KEY_WORDS;
+    if (r[base + K_PORTS] !== k[off + K_PORTS] || r[base + K_SRC] !== k[off + K_SRC] || r[base + K_DST] !== k[off + K_DST]
+      || r[base + K_VNI] !== k[off + K_VNI] || r[base + K_PROTO] !== k[off + K_PROTO]) return false;
+    if ((k[off + K_PROTO]! & 0x100) === 0) return true;
+    for (let i = 1; i < 4; i++) {
+      if (r[base + K_SRC + i] !== k[off + K_SRC + i] || r[base + K_DST + i] !== k[off + K_DST + i]) return false;
+    }
+    return true;
+  }
+
+  /** Finds a key: returns flow << 1 | direction, or -1. */
+  lookup(k: Int32Array, off: number, h: number): number {
+    const ent = this.ent;
+    const tag = this.tag;
+    let b = (h & this.bucketMask) * BUCKET_WAYS;
+    for (let i = 0; i < BUCKET_WAYS; i++) {
+      const e = ent[b + i]!;
+      if (e !== 0 && tag[b + i] === h) {
+        const fd = e - 1;
+        if (this.keyEquals(fd >>> 1, fd & 1, k, off)) return fd;
+      }
+    }
+    b = (fmix32(h ^ 0x5bd1e995) & this.bucketMask) * BUCKET_WAYS;
+    for (let i = 0; i < BUCKET_WAYS; i++) {
+      const e = ent[b + i]!;
+      if (e !== 0 && tag[b + i] === h) {
+        const fd = e - 1;
+        if (this.keyEquals(fd >>> 1, fd & 1, k, off)) return fd;
+      }
+    }
+    return -1;
+  }
+
+  /** Publishes flow/dir under hash h in a free entry of either bucket; false if both are full. */
+  publish(flow: number, dir: number, h: number): boolean {
+    const v = ((flow << 1) | dir) + 1;
+    const b1 = (h & this.bucketMask) * BUCKET_WAYS;
+    const b2 = (fmix32(h ^ 0x5bd1e995) & this.bucketMask) * BUCKET_WAYS;
+    for (let pass = 0; pass < 2; pass++) {
+      const b = pass === 0 ? b1 : b2;
+      for (let i = 0; i < BUCKET_WAYS; i++) {
+        if (this.ent[b + i] !== 0) continue;
+        this.tag[b + i] = h;
+        if (Atomics.compareExchange(this.ent, b + i, 0, v) === 0) return true;
+      }
+    }
+    return false;
+  }
+
+  /** Removes the index entry of flow/dir (by its stored hash); owner only. */
+  unpublish(flow: number, dir: number): void {
+    const h = this.rec[flow * RECORD + R_HASH + dir]!;
+    const v = ((flow << 1) | dir) + 1;
+    const b1 = (h & this.bucketMask) * BUCKET_WAYS;
+    const b2 = (fmix32(h ^ 0x5bd1e995) & this.bucketMask) * BUCKET_WAYS;
+    for (let i = 0; i < BUCKET_WAYS; i++) {
+      if (this.ent[b1 + i] === v) { Atomics.store(this.ent, b1 + i, 0); return; }
+    }
+    for (let i = 0; i < BUCKET_WAYS; i++) {
+      if (this.ent[b2 + i] === v) { Atomics.store(this.ent, b2 + i, 0); return; }
+    }
+  }
+
+  /** Takes CHUNK never-used records: returns the first, or -1 when none are left. */
+  takeChunk(): number {
+    if (Atomics.load(this.header, H_CURSOR) >= this.capacity) return -1;
+    const first = Atomics.add(this.header, H_CURSOR, CHUNK);
+    return first < this.capacity ? first : -1;
+  }
+
+  countLive(delta: number): void {
+    Atomics.add(this.header, H_LIVE, delta);
+  }
+
+  /** Copies the key of flow/dir to dst[off..]. */
+  copyKey(flow: number, dir: number, dst: Int32Array, off: number): void {
+    const base = flow * RECORD + R_KEY + dir * KEY_WORDS;
+    for (let i = 0; i < KEY_WORDS; i++) dst[off + i] = this.rec[base + i]!;
+  }
+}
+
+/** Writes the reverse of key src[so..] (addresses and ports swapped) to dst[do..]. */
+export function reverseKey(src: Int32Array, so: number, dst: Int32Array, dOff: number): void {
+  dst[dOff + K_VNI] = src[so + K_VNI]!;
+  const p = src[so + K_PORTS]!;
+  dst[dOff + K_PORTS] = ((p & 0xffff) << 16) | (p >>> 16);
+  dst[dOff + K_PROTO] = src[so + K_PROTO]!;
+  for (let i = 0; i < 4; i++) {
+    dst[dOff + K_SRC + i] = src[so + K_DST + i]!;
+    dst[dOff + K_DST + i] = src[so + K_SRC + i]!;
+  }
+}
+
+/**
+ * A worker's handle on the shared table: record allocation (chunks from the shared cursor plus
+ * its own recycled records), the list of flows it owns (aging, flushes) and deferred reuse.
+ * Allocates its arrays once; nothing per packet.
+ */
+export class FlowOwner {
+  private chunkNext = 0;
+  private chunkEnd = 0;
+  private readonly free: Int32Array;
+  private freeCount = 0;
+  readonly owned: Int32Array;
+  ownedCount = 0;
+  /** Deleted records waiting for their grace period: [flow, token] pairs, FIFO. */
+  private readonly limbo: Int32Array;
+  private limboHead = 0;
+  private limboCount = 0;
+  private scan = 0;
+
+  constructor(readonly table: FlowTable, readonly worker: number) {
+    this.free = new Int32Array(table.capacity);
+    this.owned = new Int32Array(table.capacity);
+    this.limbo = new Int32Array(table.capacity * 2);
+  }
+
+  /** A record for a new flow, or -1 when the table is full. */
+  alloc(): number {
+    if (this.freeCount > 0) return this.free[--this.freeCount]!;
+    if (this.chunkNext >= this.chunkEnd) {
+      const first = this.table.takeChunk();
+      if (first < 0) return -1;
+      this.chunkNext = first;
+      this.chunkEnd = Math.min(first + CHUNK, this.table.capacity);
+    }
+    return this.chunkNext++;
+  }
+
+  /** Gives back a record that was never published. */
+  release(flow: number): void {
+    this.free[this.freeCount++] = flow;
+  }
+
+  /**
+   * Inserts a new flow whose original key is k[off..] and reply key k[roff..] with hashes h, rh.
+   * Returns the flow, -1 if the table is full, -2 if the index refused it.
+   */
+  insert(k: Int32Array, off: number, h: number, roff: number, rh: number, port: number, now: number): number {
+    const t = this.table;
+    const f = this.alloc();
+    if (f < 0) return -1;
+    const r = t.rec;
+    const base = f * RECORD;
+    r[base + R_STATE] = 0;
+    r[base + R_SEEN] = now;
+    r[base + R_OWNER] = this.worker;
+    r[base + R_PORT] = port;
+    r[base + R_GEN] = 0;
+    r[base + R_GEN + 1] = 0;
+    r[base + R_ACT] = 0;
+    r[base + R_ACT + 1] = 0;
+    r[base + R_HASH] = h;
+    r[base + R_HASH + 1] = rh;
+    r[base + R_PKTS] = 0;
+    r[base + R_PKTS + 1] = 0;
+    for (let i = 0; i < KEY_WORDS; i++) {
+      r[base + R_KEY + i] = k[off + i]!;
+      r[base + R_KEY + KEY_WORDS + i] = k[roff + i]!;
+    }
+    if (!t.publish(f, 0, h)) {
+      this.release(f);
+      return -2;
+    }
+    // a reply key equal to another flow's key (both ends opened at once) keeps the older flow's
+    t.publish(f, 1, rh);
+    r[base + R_OWNPOS] = this.ownedCount;
+    this.owned[this.ownedCount++] = f;
+    t.countLive(1);
+    return f;
+  }
+
+  /**
+   * Replaces the reply key of an owned-or-not flow after NAT changed it (k[off..], hash h). Any
+   * worker may do this on the flow's first packet; the old entry is removed first.
+   */
+  rekeyReply(flow: number, k: Int32Array, off: number, h: number): boolean {
+    const t = this.table;
+    t.unpublish(flow, 1);
+    const base = flow * RECORD;
+    for (let i = 0; i < KEY_WORDS; i++) t.rec[base + R_KEY + KEY_WORDS + i] = k[off + i]!;
+    t.rec[base + R_HASH + 1] = h;
+    return t.publish(flow, 1, h);
+  }
+
+  /** Deletes an owned flow: unlinks both keys now, reuses the record after a grace period. */
+  remove(flow: number, token: number): void {
+    const t = this.table;
+    t.unpublish(flow, 0);
+    t.unpublish(flow, 1);
+    const pos = t.rec[flow * RECORD + R_OWNPOS]!;
+    const last = this.owned[--this.ownedCount]!;
+    this.owned[pos] = last;
+    t.rec[last * RECORD + R_OWNPOS] = pos;
+    const at = ((this.limboHead + this.limboCount) % this.free.length) * 2;
+    this.limbo[at] = flow;
+    this.limbo[at + 1] = token;
+    this.limboCount++;
+    t.countLive(-1);
+  }
+
+  /** Moves records whose grace period ended to the free list. */
+  reclaim(check: (token: number) => boolean): void {
+    while (this.limboCount > 0) {
+      const at = this.limboHead * 2;
+      if (!check(this.limbo[at + 1]!)) return;
+      this.free[this.freeCount++] = this.limbo[at]!;
+      this.limboHead = (this.limboHead + 1) % this.free.length;
+      this.limboCount--;
+    }
+  }
+
+  /**
+   * Ages up to `max` owned flows from a rotating cursor: `expired(flow)` decides; expired ones are
+   * removed with `token` (one grace period for the batch). Returns how many were removed.
+   */
+  age(max: number, expired: (flow: number) => boolean, token: () => number): number {
+    let removed = 0;
+    let tok = 0;
+    for (let n = 0; n < max && this.ownedCount > 0; n++) {
+      if (this.scan >= this.ownedCount) this.scan = 0;
+      const f = this.owned[this.scan]!;
+      if (expired(f)) {
+        if (tok === 0) tok = token();
+        this.remove(f, tok);
+        removed++;
+      } else {
+        this.scan++;
+      }
+    }
+    return removed;
+  }
+
+  /** Removes every owned flow for which `match(flow)` holds (flushes). */
+  removeWhere(match: (flow: number) => boolean, token: number): number {
+    let removed = 0;
+    for (let i = 0; i < this.ownedCount;) {
+      const f = this.owned[i]!;
+      if (match(f)) {
+        this.remove(f, token);
+        removed++;
+      } else {
+        i++;
+      }
+    }
+    return removed;
+  }
+}

@@ -1,0 +1,42 @@
+// firewall: the last decision before a packet leaves. Rules are stored and listed over gRPC; like
+// upstream at HEAD (firewall_node.c) they are not enforced yet. Here the flow's decision is cached
+// for the fast path: action (to a VM, or encapsulated out of an uplink), out port and outer
+// destination, under the configuration generation conntrack saw. Budget: ~10 ns.
+import type { PacketBatch } from '../../packet/batch.js';
+import { PF_ENCAP } from '../../packet/batch.js';
+import { ACT_ENCAP, ACT_TO_VF, R_ACT, R_GEN, R_UL, RECORD } from '../../tables/flow-table.js';
+import { GraphNode, TX_EDGE } from '../graph.js';
+import type { Forwarding, NodeContext } from '../node-context.js';
+
+const E_TX = 1;
+const E_ENCAP = 2;
+
+export class FirewallNode extends GraphNode {
+  readonly name = 'firewall';
+  readonly edges: readonly string[] = ['drop', TX_EDGE, 'ipip_encap'];
+  private readonly fwd: Forwarding;
+
+  constructor(ctx: NodeContext) {
+    super();
+    this.fwd = ctx.fwd;
+  }
+
+  process(b: PacketBatch, slot: number): number {
+    const encap = (b.flags[slot]! & PF_ENCAP) !== 0;
+    const rec = this.fwd.flows.rec;
+    const base = b.flow[slot]! * RECORD;
+    const dir = b.dir[slot]!;
+    rec[base + R_ACT + dir] = ((encap ? ACT_ENCAP : ACT_TO_VF) << 16) | b.outPort[slot]!;
+    if (encap) {
+      const ul = b.ulDst;
+      const o = slot * 16;
+      for (let i = 0; i < 4; i++) {
+        const j = o + i * 4;
+        rec[base + R_UL + dir * 4 + i] = (ul[j]! << 24) | (ul[j + 1]! << 16) | (ul[j + 2]! << 8) | ul[j + 3]!;
+      }
+    }
+    // published last: a worker that sees this generation sees the action above
+    Atomics.store(rec, base + R_GEN + dir, b.gen[slot]!);
+    return encap ? E_ENCAP : E_TX;
+  }
+}
