@@ -162,8 +162,9 @@ async function diagnose(t: ExecutionContext): Promise<void> {
   }
 }
 
-async function ping(from: Vm, to: string, count: number): Promise<{ code: number; out: string }> {
-  const r = await nsExec(from.ns, ['ping', to.includes(':') ? '-6' : '-4', '-c', String(count), '-i', '0.2', '-W', '2', to], 30000);
+/** ping with 0.2 s between requests, waiting `waitS` for the last reply. */
+async function ping(from: Vm, to: string, count: number, waitS = 2): Promise<{ code: number; out: string }> {
+  const r = await nsExec(from.ns, ['ping', to.includes(':') ? '-6' : '-4', '-c', String(count), '-i', '0.2', '-W', String(waitS), to], 30000);
   return { code: r.code, out: r.stdout + r.stderr };
 }
 
@@ -198,31 +199,40 @@ test.serial('VMs in one VNI on two hosts ping each other over IPv4 and IPv6, tun
   const forwarded = await snmpCounter(u.routerNs, 'Ip6OutForwDatagrams') - forwarded0;
   for (const r of results) t.is(r.code, 0, r.out);
   t.log(`router forwarded ${forwarded} underlay packets; its veth saw ${lines.length} encapsulated frames (in and out)`);
-  // each forwarded packet is seen twice on the router's one interface (in, then out again)
-  const AU = esc(a1.underlay);
-  const BU = esc(b1.underlay);
-  const seen = {
-    v4req: count(lines, new RegExp(`IP6 ${AU} > ${BU}: IP 10\\.0\\.0\\.1 > 10\\.0\\.0\\.2: ICMP echo request`)),
-    v4rep: count(lines, new RegExp(`IP6 ${BU} > ${AU}: IP 10\\.0\\.0\\.2 > 10\\.0\\.0\\.1: ICMP echo reply`)),
-    v6req: count(lines, new RegExp(`IP6 ${AU} > ${BU}: IP6 fd10::1 > fd10::2: ICMP6, echo request`)),
-    v6rep: count(lines, new RegExp(`IP6 ${BU} > ${AU}: IP6 fd10::2 > fd10::1: ICMP6, echo reply`)),
-  };
+  // one pattern per direction, family and message; 3 pings each way, and the router's one
+  // interface sees every forwarded packet twice (in, then out again): 6 frames per pattern
+  const seen: Record<string, number> = {};
+  for (const [x, y] of [[a1, b1], [b1, a1]] as const) {
+    const XU = esc(x.underlay);
+    const YU = esc(y.underlay);
+    const X4 = esc(x.ipv4);
+    const Y4 = esc(y.ipv4);
+    seen[`v4 ${x.id}->${y.id} request`] = count(lines, new RegExp(`IP6 ${XU} > ${YU}: IP ${X4} > ${Y4}: ICMP echo request`));
+    seen[`v4 ${y.id}->${x.id} reply`] = count(lines, new RegExp(`IP6 ${YU} > ${XU}: IP ${Y4} > ${X4}: ICMP echo reply`));
+    seen[`v6 ${x.id}->${y.id} request`] = count(lines, new RegExp(`IP6 ${XU} > ${YU}: IP6 ${x.ipv6} > ${y.ipv6}: ICMP6, echo request`));
+    seen[`v6 ${y.id}->${x.id} reply`] = count(lines, new RegExp(`IP6 ${YU} > ${XU}: IP6 ${y.ipv6} > ${x.ipv6}: ICMP6, echo reply`));
+  }
   t.log(`a1 underlay ${a1.underlay}, b1 underlay ${b1.underlay}; frames on the router veth: ${JSON.stringify(seen)}`);
-  if (lines.length < 24) t.log(lines.join('\n'));
-  // a1 -> b1 and b1 -> a1, 3 pings each: 6 requests and 6 replies per family, each seen twice
-  t.true(seen.v4req >= 12 && seen.v4rep >= 12, 'IPv4-in-IPv6 (next header 4) between the interfaces\' underlay addresses');
-  t.true(seen.v6req >= 12 && seen.v6rep >= 12, 'IPv6-in-IPv6 (next header 41) between the interfaces\' underlay addresses');
+  if (lines.length < 48) t.log(lines.join('\n'));
+  for (const [what, n] of Object.entries(seen)) {
+    t.true(n >= 6, `${what}: ${n} frames between the interfaces' underlay addresses (IPv4 in next header 4, IPv6 in 41)`);
+  }
   t.true(forwarded >= 24, `the router forwarded ${forwarded} packets`);
 });
+
+/** Waits until a server started in a VM listens on a TCP port. */
+async function listening(srv: NsProcess, v: Vm, port: number): Promise<void> {
+  await waitFor(`a server listening on ${v.id}:${port}`, async () => {
+    if (!srv.running) throw new Error(`the server in ${v.id} exited: ${srv.stderr()}`);
+    return (await nsExec(v.ns, ['ss', '-Hltn', `sport = :${port}`])).stdout.includes(`:${port}`);
+  }, 5000, 50);
+}
 
 /** iperf3 for 2 s from `from` to `to` (server in `to`'s namespace); returns the JSON summary. */
 async function iperf(from: Vm, to: Vm, addr: string): Promise<{ sent: number; received: number; bps: number; error?: string }> {
   const srv = new NsProcess(to.ns, ['iperf3', '-s', '-1', '-p', '5201']);
   try {
-    await waitFor('the iperf3 server', () => {
-      if (!srv.running) throw new Error(`iperf3 -s exited: ${srv.stderr()}`);
-      return srv.stdout().includes('Server listening');
-    }, 5000, 50);
+    await listening(srv, to, 5201);
     const r = await nsExec(from.ns, ['iperf3', '-c', addr, '-p', '5201', '-t', '2', '-J', '--connect-timeout', '3000'], 20000);
     const j = JSON.parse(r.stdout || '{}') as { error?: string; end?: { sum_sent?: { bytes: number }; sum_received?: { bytes: number; bits_per_second: number } } };
     return { sent: j.end?.sum_sent?.bytes ?? 0, received: j.end?.sum_received?.bytes ?? 0, bps: j.end?.sum_received?.bits_per_second ?? 0, error: j.error };
@@ -274,8 +284,8 @@ test.serial('VNIs are isolated: the same addresses in another VNI reach only the
 
   // a3's address exists only in VNI 100 on a2's own host: no VNI-200 route, no delivery
   const a3Before = await echoCounters(a3);
-  const p3 = await ping(a2, a3.ipv4, 2);
-  const p3v6 = await ping(a2, a3.ipv6, 2);
+  const p3 = await ping(a2, a3.ipv4, 2, 1);
+  const p3v6 = await ping(a2, a3.ipv6, 2, 1);
   t.not(p3.code, 0, 'a2 reached 10.0.0.3, which is in VNI 100 only');
   t.not(p3v6.code, 0, 'a2 reached fd10::3, which is in VNI 100 only');
   t.deepEqual(await echoCounters(a3), a3Before, 'nothing of a2 arrived at a3');
@@ -283,8 +293,8 @@ test.serial('VNIs are isolated: the same addresses in another VNI reach only the
   // without its VNI-200 routes, a2 no longer reaches 10.0.0.2 / fd10::2, though VNI 100 still routes them to b1
   await grpc(A, 'DeleteRoute', routesTo(a2, b2));
   const before = [...await echoCounters(b1), ...await echoCounters(b2)];
-  const n4 = await ping(a2, b2.ipv4, 2);
-  const n6 = await ping(a2, b2.ipv6, 2);
+  const n4 = await ping(a2, b2.ipv4, 2, 1);
+  const n6 = await ping(a2, b2.ipv6, 2, 1);
   t.not(n4.code, 0, 'a2 reached 10.0.0.2 without a VNI-200 route');
   t.not(n6.code, 0, 'a2 reached fd10::2 without a VNI-200 route');
   t.deepEqual([...await echoCounters(b1), ...await echoCounters(b2)], before, 'nothing of a2 arrived at b1 or b2');
@@ -341,10 +351,7 @@ test.serial('concurrent flows through a two-worker host all complete, over IPv4 
   const FLOWS = 20;
   const srv = new NsProcess(b1.ns, [process.execPath, '-e', SERVER_JS, '6000']);
   try {
-    await waitFor('the TCP server in b1', () => {
-      if (!srv.running) throw new Error(`server exited: ${srv.stderr()}`);
-      return srv.stdout().includes('listening');
-    }, 5000, 50);
+    await listening(srv, b1, 6000);
     const before = await workerStats(B);
     t.deepEqual([...before.keys()].sort(), ['1', '2'], 'host B runs one worker per worker lcore');
     const [pingRun, c4, c6] = await Promise.all([

@@ -3,10 +3,11 @@
 // uplink (WCMP across pf0/pf1 by flow), and ipip_encap adds the outer headers. A default route
 // marks the packet south-north (snat). Budget: ~40 ns (LPM probes).
 import type { PacketBatch } from '../../packet/batch.js';
-import { PF_ENCAP, PF_FROM_PF, PF_SOUTH_NORTH } from '../../packet/batch.js';
+import { PF_ENCAP, PF_FROM_PF, PF_IPV6, PF_SOUTH_NORTH } from '../../packet/batch.js';
 import { DropReason } from '../../packet/drop-reasons.js';
-import { ETH_DST, ETH_HLEN, IPV4_DST } from '../../packet/headers.js';
-import { R_HASH, RECORD } from '../../tables/flow-table.js';
+import { ETH_DST, ETH_HLEN, IPPROTO_TCP, IPPROTO_UDP, IPV4_DST } from '../../packet/headers.js';
+import { K_DST, K_SRC, K_VNI, KEY_WORDS, R_KEY, RECORD } from '../../tables/flow-table.js';
+import { upstreamFlowHash } from '../../packet/upstream-hash.js';
 import type { LpmCore } from '../../tables/lpm-core.js';
 import { PortState } from '../../tables/port-table.js';
 import { drop, GraphNode } from '../graph.js';
@@ -45,7 +46,7 @@ export function routeTo(ctx: NodeContext, table: LpmCore, r: number, b: PacketBa
     return E_SNAT;
   }
   if ((b.flags[slot]! & PF_FROM_PF) !== 0) return drop(b, slot, DropReason.PF_TO_PF);
-  const out = pickUplink(fwd, fwd.flows.rec[b.flow[slot]! * RECORD + R_HASH]!);
+  const out = fwd.settings.wcmp >= 100 ? pickUplink(fwd, 0) : pickUplink(fwd, upstreamHashOf(fwd, b, slot));
   if (out < 0) return drop(b, slot, DropReason.NO_UPLINK);
   table.copyNexthop(r, b.ulDst, slot * 16);
   b.outPort[slot] = out;
@@ -53,12 +54,35 @@ export function routeTo(ctx: NodeContext, table: LpmCore, r: number, b: PacketBa
   return E_SNAT;
 }
 
+const hashScratch = new Int32Array(11);
+
+/** Upstream's flow hash of the packet (its WCMP choice must match upstream's for the same flow). */
+function upstreamHashOf(fwd: Forwarding, b: PacketBatch, slot: number): number {
+  const rec = fwd.flows.rec;
+  const key = b.flow[slot]! * RECORD + R_KEY + b.dir[slot]! * KEY_WORDS;
+  const proto = b.proto[slot]!;
+  const at = b.start[slot]! + b.l4[slot]!;
+  const dv = b.dv;
+  let ps: number;
+  let pd: number;
+  if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
+    ps = dv.getUint16(at);
+    pd = dv.getUint16(at + 2);
+  } else {
+    ps = b.bytes[at]!;
+    pd = dv.getUint16(at + 4);
+  }
+  return upstreamFlowHash(hashScratch, (b.flags[slot]! & PF_IPV6) !== 0, proto, rec, key + K_SRC, rec, key + K_DST, ps, pd, 0,
+    rec[key + K_VNI]!);
+}
+
 /**
  * The uplink for a flow: pf0, or with --wcmp below 100 a weighted choice by the flow's hash
- * (upstream dp_multipath_get_pf: a 100-entry table, `wcmp` entries for pf0).
+ * (upstream dp_multipath_get_pf: a 10-entry table, round(wcmp / 10) entries for pf0, indexed by
+ * upstream's flow hash).
  */
 export function pickUplink(fwd: Forwarding, hash: number): number {
   const s = fwd.settings;
   if (s.wcmp >= 100 || s.pf1 < 0) return s.pf0;
-  return (hash >>> 0) % 100 < s.wcmp ? s.pf0 : s.pf1;
+  return (hash >>> 0) % 10 < Math.round(s.wcmp / 10) ? s.pf0 : s.pf1;
 }
