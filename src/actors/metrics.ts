@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { Gauge, Registry } from 'prom-client';
 import { DROP_REASON_NAMES } from '../packet/drop-reasons.js';
+import { FS_AGED, FS_CREATED, FS_CROSS_WORKER, FS_FAST_PATH, FS_FLUSHED, FS_TABLE_FULL } from '../workers/node-context.js';
 import { WS_BUSY, WS_IDLE_WAITS, WS_ITERATIONS, WS_RX, WS_TX, WS_TX_FAILED } from '../workers/worker-data.js';
 import type { Dataplane } from './dataplane.js';
 import { loggerFor } from './logging.js';
@@ -81,6 +82,12 @@ export function buildRegistry(dp: Dataplane): Registry {
         worker.set({ lcore: l, stat: 'rx_packets' }, w.stats[WS_RX]!);
         worker.set({ lcore: l, stat: 'tx_packets' }, w.stats[WS_TX]!);
         worker.set({ lcore: l, stat: 'tx_failed' }, w.stats[WS_TX_FAILED]!);
+        worker.set({ lcore: l, stat: 'flow_created' }, w.flowStats[FS_CREATED]!);
+        worker.set({ lcore: l, stat: 'flow_cross_worker' }, w.flowStats[FS_CROSS_WORKER]!);
+        worker.set({ lcore: l, stat: 'fastpath' }, w.flowStats[FS_FAST_PATH]!);
+        worker.set({ lcore: l, stat: 'flow_table_full' }, w.flowStats[FS_TABLE_FULL]!);
+        worker.set({ lcore: l, stat: 'flow_aged' }, w.flowStats[FS_AGED]!);
+        worker.set({ lcore: l, stat: 'flow_flushed' }, w.flowStats[FS_FLUSHED]!);
       }
     },
   });
@@ -92,6 +99,10 @@ export function buildRegistry(dp: Dataplane): Registry {
         this.set({ table, stat: 'capacity' }, t.capacity);
         this.set({ table, stat: 'entries' }, t.size);
       }
+      this.set({ table: 'conntrack_table', stat: 'capacity' }, dp.flows.capacity);
+      this.set({ table: 'conntrack_table', stat: 'entries' }, dp.flows.live);
+      this.set({ table: 'vnf_table', stat: 'capacity' }, dp.vnf.slots);
+      this.set({ table: 'vnf_table', stat: 'entries' }, dp.vnf.size);
     },
   });
   const packets = new Gauge({ name: 'dpdk_ethdev_packets_total', help: 'Port packets', labelNames: ['name', 'stat'], registers: [registry] });

@@ -5,9 +5,11 @@
  * VMs in one VNI reach each other across the hosts by ping and TCP over IPv4 and IPv6, the packets
  * crossing the router as IPv4-in-IPv6 and IPv6-in-IPv6 between the interfaces' underlay addresses;
  * VNIs stay isolated even with identical addresses; traffic between VMs on one host never reaches
- * the underlay; concurrent flows through a two-worker host all complete.
+ * the underlay; concurrent flows through a two-worker host all complete, and its per-worker flow
+ * counters (dps_worker_stat flow_created, flow_cross_worker, fastpath) say how they were handled.
  */
 import test, { type ExecutionContext } from 'ava';
+import { rmSync } from 'node:fs';
 import {
   dpClient, nsDelete, nsExec, removeLinks, type Service, startService, type TapSpec, tryRun, waitFor,
 } from './harness.js';
@@ -79,7 +81,14 @@ async function cleanup(): Promise<void> {
   for (const s of services.values()) await s.stop();
   services.clear();
   await destroyUnderlay(P);
-  for (const h of [A, B]) await removeLinks([h.PF0.iface, h.PF1.iface, ...h.VFS.map((v) => v.iface)]);
+  for (const h of [A, B]) {
+    await removeLinks([h.PF0.iface, h.PF1.iface, ...h.VFS.map((v) => v.iface)]);
+    rmSync(`/var/run/dpdk/${filePrefix(h)}`, { recursive: true, force: true });
+  }
+}
+
+function filePrefix(h: HostSpec): string {
+  return `${h.prefix}${process.pid}`;
 }
 
 /** Canonical text of an IPv6 address, as tcpdump and ip print it. */
@@ -119,7 +128,7 @@ test.before(async () => {
   for (const h of [A, B]) {
     services.set(h, await startService({
       lcores: h.lcores, pf0: h.PF0, pf1: h.PF1, vfs: h.VFS, vfPattern: `${h.prefix}vf`, grpcPort: h.grpc,
-      filePrefix: `${h.prefix}${process.pid}`, ipv6: h.ipv6, metricsPort: h.metrics,
+      filePrefix: filePrefix(h), ipv6: h.ipv6, metricsPort: h.metrics,
     }));
     await attachToUnderlay(underlay, h.PF0.iface, h.bridgePortMac);
     await quietRootPort(h.PF1.iface);
@@ -347,21 +356,25 @@ function delta(before: Map<string, Map<string, number>>, after: Map<string, Map<
   return (after.get(lcore)?.get(stat) ?? 0) - (before.get(lcore)?.get(stat) ?? 0);
 }
 
-test.serial('concurrent flows through a two-worker host all complete, over IPv4 and IPv6', async (t) => {
-  const FLOWS = 20;
+test.serial('30 concurrent TCP connections and a ping through a two-worker host all complete, over IPv4 and IPv6', async (t) => {
+  const V4 = 20;
+  const V6 = 10;
+  const u = underlay!;
   const srv = new NsProcess(b1.ns, [process.execPath, '-e', SERVER_JS, '6000']);
   try {
     await listening(srv, b1, 6000);
     const before = await workerStats(B);
+    const forwarded0 = await snmpCounter(u.routerNs, 'Ip6OutForwDatagrams');
     t.deepEqual([...before.keys()].sort(), ['1', '2'], 'host B runs one worker per worker lcore');
     const [pingRun, c4, c6] = await Promise.all([
       ping(a1, b1.ipv4, 10),
-      nsExec(a1.ns, [process.execPath, '-e', CLIENT_JS, b1.ipv4, '6000', String(FLOWS), '262144'], 40000),
-      nsExec(a1.ns, [process.execPath, '-e', CLIENT_JS, b1.ipv6, '6000', String(FLOWS / 2), '262144'], 40000),
+      nsExec(a1.ns, [process.execPath, '-e', CLIENT_JS, b1.ipv4, '6000', String(V4), '262144'], 40000),
+      nsExec(a1.ns, [process.execPath, '-e', CLIENT_JS, b1.ipv6, '6000', String(V6), '262144'], 40000),
     ]);
     const after = await workerStats(B);
+    const forwarded = await snmpCounter(u.routerNs, 'Ip6OutForwDatagrams') - forwarded0;
     t.is(pingRun.code, 0, pingRun.out);
-    for (const [fam, c, n] of [['IPv4', c4, FLOWS], ['IPv6', c6, FLOWS / 2]] as const) {
+    for (const [fam, c, n] of [['IPv4', c4, V4], ['IPv6', c6, V6]] as const) {
       const flows = JSON.parse(c.stdout || '[]') as { i: number; local: number; ok: boolean; err?: string }[];
       const failed = flows.filter((f) => !f.ok);
       t.is(flows.length, n, `${fam} client: ${c.stderr}`);
@@ -376,14 +389,16 @@ test.serial('concurrent flows through a two-worker host all complete, over IPv4 
     }
     const cross = sum('flow_cross_worker');
     // a worker that received these flows' packets but created none of them handled flows created by the other
-    const split = [...after.keys()].some((l) => delta(before, after, l, 'rx_packets') >= FLOWS && delta(before, after, l, 'flow_created') === 0);
+    const split = [...after.keys()].some((l) => delta(before, after, l, 'rx_packets') >= V4 && delta(before, after, l, 'flow_created') === 0);
     t.log(cross > 0
       ? `requests and replies of some flows landed on different workers: ${cross} packets took a flow created by the other worker`
       : 'every packet was handled by the worker that created its flow (requests and replies landed on the same worker)');
     if (split) t.true(cross > 0, 'a worker handled packets of flows it did not create, yet flow_cross_worker stayed 0');
-    t.true(sum('flow_created') >= FLOWS + FLOWS / 2, `host B created ${sum('flow_created')} flows for ${FLOWS + FLOWS / 2} connections`);
+    t.true(sum('flow_created') >= V4 + V6, `host B created ${sum('flow_created')} flows for ${V4 + V6} connections`);
     t.true(sum('fastpath') > 0, 'no packet took a cached flow decision');
     for (const l of after.keys()) t.true(delta(before, after, l, 'rx_packets') > 0, `host B worker ${l} received nothing`);
+    // each connection is at least SYN, SYN-ACK, ACK, data, FIN both ways; all through the router
+    t.true(forwarded >= (V4 + V6) * 6, `the router forwarded only ${forwarded} packets`);
     t.true(services.get(A)!.running && services.get(B)!.running);
   } finally {
     await srv.stop();
