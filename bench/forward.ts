@@ -20,10 +20,10 @@ import { MbufFields } from '../src/ffi/dpdk.js';
 import { WS_TX } from '../src/workers/worker-data.js';
 import { udpFrame } from './frames.js';
 
-interface Args { seconds: number; workers: number[]; burst: number; testpmd: boolean; repeat: number; child?: number }
+interface Args { seconds: number; workers: number[]; burst: number; testpmd: boolean; repeat: number; fastPath: boolean; child?: number }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { seconds: 5, workers: [1, 2], burst: 32, testpmd: true, repeat: 3 };
+  const a: Args = { seconds: 5, workers: [1, 2], burst: 32, testpmd: true, repeat: 3, fastPath: true };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1] ?? '';
@@ -31,6 +31,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--workers') { a.workers = v.split(',').map(Number); i++; }
     else if (k === '--burst') { a.burst = Number(v); i++; }
     else if (k === '--no-testpmd') a.testpmd = false;
+    else if (k === '--no-fast-path') a.fastPath = false;
     else if (k === '--repeat') { a.repeat = Number(v); i++; }
     else if (k === '--child') { a.child = Number(v); i++; }
   }
@@ -46,7 +47,7 @@ function lcoreList(workers: number): string {
 /** One variant in this process: our service's dataplane with `workers` workers. */
 async function runOurs(a: Args, workers: number): Promise<Result> {
   const parsed = parseServiceArgs(['--pf0=net_ring_pf0', '--pf1=net_ring_pf1', '--vf-pattern=net_null_vf', '--ipv6=fc00:1::1', '--nic-type=tap',
-    '--no-offload', '--no-stats', `--burst=${a.burst}`, '--no-idle-backoff'], { DP_CONF: '' });
+    '--no-offload', '--no-stats', `--burst=${a.burst}`, '--no-idle-backoff', ...(a.fastPath ? [] : ['--no-fast-path'])], { DP_CONF: '' });
   if (parsed.kind !== 'run') throw new Error(parsed.stderr);
   const log = createLogger({ format: 'text', color: 'never', level: 'warn' });
   const dp = new Dataplane(parsed.options, log);
@@ -60,6 +61,9 @@ async function runOurs(a: Args, workers: number): Promise<Result> {
     });
     attach(vf0, 0x0a000001);
     attach(vf1, 0x0a000002);
+    // the interface routes, as CreateInterface adds them
+    dp.routes.v4.insert(100, 0x0a000001, 32, vf0, 0, new Uint8Array(16));
+    dp.routes.v4.insert(100, 0x0a000002, 32, vf1, 0, new Uint8Array(16));
     primePool(dp);
   });
   const txNow = (): number => dp.workers.reduce((s, w) => s + w.stats[WS_TX]!, 0);

@@ -1,6 +1,16 @@
-/** Frames the benchmarks feed: a VM-to-VM UDP packet (64 bytes on the wire without FCS). */
+/**
+ * Frames the benchmarks feed: VM-to-VM UDP packets (64 bytes on the wire without FCS), the same
+ * packet tunnelled IPv4-in-IPv6 as it arrives on an uplink (104 bytes), and pcap files of frames
+ * for DPDK's pcap PMD (bench/overlay.ts replays them with infinite_rx).
+ */
 
+/** A 64-byte IPv4/UDP frame from `src` to `dst` (uint32 addresses), ports `sport` -> 5001. */
 export function udpFrame(src: number, dst: number, sport: number): Uint8Array {
+  return udpFlowFrame(src, dst, sport, 5001);
+}
+
+/** A 64-byte IPv4/UDP frame of the 5-tuple (src, dst, UDP, sport, dport); 22 bytes of zero payload. */
+export function udpFlowFrame(src: number, dst: number, sport: number, dport: number): Uint8Array {
   const f = new Uint8Array(64);
   const dv = new DataView(f.buffer);
   f.set([0x66, 0x66, 0x66, 0x66, 0x66, 0x01, 0x52, 0x54, 0, 0, 0, 1], 0);
@@ -12,7 +22,52 @@ export function udpFrame(src: number, dst: number, sport: number): Uint8Array {
   dv.setUint32(26, src);
   dv.setUint32(30, dst);
   dv.setUint16(34, sport);
-  dv.setUint16(36, 5001);
+  dv.setUint16(36, dport);
   dv.setUint16(38, 30);
   return f;
+}
+
+/**
+ * The IPv4 packet of `inner` (an Ethernet frame; its Ethernet header and any padding dropped)
+ * tunnelled in IPv6 from `outerSrc` to `outerDst` (16 bytes each), next header 4, hop limit 64,
+ * with an Ethernet header in front: what an uplink receives for a VM of this host.
+ */
+export function ipipFrame(outerSrc: Uint8Array, outerDst: Uint8Array, inner: Uint8Array): Uint8Array {
+  const innerDv = new DataView(inner.buffer, inner.byteOffset, inner.byteLength);
+  const ipLen = innerDv.getUint16(14 + 2);
+  const f = new Uint8Array(14 + 40 + ipLen);
+  const dv = new DataView(f.buffer);
+  f.set([0x33, 0x33, 0, 0, 0, 0x02, 0x52, 0x54, 0, 0, 0, 0xfe], 0);
+  dv.setUint16(12, 0x86dd);
+  dv.setUint32(14, 0x60000000);
+  dv.setUint16(18, ipLen);
+  f[20] = 4;
+  f[21] = 64;
+  f.set(outerSrc.subarray(0, 16), 22);
+  f.set(outerDst.subarray(0, 16), 38);
+  f.set(inner.subarray(14, 14 + ipLen), 54);
+  return f;
+}
+
+/** A pcap file (libpcap format, Ethernet link type, microsecond timestamps) holding `frames` in order. */
+export function pcapFile(frames: readonly Uint8Array[]): Uint8Array {
+  const size = 24 + frames.reduce((s, f) => s + 16 + f.length, 0);
+  const out = new Uint8Array(size);
+  const dv = new DataView(out.buffer);
+  // the writer's byte order (little-endian here); readers detect it from the magic number
+  dv.setUint32(0, 0xa1b2c3d4, true);
+  dv.setUint16(4, 2, true);
+  dv.setUint16(6, 4, true);
+  dv.setUint32(16, 65535, true);
+  dv.setUint32(20, 1, true);
+  let at = 24;
+  frames.forEach((f, i) => {
+    dv.setUint32(at, Math.floor(i / 1e6), true);
+    dv.setUint32(at + 4, i % 1e6, true);
+    dv.setUint32(at + 8, f.length, true);
+    dv.setUint32(at + 12, f.length, true);
+    out.set(f, at + 16);
+    at += 16 + f.length;
+  });
+  return out;
 }

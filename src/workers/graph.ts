@@ -196,6 +196,11 @@ export class Graph {
     for (let k = 0; k < n; k++) this.txSlots[this.txCount++] = q[qs + k]!;
   }
 
+  /** A packet the worker forwarded without the graph (fast path): straight to the tx list. */
+  sendDirect(slot: number): void {
+    this.txSlots[this.txCount++] = slot;
+  }
+
   /** Clears the sink lists after the worker flushed them. */
   resetSinks(): void {
     this.txCount = 0;

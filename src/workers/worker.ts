@@ -14,6 +14,7 @@ import { PortTable } from '../tables/port-table.js';
 import { buildNodes } from './build-graph.js';
 import { CTL_READY, CTL_SLEEPING, CTL_STOP, CTL_WAKE, MSG_WORDS, Op, WorkerChannel } from './channel.js';
 import { Graph } from './graph.js';
+import { FAST_DROP, FAST_TX, FastPath } from './fast-path.js';
 import { type NodeContext, openForwarding } from './node-context.js';
 import { Qsbr } from '../tables/qsbr.js';
 import { R_PORT, R_SEEN, R_STATE, RECORD, TcpState } from '../tables/flow-table.js';
@@ -52,6 +53,8 @@ function run(data: WorkerData): void {
   const fwd = openForwarding(data.forwarding, data.forwardingSettings, data.queue, new Float64Array(data.flowStats));
   const ctx: NodeContext = { ports, settings: data.settings, fwd };
   const qsbr = new Qsbr(data.qsbr);
+  const fast = new FastPath(ctx);
+  const fastPath = data.forwardingSettings.fastPath;
   const owner = fwd.owner;
   const rec = fwd.flows.rec;
   const flowTimeout = data.forwardingSettings.flowTimeout;
@@ -200,6 +203,17 @@ function run(data: WorkerData): void {
       b.reset(i, mbuf, mbuf + bufShift + mf.dataOffOf(mbuf), mf.dataLenOf(mbuf), port);
       const rxNode = port < rxNodeByPort.length ? rxNodeByPort[port]! : -1;
       if (rxNode >= 0) {
+        if (fastPath) {
+          const r = fast.forward(b, i);
+          if (r === FAST_TX) {
+            graph.sendDirect(i);
+            continue;
+          }
+          if (r === FAST_DROP) {
+            graph.enqueue(dropNode, i);
+            continue;
+          }
+        }
         graph.fromSource(rxNode, i);
       } else {
         b.dropReason[i] = DropReason.PORT_NOT_ACTIVE;

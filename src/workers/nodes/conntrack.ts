@@ -11,8 +11,8 @@ import {
   IPV6_DST, IPV6_HLEN, IPV6_NEXT, IPV6_SRC, TCP_FLAGS, UDP_DPORT, UDP_HLEN, UDP_SPORT,
 } from '../../packet/headers.js';
 import {
-  ACT_ENCAP, ACT_TO_VF, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_WORDS, R_ACT, R_GEN, R_OWNER, R_PKTS,
-  R_SEEN, R_STATE, R_UL, RECORD, reverseKey, TcpState,
+  ACT_ENCAP, ACT_TO_VF, FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_WORDS, R_ACT,
+  R_GEN, R_OWNER, R_PKTS, R_SEEN, R_STATE, R_UL, RECORD, reverseKey, TcpState,
 } from '../../tables/flow-table.js';
 import { VnfType } from '../../actors/underlay.js';
 import { drop, GraphNode, TX_EDGE } from '../graph.js';
@@ -88,39 +88,15 @@ export class ConntrackNode extends GraphNode {
       ports = dv.getInt32(at + UDP_SPORT);
     } else if ((proto === IPPROTO_ICMP && !v6) || (proto === IPPROTO_ICMPV6 && v6)) {
       if (avail < ICMP_MIN) return drop(b, slot, DropReason.TRUNCATED);
-      const type = bytes[at + ICMP_TYPE]!;
-      // echo: the identifier on both sides, so request and reply keys mirror each other
-      if (type === ICMP_ECHO_REQUEST || type === ICMP_ECHO_REPLY || type === ICMPV6_ECHO_REQUEST || type === ICMPV6_ECHO_REPLY) {
-        const id = dv.getUint16(at + 4);
-        ports = (id << 16) | id;
-      } else {
-        const tc = (type << 8) | bytes[at + 1]!;
-        ports = (tc << 16) | tc;
-      }
+      ports = icmpPorts(bytes, dv, at);
     } else {
       return drop(b, slot, DropReason.UNSUPPORTED_PROTOCOL);
     }
 
-    // the key: VNI, ports, protocol and family, addresses
-    const k = this.k;
-    const ip = s + ETH_HLEN;
-    k[K_VNI] = b.vni[slot]! | 0;
-    k[K_PORTS] = ports;
-    if (v6) {
-      k[K_PROTO] = proto | 0x100;
-      for (let i = 0; i < 4; i++) {
-        k[K_SRC + i] = dv.getInt32(ip + IPV6_SRC + i * 4);
-        k[K_DST + i] = dv.getInt32(ip + IPV6_DST + i * 4);
-      }
-    } else {
-      k[K_PROTO] = proto;
-      k[K_SRC] = dv.getInt32(ip + IPV4_SRC);
-      k[K_DST] = dv.getInt32(ip + IPV4_DST);
-      k[K_SRC + 1] = 0; k[K_SRC + 2] = 0; k[K_SRC + 3] = 0;
-      k[K_DST + 1] = 0; k[K_DST + 2] = 0; k[K_DST + 3] = 0;
-    }
-    const flows = this.flows;
     const fwd = this.fwd;
+    const k = this.k;
+    writeKey(k, dv, s + ETH_HLEN, v6, proto, ports, b.vni[slot]!);
+    const flows = this.flows;
     const h = FlowTable.hash(k, 0);
     const found = flows.lookup(k, 0, h);
     let f: number;
@@ -141,42 +117,15 @@ export class ConntrackNode extends GraphNode {
       f = found >>> 1;
       dir = found & 1;
     }
-    const rec = flows.rec;
-    const base = f * RECORD;
-    if (rec[base + R_OWNER] !== fwd.owner.worker) fwd.stats[FS_CROSS_WORKER] = fwd.stats[FS_CROSS_WORKER]! + 1;
-    rec[base + R_SEEN] = fwd.clock.now;
-    rec[base + R_PKTS + dir] = rec[base + R_PKTS + dir]! + 1;
-    if (proto === IPPROTO_TCP) tcpTrack(rec, base, dir, bytes[at + TCP_FLAGS]!);
+    touchFlow(fwd, f, dir, proto === IPPROTO_TCP ? bytes[at + TCP_FLAGS]! : -1);
     b.flow[slot] = f;
     b.dir[slot] = dir;
     const gen = flows.generation;
     b.gen[slot] = gen;
 
-    if (fwd.settings.fastPath && rec[base + R_GEN + dir] === gen) {
-      const act = rec[base + R_ACT + dir]!;
-      const kind = act >>> 16;
-      const out = act & 0xffff;
-      applyDstNat(flows, b, slot);
-      applySrcNat(flows, b, slot);
+    if (fwd.settings.fastPath && flows.rec[f * RECORD + R_GEN + dir] === gen) {
       fwd.stats[FS_FAST_PATH] = fwd.stats[FS_FAST_PATH]! + 1;
-      b.outPort[slot] = out;
-      if (kind === ACT_TO_VF) {
-        this.ctx.ports.writeEthToVm(out, dv, s + ETH_DST);
-        return E_TX;
-      }
-      if (kind === ACT_ENCAP) {
-        const ul = b.ulDst;
-        const o = slot * 16;
-        for (let i = 0; i < 4; i++) {
-          const w = rec[base + R_UL + dir * 4 + i]!;
-          ul[o + i * 4] = w >>> 24;
-          ul[o + i * 4 + 1] = (w >>> 16) & 0xff;
-          ul[o + i * 4 + 2] = (w >>> 8) & 0xff;
-          ul[o + i * 4 + 3] = w & 0xff;
-        }
-        b.flags[slot] = b.flags[slot]! | PF_ENCAP;
-        return E_ENCAP;
-      }
+      return applyCached(this.ctx, b, slot, f, dir) === ACT_ENCAP ? E_ENCAP : E_TX;
     }
 
     if ((b.flags[slot]! & PF_DECAPPED) === 0) return E_DNAT;
@@ -186,6 +135,86 @@ export class ConntrackNode extends GraphNode {
     if (t === VnfType.INTERFACE_IP || t === VnfType.ALIAS_PFX || t === VnfType.LB_ALIAS_PFX) return E_FIREWALL;
     return drop(b, slot, DropReason.UNSUPPORTED_VNF);
   }
+}
+
+/**
+ * Writes the flow key of a packet to k[0..KEY_WORDS): VNI, the ports word (TCP/UDP: source << 16 |
+ * destination; ICMP/ICMPv6 echo: the identifier on both halves, so that request and reply keys
+ * mirror each other; other ICMP: type and code on both halves), protocol and family, addresses.
+ */
+export function writeKey(k: Int32Array, dv: DataView, ip: number, v6: boolean, proto: number, ports: number, vni: number): void {
+  k[K_VNI] = vni | 0;
+  k[K_PORTS] = ports;
+  if (v6) {
+    k[K_PROTO] = proto | 0x100;
+    for (let i = 0; i < 4; i++) {
+      k[K_SRC + i] = dv.getInt32(ip + IPV6_SRC + i * 4);
+      k[K_DST + i] = dv.getInt32(ip + IPV6_DST + i * 4);
+    }
+  } else {
+    k[K_PROTO] = proto;
+    k[K_SRC] = dv.getInt32(ip + IPV4_SRC);
+    k[K_DST] = dv.getInt32(ip + IPV4_DST);
+    k[K_SRC + 1] = 0; k[K_SRC + 2] = 0; k[K_SRC + 3] = 0;
+    k[K_DST + 1] = 0; k[K_DST + 2] = 0; k[K_DST + 3] = 0;
+  }
+}
+
+/** The key's ports word for an ICMP or ICMPv6 header at `at` (see writeKey). */
+export function icmpPorts(bytes: Uint8Array, dv: DataView, at: number): number {
+  const type = bytes[at + ICMP_TYPE]!;
+  if (type === ICMP_ECHO_REQUEST || type === ICMP_ECHO_REPLY || type === ICMPV6_ECHO_REQUEST || type === ICMPV6_ECHO_REPLY) {
+    const id = dv.getUint16(at + 4);
+    return (id << 16) | id;
+  }
+  const tc = (type << 8) | bytes[at + 1]!;
+  return (tc << 16) | tc;
+}
+
+/** A packet of flow f in direction dir was seen: time, count, cross-worker counter, TCP state (tcpFlags < 0: not TCP). */
+export function touchFlow(fwd: Forwarding, f: number, dir: number, tcpFlags: number): void {
+  const rec = fwd.flows.rec;
+  const base = f * RECORD;
+  if (rec[base + R_OWNER] !== fwd.owner.worker) fwd.stats[FS_CROSS_WORKER] = fwd.stats[FS_CROSS_WORKER]! + 1;
+  rec[base + R_SEEN] = fwd.clock.now;
+  rec[base + R_PKTS + dir] = rec[base + R_PKTS + dir]! + 1;
+  if (tcpFlags >= 0) tcpTrack(rec, base, dir, tcpFlags);
+}
+
+/**
+ * Applies the cached decision of flow f, direction dir, to the packet: NAT, then the Ethernet
+ * header toward the VM (ACT_TO_VF) or the outer destination for ipip_encap (ACT_ENCAP). Returns
+ * the action. The caller checked that the decision is current.
+ */
+export function applyCached(ctx: NodeContext, b: PacketBatch, slot: number, f: number, dir: number): number {
+  const fwd = ctx.fwd;
+  const rec = fwd.flows.rec;
+  const base = f * RECORD;
+  const act = rec[base + R_ACT + dir]!;
+  const kind = act >>> 16;
+  const out = act & 0xffff;
+  b.flow[slot] = f;
+  b.dir[slot] = dir;
+  if ((rec[base + R_STATE]! & (FLOW_SRC_NAT | FLOW_DST_NAT)) !== 0) {
+    applyDstNat(fwd.flows, b, slot);
+    applySrcNat(fwd.flows, b, slot);
+  }
+  b.outPort[slot] = out;
+  if (kind === ACT_ENCAP) {
+    const ul = b.ulDst;
+    const o = slot * 16;
+    for (let i = 0; i < 4; i++) {
+      const w = rec[base + R_UL + dir * 4 + i]!;
+      ul[o + i * 4] = w >>> 24;
+      ul[o + i * 4 + 1] = (w >>> 16) & 0xff;
+      ul[o + i * 4 + 2] = (w >>> 8) & 0xff;
+      ul[o + i * 4 + 3] = w & 0xff;
+    }
+    b.flags[slot] = b.flags[slot]! | PF_ENCAP;
+    return ACT_ENCAP;
+  }
+  ctx.ports.writeEthToVm(out, b.dv, b.start[slot]! + ETH_DST);
+  return ACT_TO_VF;
 }
 
 /** Upstream's TCP state machine (dp_cntrack_change_flow_state), driven by the flags of each packet. */

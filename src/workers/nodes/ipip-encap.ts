@@ -31,27 +31,34 @@ export class IpipEncapNode extends GraphNode {
   }
 
   process(b: PacketBatch, slot: number): number {
-    const innerLen = b.len[slot]! - ETH_HLEN;
-    if (!b.prepend(slot, IPV6_HLEN)) return drop(b, slot, DropReason.NO_ROOM);
-    const s = b.start[slot]!;
-    const dv = b.dv;
-    const bytes = b.bytes;
-    const ports = this.ports;
-    ports.writeEthToVm(b.outPort[slot]!, dv, s + ETH_DST);
-    dv.setUint16(s + ETH_TYPE, ETHERTYPE_IPV6);
-    const ip = s + ETH_HLEN;
-    dv.setUint32(ip + IPV6_VTC_FLOW, UNDERLAY_VTC_FLOW);
-    dv.setUint16(ip + IPV6_PAYLOAD_LEN, innerLen);
-    bytes[ip + IPV6_NEXT] = (b.flags[slot]! & PF_IPV6) !== 0 ? IPPROTO_IPV6 : IPPROTO_IPIP;
-    bytes[ip + IPV6_HOP_LIMIT] = UNDERLAY_HOP_LIMIT;
-    const src = ports.at(b.inPort[slot]!, B_UNDERLAY);
-    const pb = ports.bytes;
-    const ul = b.ulDst;
-    const o = slot * 16;
-    for (let i = 0; i < 16; i++) {
-      bytes[ip + IPV6_SRC + i] = pb[src + i]!;
-      bytes[ip + IPV6_DST + i] = ul[o + i]!;
-    }
-    return E_TX;
+    return encapsulate(this.ports, b, slot) ? E_TX : drop(b, slot, DropReason.NO_ROOM);
   }
+}
+
+/**
+ * Prepends Ethernet + IPv6 toward b.ulDst[slot] out of uplink b.outPort[slot], from the underlay
+ * address of the packet's in port. False if the headroom is too small (nothing changed).
+ */
+export function encapsulate(ports: PortTable, b: PacketBatch, slot: number): boolean {
+  const innerLen = b.len[slot]! - ETH_HLEN;
+  if (!b.prepend(slot, IPV6_HLEN)) return false;
+  const s = b.start[slot]!;
+  const dv = b.dv;
+  const bytes = b.bytes;
+  ports.writeEthToVm(b.outPort[slot]!, dv, s + ETH_DST);
+  dv.setUint16(s + ETH_TYPE, ETHERTYPE_IPV6);
+  const ip = s + ETH_HLEN;
+  dv.setUint32(ip + IPV6_VTC_FLOW, UNDERLAY_VTC_FLOW);
+  dv.setUint16(ip + IPV6_PAYLOAD_LEN, innerLen);
+  bytes[ip + IPV6_NEXT] = (b.flags[slot]! & PF_IPV6) !== 0 ? IPPROTO_IPV6 : IPPROTO_IPIP;
+  bytes[ip + IPV6_HOP_LIMIT] = UNDERLAY_HOP_LIMIT;
+  const src = ports.at(b.inPort[slot]!, B_UNDERLAY);
+  const pb = ports.bytes;
+  const ul = b.ulDst;
+  const o = slot * 16;
+  for (let i = 0; i < 16; i++) {
+    bytes[ip + IPV6_SRC + i] = pb[src + i]!;
+    bytes[ip + IPV6_DST + i] = ul[o + i]!;
+  }
+  return true;
 }
