@@ -182,18 +182,31 @@ export class FlowTable {
     return -1;
   }
 
-  /** Publishes flow/dir under hash h in a free entry of either bucket; false if both are full. */
+  /**
+   * Publishes flow/dir under hash h in a free entry of the less loaded of its two buckets (the
+   * "power of two choices" keeps buckets even, so the index fills to its capacity); false if both
+   * are full.
+   */
   publish(flow: number, dir: number, h: number): boolean {
     const v = ((flow << 1) | dir) + 1;
     const b1 = (h & this.bucketMask) * BUCKET_WAYS;
     const b2 = (fmix32(h ^ 0x5bd1e995) & this.bucketMask) * BUCKET_WAYS;
-    for (let pass = 0; pass < 2; pass++) {
-      const b = pass === 0 ? b1 : b2;
+    const ent = this.ent;
+    for (let attempt = 0; attempt < 4; attempt++) {
+      let free1 = 0;
+      let free2 = 0;
       for (let i = 0; i < BUCKET_WAYS; i++) {
-        if (this.ent[b + i] !== 0) continue;
-        this.tag[b + i] = h;
-        if (Atomics.compareExchange(this.ent, b + i, 0, v) === 0) return true;
+        if (ent[b1 + i] === 0) free1++;
+        if (ent[b2 + i] === 0) free2++;
       }
+      if (free1 === 0 && free2 === 0) return false;
+      const b = free1 >= free2 ? b1 : b2;
+      for (let i = 0; i < BUCKET_WAYS; i++) {
+        if (ent[b + i] !== 0) continue;
+        this.tag[b + i] = h;
+        if (Atomics.compareExchange(ent, b + i, 0, v) === 0) return true;
+      }
+      // another worker took the free entries meanwhile: look again
     }
     return false;
   }
@@ -313,8 +326,12 @@ export class FlowOwner {
       this.release(f);
       return -2;
     }
-    // a reply key equal to another flow's key (both ends opened at once) keeps the older flow's
-    t.publish(f, 1, rh);
+    if (!t.publish(f, 1, rh)) {
+      // both directions are indexed or neither: a flow whose replies cannot be found is refused
+      t.unpublish(f, 0);
+      this.release(f);
+      return -2;
+    }
     r[base + R_OWNPOS] = this.ownedCount;
     this.owned[this.ownedCount++] = f;
     t.countLive(1);

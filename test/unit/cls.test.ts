@@ -121,12 +121,25 @@ test('IPv4 from an uplink is dropped as from-PF and marked as from the PF', (t) 
   t.is(c.vni, 0, 'no VNI on an uplink');
 });
 
-test('neighbour and router solicitations from an uplink are dropped as ND not handled', (t) => {
-  for (const [what, payload] of [['NS', NS], ['RS', RS]] as const) {
+test('the underlay router\'s ND messages and echo replies from an uplink go to ipv6_nd, other ICMPv6 is from-PF', (t) => {
+  const RA = Uint8Array.of(134, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  const ECHO_REPLY = Uint8Array.of(129, 0, 0, 0, 0, 1, 0, 1);
+  const cases: [string, Uint8Array, string][] = [
+    ['NS', NS, 'ipv6_nd'],
+    ['NA', NA, 'ipv6_nd'],
+    ['RA', RA, 'ipv6_nd'],
+    ['echo reply', ECHO_REPLY, 'ipv6_nd'],
+    ['RS (routers do not solicit)', RS, 'drop'],
+    ['echo request', ECHO6, 'drop'],
+    ['destination unreachable', Uint8Array.of(1, 0, 0, 0, 0, 0, 0, 0), 'drop'],
+    ['ICMPv6 payload of 3 bytes', NS.subarray(0, 3), 'drop'],
+  ];
+  for (const [what, payload, next] of cases) {
     const c = classify(v6(58, payload, '22:22:22:22:22:01'), PF);
-    t.is(c.next, 'drop', what);
-    t.is(c.reason, DropReason.ND_NOT_HANDLED, what);
+    t.is(c.next, next, what);
+    if (next === 'drop') t.is(c.reason, DropReason.FROM_PF, what);
     t.is(c.flags, PF_FROM_PF | PF_IPV6, what);
+    t.is(c.vni, 0, what);
   }
 });
 

@@ -57,29 +57,29 @@ const ICMPV6_ECHO = Uint8Array.of(128, 0, 0, 0, 0, 1, 0, 1);
 const ICMPV6_NA = cat([136, 0, 0, 0, 0x60, 0, 0, 0], ip6(VM_IPV6));
 const DATA = ascii('payload');
 
-test('conntrack declares drop as edge 0 and the local servers and lookups after it', (t) => {
-  t.deepEqual(new ConntrackNode(makeCtx()).edges, ['drop', 'dhcp', 'dhcpv6', 'ipv4_lookup', 'ipv6_lookup']);
+test('conntrack declares drop as edge 0, the local servers, dnat, firewall and the fast-path exits', (t) => {
+  t.deepEqual(new ConntrackNode(makeCtx()).edges, ['drop', 'dhcp', 'dhcpv6', 'dnat', 'firewall', 'tx', 'ipip_encap']);
 });
 
-test('DHCP goes to the local server of its IP version and everything else routable to the lookups', (t) => {
+test('DHCP goes to the local server of its IP version and everything else routable to dnat', (t) => {
   const cases: [string, Uint8Array, string][] = [
     ['UDP to 67 over IPv4', v4(17, udp(68, 67, DATA)), 'dhcp'],
     ['UDP to 547 over IPv6', v6(17, udp(546, 547, DATA)), 'dhcpv6'],
-    ['UDP to 547 over IPv4', v4(17, udp(546, 547, DATA)), 'ipv4_lookup'],
-    ['UDP to 67 over IPv6', v6(17, udp(68, 67, DATA)), 'ipv6_lookup'],
-    ['UDP from 67 to 68 over IPv4', v4(17, udp(67, 68, DATA)), 'ipv4_lookup'],
-    ['UDP from 547 to 546 over IPv6', v6(17, udp(547, 546, DATA)), 'ipv6_lookup'],
-    ['TCP to 67 over IPv4', v4(6, tcp(68, 67)), 'ipv4_lookup'],
-    ['TCP to 547 over IPv6', v6(6, tcp(546, 547)), 'ipv6_lookup'],
-    ['TCP over IPv4', v4(6, tcp(40000, 443)), 'ipv4_lookup'],
-    ['UDP over IPv4', v4(17, udp(40000, 53, DATA)), 'ipv4_lookup'],
-    ['ICMP echo over IPv4', v4(1, ICMP_ECHO), 'ipv4_lookup'],
-    ['TCP over IPv6', v6(6, tcp(40000, 443)), 'ipv6_lookup'],
-    ['UDP over IPv6', v6(17, udp(40000, 53, DATA)), 'ipv6_lookup'],
-    ['ICMPv6 echo over IPv6', v6(58, ICMPV6_ECHO), 'ipv6_lookup'],
-    ['ICMPv6 neighbour advertisement', v6(58, ICMPV6_NA), 'ipv6_lookup'],
-    ['first IPv4 fragment (MF, offset 0)', v4raw(17, udp(1, 2, DATA), 5, 0x2000), 'ipv4_lookup'],
-    ['IPv4 with DF', v4raw(17, udp(1, 2, DATA), 5, 0x4000), 'ipv4_lookup'],
+    ['UDP to 547 over IPv4', v4(17, udp(546, 547, DATA)), 'dnat'],
+    ['UDP to 67 over IPv6', v6(17, udp(68, 67, DATA)), 'dnat'],
+    ['UDP from 67 to 68 over IPv4', v4(17, udp(67, 68, DATA)), 'dnat'],
+    ['UDP from 547 to 546 over IPv6', v6(17, udp(547, 546, DATA)), 'dnat'],
+    ['TCP to 67 over IPv4', v4(6, tcp(68, 67)), 'dnat'],
+    ['TCP to 547 over IPv6', v6(6, tcp(546, 547)), 'dnat'],
+    ['TCP over IPv4', v4(6, tcp(40000, 443)), 'dnat'],
+    ['UDP over IPv4', v4(17, udp(40000, 53, DATA)), 'dnat'],
+    ['ICMP echo over IPv4', v4(1, ICMP_ECHO), 'dnat'],
+    ['TCP over IPv6', v6(6, tcp(40000, 443)), 'dnat'],
+    ['UDP over IPv6', v6(17, udp(40000, 53, DATA)), 'dnat'],
+    ['ICMPv6 echo over IPv6', v6(58, ICMPV6_ECHO), 'dnat'],
+    ['ICMPv6 neighbour advertisement', v6(58, ICMPV6_NA), 'dnat'],
+    ['first IPv4 fragment (MF, offset 0)', v4raw(17, udp(1, 2, DATA), 5, 0x2000), 'dnat'],
+    ['IPv4 with DF', v4raw(17, udp(1, 2, DATA), 5, 0x4000), 'dnat'],
   ];
   for (const [what, frame, next] of cases) {
     const r = track(t, frame, what);
@@ -120,13 +120,13 @@ test('a non-first IPv4 fragment is dropped as unsupported even if its payload lo
 test('conntrack records the L4 offset and protocol, reading ports behind the IPv4 options', (t) => {
   const cases: [string, Uint8Array, number, number, string][] = [
     // what, frame, l4, proto, next
-    ['IPv4 IHL 5 UDP', v4(17, udp(1, 2, DATA)), 34, 17, 'ipv4_lookup'],
-    ['IPv4 IHL 6 TCP', v4raw(6, tcp(1, 2), 6), 38, 6, 'ipv4_lookup'],
+    ['IPv4 IHL 5 UDP', v4(17, udp(1, 2, DATA)), 34, 17, 'dnat'],
+    ['IPv4 IHL 6 TCP', v4raw(6, tcp(1, 2), 6), 38, 6, 'dnat'],
     ['IPv4 IHL 6 UDP to 67', v4raw(17, udp(68, 67, DATA), 6), 38, 17, 'dhcp'],
-    ['IPv4 IHL 6 UDP to 80 whose options hold 67 where IHL 5 ports would be', v4raw(17, udp(68, 80, DATA), 6), 38, 17, 'ipv4_lookup'],
-    ['IPv4 IHL 15 ICMP', v4raw(1, ICMP_ECHO, 15), 74, 1, 'ipv4_lookup'],
-    ['IPv6 UDP', v6(17, udp(1, 2, DATA)), 54, 17, 'ipv6_lookup'],
-    ['IPv6 ICMPv6', v6(58, ICMPV6_ECHO), 54, 58, 'ipv6_lookup'],
+    ['IPv4 IHL 6 UDP to 80 whose options hold 67 where IHL 5 ports would be', v4raw(17, udp(68, 80, DATA), 6), 38, 17, 'dnat'],
+    ['IPv4 IHL 15 ICMP', v4raw(1, ICMP_ECHO, 15), 74, 1, 'dnat'],
+    ['IPv6 UDP', v6(17, udp(1, 2, DATA)), 54, 17, 'dnat'],
+    ['IPv6 ICMPv6', v6(58, ICMPV6_ECHO), 54, 58, 'dnat'],
   ];
   for (const [what, frame, l4, proto, next] of cases) {
     if (what.includes('options hold 67')) {
@@ -144,16 +144,16 @@ test('conntrack records the L4 offset and protocol, reading ports behind the IPv
 test('an L4 header shorter than its protocol needs is dropped as truncated', (t) => {
   const cases: [string, Uint8Array, string][] = [
     // what, frame, next when one more byte is present
-    ['UDP 7 bytes over IPv4', v4(17, udp(68, 80, new Uint8Array(0)).subarray(0, 7)), 'ipv4_lookup'],
+    ['UDP 7 bytes over IPv4', v4(17, udp(68, 80, new Uint8Array(0)).subarray(0, 7)), 'dnat'],
     ['UDP to 67, 7 bytes', v4(17, udp(68, 67, new Uint8Array(0)).subarray(0, 7)), 'dhcp'],
     ['UDP 0 bytes over IPv4', v4(17, []), ''],
-    ['TCP 19 bytes over IPv4', v4(6, tcp(1, 2).subarray(0, 19)), 'ipv4_lookup'],
-    ['ICMP 7 bytes over IPv4', v4(1, ICMP_ECHO.subarray(0, 7)), 'ipv4_lookup'],
-    ['UDP 7 bytes over IPv6', v6(17, udp(1, 2, new Uint8Array(0)).subarray(0, 7)), 'ipv6_lookup'],
+    ['TCP 19 bytes over IPv4', v4(6, tcp(1, 2).subarray(0, 19)), 'dnat'],
+    ['ICMP 7 bytes over IPv4', v4(1, ICMP_ECHO.subarray(0, 7)), 'dnat'],
+    ['UDP 7 bytes over IPv6', v6(17, udp(1, 2, new Uint8Array(0)).subarray(0, 7)), 'dnat'],
     ['UDP to 547, 7 bytes', v6(17, udp(546, 547, new Uint8Array(0)).subarray(0, 7)), 'dhcpv6'],
-    ['TCP 19 bytes over IPv6', v6(6, tcp(1, 2).subarray(0, 19)), 'ipv6_lookup'],
-    ['ICMPv6 7 bytes over IPv6', v6(58, ICMPV6_ECHO.subarray(0, 7)), 'ipv6_lookup'],
-    ['UDP behind IPv4 options, 7 bytes', v4raw(17, udp(68, 80, new Uint8Array(0)).subarray(0, 7), 6), 'ipv4_lookup'],
+    ['TCP 19 bytes over IPv6', v6(6, tcp(1, 2).subarray(0, 19)), 'dnat'],
+    ['ICMPv6 7 bytes over IPv6', v6(58, ICMPV6_ECHO.subarray(0, 7)), 'dnat'],
+    ['UDP behind IPv4 options, 7 bytes', v4raw(17, udp(68, 80, new Uint8Array(0)).subarray(0, 7), 6), 'dnat'],
   ];
   for (const [what, frame, full] of cases) {
     const r = track(t, frame, what);

@@ -4,9 +4,11 @@
  * over an explicitly built pseudo header). Test helpers: they allocate freely.
  */
 import { loadFrame, makeTestBatch, type PacketBatch } from '../../src/packet/batch.js';
+import { DropReason } from '../../src/packet/drop-reasons.js';
+import { FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_WORDS } from '../../src/tables/flow-table.js';
 import type { GraphNode } from '../../src/workers/graph.js';
 import {
-  createForwardingBuffers, DEFAULT_FORWARDING, type NodeContext, type NodeSettings, openForwarding,
+  createForwardingBuffers, DEFAULT_FORWARDING, type ForwardingSettings, type NodeContext, type NodeSettings, openForwarding,
 } from '../../src/workers/node-context.js';
 import { type InterfaceConfig, PortState, PortTable } from '../../src/tables/port-table.js';
 
@@ -218,13 +220,24 @@ export interface IfaceOptions {
   bootFile?: string;
 }
 
-/** A port table with port `port` declared as a VM port (own MAC PORT_MAC) and, unless null, attached. */
-export function makeCtx(iface: IfaceOptions | null = {}, settings: Partial<NodeSettings> = {}, port = 3): NodeContext {
+/** The MAC of uplink port 0 in makeCtx. */
+export const PF0_MAC = '22:22:22:22:22:00';
+
+/**
+ * A port table with port 0 declared as an uplink (PF0_MAC), port `port` as a VM port (own MAC
+ * PORT_MAC) and, unless null, attached; forwarding tables of 4096 flows with `fwd` over the
+ * defaults (a copy: tests may change it).
+ */
+export function makeCtx(iface: IfaceOptions | null = {}, settings: Partial<NodeSettings> = {}, port = 3,
+  fwd: Partial<ForwardingSettings> = {}): NodeContext {
   const ports = PortTable.create();
-  ports.initPort(0, PortState.PF, mac('22:22:22:22:22:00'));
+  ports.initPort(0, PortState.PF, mac(PF0_MAC));
   ports.initPort(port, PortState.VF_IDLE, mac(PORT_MAC));
   if (iface !== null) attach(ports, port, iface);
-  return { ports, settings: { ...DEFAULT_SETTINGS, ...settings }, fwd: openForwarding(createForwardingBuffers(4096), DEFAULT_FORWARDING, 0) };
+  return {
+    ports, settings: { ...DEFAULT_SETTINGS, ...settings },
+    fwd: openForwarding(createForwardingBuffers(4096), { ...DEFAULT_FORWARDING, ...fwd }, 0),
+  };
 }
 
 export function attach(ports: PortTable, port: number, iface: IfaceOptions): void {
@@ -268,4 +281,157 @@ export function vmMacOf(ctx: NodeContext, port = 3): string {
   const m = new Uint8Array(6);
   ctx.ports.copyVmMac(port, m, 0);
   return Array.from(m, (x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+// ---- overlay: more ports, routes, VNFs, L4 frames with checksums ----
+
+/** Declares `port` as an uplink with its own MAC. */
+export function addPf(ctx: NodeContext, port: number, own: string): void {
+  ctx.ports.initPort(port, PortState.PF, mac(own));
+}
+
+export interface VmOptions {
+  vni: number;
+  /** '' = none */
+  ipv4: string;
+  /** '' = none (default) */
+  ipv6?: string;
+  underlay?: string;
+  /** The port's own MAC (the VM MAC starts as this until learned). */
+  own?: string;
+}
+
+/** Declares `port` as a VM port and attaches an interface to it. */
+export function addVm(ctx: NodeContext, port: number, o: VmOptions): void {
+  ctx.ports.initPort(port, PortState.VF_IDLE, mac(o.own ?? PORT_MAC));
+  ctx.ports.attach(port, {
+    vni: o.vni, ipv4: o.ipv4 === '' ? 0 : ip4num(o.ipv4), ipv6: o.ipv6 ? ip6(o.ipv6) : new Uint8Array(16),
+    underlay: ip6(o.underlay ?? 'fc00:1::1'), hostname: '', pxeServer: '', bootFile: '',
+  });
+}
+
+/** Adds an IPv4 route to the shared table: to a local VM port (`target` >= 0) or via an underlay nexthop. */
+export function route4(ctx: NodeContext, vni: number, prefix: string, len: number, target: number, nh = '::'): number {
+  const r = ctx.fwd.routes4.insert(vni, ip4num(prefix), len, target, vni, ip6(nh));
+  if (r < 0) throw new Error(`route ${prefix}/${len} in ${vni} refused: ${r}`);
+  return r;
+}
+
+/** Adds an IPv6 route, as route4. */
+export function route6(ctx: NodeContext, vni: number, prefix: string, len: number, target: number, nh = '::'): number {
+  const r = ctx.fwd.routes6.insert(vni, ip6(prefix), len, target, vni, ip6(nh));
+  if (r < 0) throw new Error(`route ${prefix}/${len} in ${vni} refused: ${r}`);
+  return r;
+}
+
+/** Adds an underlay address of this host to the VNF table. */
+export function vnf(ctx: NodeContext, addr: string, type: number, vni: number, port: number): void {
+  if (!ctx.fwd.vnf.set(ip6(addr), { type, vni, port })) throw new Error(`VNF ${addr} refused`);
+}
+
+/** TCP header (20 bytes, no options) with flags, checksum zero, followed by `payload`. */
+export function tcp(sport: number, dport: number, flags: number, payload: Uint8Array = new Uint8Array(0), seq = 1): Uint8Array {
+  return cat(u16(sport), u16(dport), u32(seq), u32(0), [0x50, flags], u16(65535), [0, 0, 0, 0], payload);
+}
+
+/** ICMP echo (type 8 request, 0 reply) with identifier and sequence, checksum filled in. */
+export function icmpEcho(type: number, id: number, seq: number, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const m = cat([type, 0, 0, 0], u16(id), u16(seq), payload);
+  const c = 0xffff - onesSum(m);
+  m[2] = c >> 8;
+  m[3] = c & 0xff;
+  return m;
+}
+
+/**
+ * Fills the TCP or UDP checksum of an IPv4 packet at frame[ip..] (IHL honoured) from the
+ * independent sum; a UDP result of 0 is sent as 0xffff. Returns the frame.
+ */
+export function withL4Checksum4(frame: Uint8Array, ip = 14): Uint8Array {
+  const hlen = (frame[ip]! & 0x0f) * 4;
+  const total = frame[ip + 2]! * 256 + frame[ip + 3]!;
+  const proto = frame[ip + 9]!;
+  const l4 = ip + hlen;
+  const len = total - hlen;
+  const at = proto === 6 ? l4 + 16 : l4 + 6;
+  frame[at] = 0;
+  frame[at + 1] = 0;
+  const pseudo = cat(frame.subarray(ip + 12, ip + 20), [0, proto], u16(len));
+  let c = 0xffff - onesSum(cat(pseudo, frame.subarray(l4, l4 + len)));
+  if (c === 0 && proto === 17) c = 0xffff;
+  frame[at] = c >> 8;
+  frame[at + 1] = c & 0xff;
+  return frame;
+}
+
+/**
+ * Whether the L4 checksum of the IPv4 packet at frame[ip..] is right: TCP and UDP over the pseudo
+ * header (a UDP checksum of 0 means none and passes), ICMP over the message alone.
+ */
+export function l4v4Ok(frame: Uint8Array, ip = 14): boolean {
+  const hlen = (frame[ip]! & 0x0f) * 4;
+  const total = frame[ip + 2]! * 256 + frame[ip + 3]!;
+  const proto = frame[ip + 9]!;
+  const l4 = ip + hlen;
+  const len = total - hlen;
+  const seg = frame.subarray(l4, l4 + len);
+  if (proto === 1) return onesSum(seg) === 0xffff;
+  if (proto === 17 && frame[l4 + 6] === 0 && frame[l4 + 7] === 0) return true;
+  const pseudo = cat(frame.subarray(ip + 12, ip + 20), [0, proto], u16(len));
+  return onesSum(cat(pseudo, seg)) === 0xffff;
+}
+
+/** An underlay frame: Ethernet + IPv6 (hop limit 64) carrying `inner` with next header 4 or 41. */
+export function tunnelFrame(dstMac: string, srcMac: string, src: string, dst: string, inner: Uint8Array): Uint8Array {
+  const next = inner[0]! >> 4 === 4 ? 4 : 41;
+  return cat(eth(dstMac, srcMac, 0x86dd), ipv6(ip6(src), ip6(dst), next, inner, 64));
+}
+
+export interface PathResult {
+  /** Names of the nodes the packet went through, in order. */
+  path: string[];
+  /** The edge name that left the given nodes ('drop', 'tx', or a node not in the list). */
+  exit: string;
+  b: PacketBatch;
+  slot: number;
+  out: Uint8Array;
+  reason: number;
+}
+
+/**
+ * Runs a packet through `nodes` by edge names, from the first node, until an edge leads to a node
+ * not in the list. Metadata is set as rx would (reset); `setup` may change it before the first node.
+ */
+export function runPath(nodes: GraphNode[], frame: Uint8Array, port: number, setup?: (b: PacketBatch, slot: number) => void,
+  b: PacketBatch = makeTestBatch(4), slot = 1): PathResult {
+  loadFrame(b, slot, frame, port);
+  b.dropReason[slot] = DropReason.NONE;
+  if (setup) setup(b, slot);
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  const path: string[] = [];
+  let node: GraphNode | undefined = nodes[0];
+  let exit = '';
+  while (node) {
+    path.push(node.name);
+    exit = node.edges[node.process(b, slot)] ?? `bad edge`;
+    node = byName.get(exit);
+  }
+  const s = b.start[slot]!;
+  return { path, exit, b, slot, out: b.bytes.slice(s, s + b.len[slot]!), reason: b.dropReason[slot]! };
+}
+
+/** A connection-tracking key as conntrack builds it for an IPv4 packet (TCP/UDP ports, ICMP id twice). */
+export function flowKey4(vni: number, src: string, dst: string, sport: number, dport: number, proto: number): Int32Array {
+  const k = new Int32Array(KEY_WORDS);
+  k[K_VNI] = vni;
+  k[K_PORTS] = (sport << 16) | dport;
+  k[K_PROTO] = proto;
+  k[K_SRC] = ip4num(src) | 0;
+  k[K_DST] = ip4num(dst) | 0;
+  return k;
+}
+
+/** flow << 1 | direction of a key in the context's flow table, or -1. */
+export function findFlow(ctx: NodeContext, k: Int32Array): number {
+  return ctx.fwd.flows.lookup(k, 0, FlowTable.hash(k, 0));
 }

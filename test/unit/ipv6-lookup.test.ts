@@ -1,12 +1,10 @@
 import test from 'ava';
-import { frameOf, loadFrame, makeTestBatch } from '../../src/packet/batch.js';
+import { frameOf, loadFrame, makeTestBatch, PF_ENCAP, PF_FROM_PF, PF_IPV6, PF_SOUTH_NORTH } from '../../src/packet/batch.js';
 import { DropReason } from '../../src/packet/drop-reasons.js';
-import { PortState, type PortTable } from '../../src/tables/port-table.js';
-import { TX_EDGE } from '../../src/workers/graph.js';
 import type { NodeContext } from '../../src/workers/node-context.js';
 import { Ipv6LookupNode } from '../../src/workers/nodes/ipv6-lookup.js';
 import {
-  ascii, cat, eth, hex, ip4num, ip6, ipv6, mac, makeCtx, PORT_MAC, udp, VM_IPV6, VM_MAC,
+  addVm, ascii, cat, eth, hex, ip6, ipv6, mac, makeCtx, PORT_MAC, route6, udp, VM_IPV6, VM_MAC,
 } from './frames.js';
 
 /** Port 3 (from makeCtx): VNI 100, 2000:100:1::1. The others are declared here with their own MACs. */
@@ -18,17 +16,16 @@ const PEERS: [number, number, string, string][] = [
   [7, 100, '', '66:66:66:66:66:07'],
 ];
 
-function addVm(ports: PortTable, port: number, vni: number, ipv6: string, own: string): void {
-  ports.initPort(port, PortState.VF_IDLE, mac(own));
-  ports.attach(port, {
-    vni, ipv4: ip4num(`10.0.${vni % 256}.${port}`), ipv6: ipv6 === '' ? new Uint8Array(16) : ip6(ipv6),
-    underlay: ip6('fc00:1::1'), hostname: '', pxeServer: '', bootFile: '',
-  });
-}
+const NH = 'fc00:2::1';
 
+/** The VMs above with their /128 interface routes (as route-sync adds them). */
 function setup(): NodeContext {
   const ctx = makeCtx();
-  for (const [port, vni, ip, own] of PEERS) addVm(ctx.ports, port, vni, ip, own);
+  route6(ctx, 100, VM_IPV6, 128, 3);
+  for (const [port, vni, ip, own] of PEERS) {
+    addVm(ctx, port, { vni, ipv4: `10.0.${vni % 256}.${port}`, ipv6: ip, own });
+    if (ip !== '') route6(ctx, vni, ip, 128, port);
+  }
   return ctx;
 }
 
@@ -36,29 +33,34 @@ function packet(dst: string): Uint8Array {
   return cat(eth(PORT_MAC, VM_MAC, 0x86dd), ipv6(ip6(VM_IPV6), ip6(dst), 17, udp(40000, 80, ascii('hello')), 64));
 }
 
-interface Looked { next: string | undefined; reason: number; outPort: number; out: Uint8Array }
+interface Looked { next: string | undefined; reason: number; outPort: number; flags: number; ulDst: string; out: Uint8Array }
 
-/** Runs the lookup on a packet received on a port of `vni` (cls set the VNI). */
-function lookup(ctx: NodeContext, frame: Uint8Array, vni: number): Looked {
+/** Runs the lookup on a packet received on a port of `vni` (cls set the VNI and the flags). */
+function lookup(ctx: NodeContext, frame: Uint8Array, vni: number, flags = PF_IPV6): Looked {
   const node = new Ipv6LookupNode(ctx);
   const b = makeTestBatch(2);
   loadFrame(b, 1, frame, 3);
   b.vni[1] = vni;
+  b.flags[1] = flags;
   b.outPort[1] = 0xffff;
   const edge = node.process(b, 1);
-  return { next: node.edges[edge], reason: b.dropReason[1]!, outPort: b.outPort[1]!, out: frameOf(b, 1) };
+  return {
+    next: node.edges[edge], reason: b.dropReason[1]!, outPort: b.outPort[1]!, flags: b.flags[1]!,
+    ulDst: hex(b.ulDst.subarray(16, 32)), out: frameOf(b, 1),
+  };
 }
 
-test('ipv6_lookup declares drop as edge 0 and the tx pseudo edge', (t) => {
-  t.deepEqual(new Ipv6LookupNode(makeCtx()).edges, ['drop', TX_EDGE]);
+test('ipv6_lookup declares drop as edge 0 and snat after it', (t) => {
+  t.deepEqual(new Ipv6LookupNode(makeCtx()).edges, ['drop', 'snat']);
 });
 
-test('a packet to another VM of the same VNI goes to its port with the Ethernet header toward it', (t) => {
+test('a packet routed to another VM of the same VNI goes to its port with the Ethernet header toward it', (t) => {
   const ctx = setup();
   const f = packet('2000:100:1::2');
   const r = lookup(ctx, f, 100);
-  t.is(r.next, TX_EDGE);
+  t.is(r.next, 'snat');
   t.is(r.outPort, 4);
+  t.is(r.flags, PF_IPV6);
   t.is(hex(r.out.subarray(0, 6)), hex(mac('66:66:66:66:66:04')), 'dst: the VM MAC is the port MAC until learned');
   t.is(hex(r.out.subarray(6, 12)), hex(mac('66:66:66:66:66:04')), 'src: the target port MAC');
   t.is(hex(r.out.subarray(12)), hex(f.subarray(12)), 'the rest of the frame is unchanged');
@@ -76,7 +78,7 @@ test('after the target VM MAC was learned the packet is addressed to it', (t) =>
   t.is(hex(r.out.subarray(12)), hex(f.subarray(12)));
 });
 
-test('addresses are looked up within the packet VNI only', (t) => {
+test('routes are looked up within the packet VNI only', (t) => {
   const ctx = setup();
   const cases: [number, string, number][] = [
     // vni, destination, port (-1: NO_ROUTE)
@@ -98,25 +100,25 @@ test('addresses are looked up within the packet VNI only', (t) => {
       t.is(r.reason, DropReason.NO_ROUTE, what);
       t.is(hex(r.out), hex(f), `${what}: a dropped frame is not rewritten`);
     } else {
-      t.is(r.next, TX_EDGE, what);
+      t.is(r.next, 'snat', what);
       t.is(r.outPort, port, what);
     }
   }
 });
 
-test('a detached interface is no longer found, and found again when re-attached', (t) => {
+test('a route to a detached interface finds no VM, and finds it again when re-attached', (t) => {
   const ctx = setup();
   ctx.ports.detach(4);
   const r = lookup(ctx, packet('2000:100:1::2'), 100);
   t.is(r.next, 'drop');
   t.is(r.reason, DropReason.NO_ROUTE);
-  addVm(ctx.ports, 4, 100, '2000:100:1::2', '66:66:66:66:66:04');
+  addVm(ctx, 4, { vni: 100, ipv4: '10.0.100.4', ipv6: '2000:100:1::2', own: '66:66:66:66:66:04' });
   t.is(lookup(ctx, packet('2000:100:1::2'), 100).outPort, 4);
 });
 
-test('an address no VM has is dropped as no route, :: included', (t) => {
+test('an address no route covers is dropped as no route, :: included', (t) => {
   const ctx = setup();
-  // port 7 in VNI 100 has no IPv6 (stored as all zeros): :: must not find it
+  // port 7 in VNI 100 has no IPv6 (stored as all zeros) and no route: :: must not find it
   for (const dst of ['2000:100:1::99', '2000:100:1::', 'fe80::1', 'ff02::1', '::']) {
     const r = lookup(ctx, packet(dst), 100);
     t.is(r.next, 'drop', dst);
@@ -133,4 +135,32 @@ test('an address differing from a VM address in any one byte is not that VM', (t
     const r = lookup(ctx, f, 100);
     t.is(r.reason, DropReason.NO_ROUTE, `byte ${i}`);
   }
+});
+
+test('a route via the underlay sets the nexthop and pf0, a default route also marks south-north', (t) => {
+  const ctx = setup();
+  route6(ctx, 100, '2000:100:2::', 48, -1, NH);
+  route6(ctx, 100, '::', 0, -1, 'fc00:ff::1');
+  const cases: [string, number, string][] = [
+    ['2000:100:2::7', PF_IPV6 | PF_ENCAP, NH],
+    ['2001:db8::1', PF_IPV6 | PF_ENCAP | PF_SOUTH_NORTH, 'fc00:ff::1'],
+  ];
+  for (const [dst, flags, nh] of cases) {
+    const f = packet(dst);
+    const r = lookup(ctx, f, 100);
+    t.is(r.next, 'snat', dst);
+    t.is(r.outPort, 0, dst);
+    t.is(r.flags, flags, dst);
+    t.is(r.ulDst, hex(ip6(nh)), dst);
+    t.is(hex(r.out), hex(f), `${dst}: frame untouched`);
+  }
+  t.is(lookup(ctx, packet('2000:100:1::2'), 100).outPort, 4, 'the /128 still wins over ::/0');
+});
+
+test('a decapsulated IPv6 packet is not routed back to the underlay', (t) => {
+  const ctx = setup();
+  route6(ctx, 100, '2000:100:2::', 48, -1, NH);
+  const r = lookup(ctx, packet('2000:100:2::7'), 100, PF_IPV6 | PF_FROM_PF);
+  t.is(r.next, 'drop');
+  t.is(r.reason, DropReason.PF_TO_PF);
 });

@@ -63,7 +63,7 @@ const DEFAULTS: [keyof ServiceOptions, unknown][] = [
   ['noOffload', false], ['graphtraceLoglevel', 0], ['color', 'never'], ['logFormat', 'text'],
   ['grpcPort', 1337], ['flowTimeout', 30], ['multiportEswitch', false], ['activeLockfile', ''],
   ['syncTap', ''], ['debugCoredumps', false], ['aPf0', ''], ['aPf1', ''],
-  ['noIdleBackoff', false], ['burst', 32], ['metricsPort', 0],
+  ['noIdleBackoff', false], ['burst', 32], ['metricsPort', 0], ['flowTableSize', 1048576], ['noFastPath', false],
 ];
 
 test('default options have exactly the documented fields', (t) => {
@@ -119,6 +119,8 @@ const EVERY_OPTION: [string[], keyof ServiceOptions, unknown][] = [
   [['--no-idle-backoff'], 'noIdleBackoff', true],
   [['--burst', '64'], 'burst', 64],
   [['--metrics-port', '9064'], 'metricsPort', 9064],
+  [['--flow-table-size', '4096'], 'flowTableSize', 4096],
+  [['--no-fast-path'], 'noFastPath', true],
 ];
 
 for (const [args, field, expected] of EVERY_OPTION) {
@@ -155,6 +157,7 @@ const RANGES: [string, number, number][] = [
   ['--flow-timeout', 1, 300],
   ['--burst', 1, 1024],
   ['--metrics-port', 0, 65535],
+  ['--flow-table-size', 1024, 16777216],
 ];
 
 for (const [name, min, max] of RANGES) {
@@ -322,7 +325,7 @@ const SYNTAX_ERRORS: [string, string[], string][] = [
   ['an unknown long option with a value', ['--foo=1'], 'Unknown option --foo'],
   ['an unknown short option', ['-x'], 'Unknown option -x'],
   ['a config-file-only key', ['--a-pf0=0000:3b:00.0'], 'Unknown option --a-pf0'],
-  ['an ambiguous prefix', ['--no'], 'Ambiguous option --no (could be --no-stats, --no-offload, --no-idle-backoff)'],
+  ['an ambiguous prefix', ['--no'], 'Ambiguous option --no (could be --no-stats, --no-offload, --no-idle-backoff, --no-fast-path)'],
   ['a value option at the end', ['--grpc-port'], 'Missing value for --grpc-port'],
   ['a value option followed by an option', ['--pf0', '--no-stats'], 'Missing value for --pf0'],
   ['a flag with a value', ['--no-stats=1'], 'Option --no-stats takes no value'],
@@ -409,7 +412,7 @@ test('help puts the dpservice-ts extensions in their own section and file-only k
   const ext = help.indexOf('dpservice-ts extensions:');
   const file = help.indexOf('Config file:');
   t.true(ext > help.indexOf('--debug-coredumps'));
-  for (const name of ['--no-idle-backoff', '--burst=', '--metrics-port=']) {
+  for (const name of ['--no-idle-backoff', '--burst=', '--metrics-port=', '--flow-table-size=', '--no-fast-path']) {
     const at = help.indexOf(name);
     t.true(at > ext && at < file, name);
   }
