@@ -36,7 +36,7 @@ export const K_SRC = 3;
 export const K_DST = 7;
 
 /** Record words. */
-export const R_STATE = 0;     // TCP state (low byte) | NAT flags
+export const R_STATE = 0;     // TCP state
 export const R_SEEN = 1;      // last packet, seconds since the table's epoch
 export const R_OWNER = 2;     // worker that inserted it (deletes it)
 export const R_OWNPOS = 3;    // position in the owner's list of flows (owner-private)
@@ -46,19 +46,29 @@ export const R_ACT = 7;       // +dir: action kind << 16 | out port
 export const R_UL = 11;       // +dir*4: encap: outer destination (4 words)
 export const R_HASH = 19;     // +dir: hash of the key
 export const R_PKTS = 21;     // +dir: packets
+export const R_FLAGS = 23;    // FLOW_* flags (set with Atomics.or: several workers may set them)
 export const R_KEY = 24;      // +dir*KEY_WORDS
 export const RECORD = 48;
 
-/** Actions a flow direction may cache (R_ACT high half). */
+/** Actions a flow direction may cache (R_ACT bits 16-23; the low half is the out port). */
 export const ACT_NONE = 0;
 export const ACT_TO_VF = 1;     // rewrite Ethernet toward the out port's VM
 export const ACT_ENCAP = 2;     // IP-in-IPv6 toward R_UL, out of the PF in the low half
+/**
+ * R_ACT bit: the decision was made for a packet from an uplink. A key can arrive from a VM or,
+ * tunnelled, from an uplink; a decision is only used for (and only replaced by) packets of its side.
+ */
+export const ACT_FROM_PF = 1 << 24;
+export const ACT_KIND_SHIFT = 16;
+export const ACT_KIND_MASK = 0xff;
 
 /** TCP states (R_STATE low byte), as upstream names them. */
 export const TcpState = { NONE: 0, NEW_SYN: 1, NEW_SYNACK: 2, ESTABLISHED: 3, FINWAIT: 4, RST_FIN: 5 } as const;
-/** NAT flags (R_STATE). */
-export const FLOW_SRC_NAT = 0x100;
-export const FLOW_DST_NAT = 0x200;
+/** Flow flags (R_FLAGS). */
+export const FLOW_SRC_NAT = 0x1;
+export const FLOW_DST_NAT = 0x2;
+/** The first packet went all the way through the graph (upstream DP_FLOW_FLAG_DEFAULT): NAT decisions are final. */
+export const FLOW_DECIDED = 0x4;
 
 const H_CURSOR = 0;   // next never-used record
 const H_CAPACITY = 1;
@@ -318,6 +328,7 @@ export class FlowOwner {
     r[base + R_HASH + 1] = rh;
     r[base + R_PKTS] = 0;
     r[base + R_PKTS + 1] = 0;
+    r[base + R_FLAGS] = 0;
     for (let i = 0; i < KEY_WORDS; i++) {
       r[base + R_KEY + i] = k[off + i]!;
       r[base + R_KEY + KEY_WORDS + i] = k[roff + i]!;

@@ -16,7 +16,7 @@ import {
   DHCP_SERVER_PORT, DHCPV6_SERVER_PORT, ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ICMPV6_NS, ICMPV6_RS,
   IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, TCP_FLAGS,
 } from '../packet/headers.js';
-import { ACT_ENCAP, FlowTable, KEY_WORDS, R_ACT, R_GEN, RECORD } from '../tables/flow-table.js';
+import { ACT_ENCAP, ACT_FROM_PF, FlowTable, KEY_WORDS, R_ACT, R_GEN, RECORD } from '../tables/flow-table.js';
 import { PortState } from '../tables/port-table.js';
 import { FS_FAST_PATH, type NodeContext } from './node-context.js';
 import { applyCached, icmpPorts, touchFlow, writeKey } from './nodes/conntrack.js';
@@ -118,8 +118,8 @@ export class FastPath {
     const base = f * RECORD;
     const rec = flows.rec;
     if (!fwd.settings.fastPath || rec[base + R_GEN + dir] !== flows.generation) return FAST_MISS;
-    // a packet from an uplink never leaves by one (upstream drops PF to PF): the graph decides
-    if (fromPf && rec[base + R_ACT + dir]! >>> 16 === ACT_ENCAP) return FAST_MISS;
+    // only a decision made for this side (VM or uplink) of the key: the graph decides the other
+    if ((rec[base + R_ACT + dir]! & ACT_FROM_PF) !== (fromPf ? ACT_FROM_PF : 0)) return FAST_MISS;
 
     // from here on the packet is forwarded by the cached decision
     if (fromPf) {

@@ -1,10 +1,21 @@
 import test, { type ExecutionContext } from 'ava';
 import { frameOf, loadFrame, makeTestBatch } from '../../src/packet/batch.js';
 import { DropReason } from '../../src/packet/drop-reasons.js';
+import { VnfType } from '../../src/actors/underlay.js';
+import { PF_ENCAP } from '../../src/packet/batch.js';
+import {
+  ACT_ENCAP, ACT_TO_VF, R_ACT, R_GEN, R_PKTS, R_PORT, R_SEEN, R_STATE, R_UL, RECORD, TcpState,
+} from '../../src/tables/flow-table.js';
+import {
+  createForwardingBuffers, DEFAULT_FORWARDING, FS_CREATED, FS_CROSS_WORKER, FS_FAST_PATH, FS_TABLE_FULL, type NodeContext,
+  openForwarding,
+} from '../../src/workers/node-context.js';
 import { ClsNode } from '../../src/workers/nodes/cls.js';
 import { ConntrackNode } from '../../src/workers/nodes/conntrack.js';
+import { IpipDecapNode } from '../../src/workers/nodes/ipip-decap.js';
 import {
-  ascii, cat, eth, hex, ip4, ip6, ipv4, ipv6, makeCtx, PORT_MAC, u16, u32, udp, VM_IPV4, VM_IPV6, VM_MAC,
+  addVm, ascii, cat, eth, hex, icmpEcho, ip4, ip6, ipv4, ipv6, mac, makeCtx, PF0_MAC, PORT_MAC, runPath, tcp as tcpFlags,
+  tunnelFrame, u16, u32, udp, VM_IPV4, VM_IPV6, VM_MAC, vnf,
 } from './frames.js';
 
 const VF = 3;
@@ -174,4 +185,192 @@ test('Ethernet padding behind a short L4 header does not count as L4 bytes', (t)
   const r = track(t, frame, 'ICMP 4 bytes padded to 60');
   t.is(r.next, 'drop');
   t.is(r.reason, DropReason.TRUNCATED);
+});
+
+// ---- flows ----
+
+function pathOf(ctx: NodeContext): [ClsNode, IpipDecapNode, ConntrackNode] {
+  return [new ClsNode(ctx, true), new IpipDecapNode(ctx), new ConntrackNode(ctx)];
+}
+
+function udp4(src: string, dst: string, sport: number, dport: number): Uint8Array {
+  return cat(eth(PORT_MAC, VM_MAC, 0x0800), ipv4(src, dst, 17, udp(sport, dport, DATA)));
+}
+
+test('a flow is created by its first packet, found again by the next and by replies in direction 1', (t) => {
+  const ctx = makeCtx();
+  addVm(ctx, 4, { vni: 100, ipv4: '10.100.1.2' });
+  ctx.fwd.clock.now = 1234;
+  const p = pathOf(ctx);
+  const a = runPath(p, udp4(VM_IPV4, '10.100.1.2', 40000, 80), VF);
+  const f = a.b.flow[a.slot]!;
+  t.is(a.b.dir[a.slot], 0);
+  t.is(ctx.fwd.stats[FS_CREATED], 1);
+  const again = runPath(p, udp4(VM_IPV4, '10.100.1.2', 40000, 80), VF);
+  t.deepEqual([again.b.flow[again.slot], again.b.dir[again.slot]], [f, 0]);
+  const reply = runPath(p, udp4('10.100.1.2', VM_IPV4, 80, 40000), 4);
+  t.deepEqual([reply.b.flow[reply.slot], reply.b.dir[reply.slot]], [f, 1]);
+  t.is(ctx.fwd.stats[FS_CREATED], 1, 'one flow for all three');
+  const rec = ctx.fwd.flows.rec;
+  t.is(rec[f * RECORD + R_PKTS], 2);
+  t.is(rec[f * RECORD + R_PKTS + 1], 1);
+  t.is(rec[f * RECORD + R_SEEN], 1234);
+  t.is(rec[f * RECORD + R_PORT], VF, 'the flow belongs to the VM port it came from');
+  t.is(ctx.fwd.stats[FS_CROSS_WORKER], 0);
+  t.is(ctx.fwd.flows.live, 1);
+});
+
+test('the same addresses and ports in another VNI, protocol or port pair are other flows', (t) => {
+  const ctx = makeCtx();
+  addVm(ctx, 5, { vni: 200, ipv4: VM_IPV4 });
+  const p = pathOf(ctx);
+  const flows = [
+    runPath(p, udp4(VM_IPV4, '10.100.1.2', 40000, 80), VF),
+    runPath(p, udp4(VM_IPV4, '10.100.1.2', 40000, 80), 5),
+    runPath(p, udp4(VM_IPV4, '10.100.1.2', 40001, 80), VF),
+    runPath(p, cat(eth(PORT_MAC, VM_MAC, 0x0800), ipv4(VM_IPV4, '10.100.1.2', 6, tcp(40000, 80))), VF),
+  ].map((r) => r.b.flow[r.slot]);
+  t.is(new Set(flows).size, 4);
+  t.is(ctx.fwd.stats[FS_CREATED], 4);
+});
+
+test('an ICMP echo reply with the request\'s identifier belongs to the request\'s flow; other ICMP types do not', (t) => {
+  const ctx = makeCtx();
+  addVm(ctx, 4, { vni: 100, ipv4: '10.100.1.2' });
+  const p = pathOf(ctx);
+  const ping = (src: string, dst: string, type: number, id: number, port: number): [number, number] => {
+    const r = runPath(p, cat(eth(PORT_MAC, VM_MAC, 0x0800), ipv4(src, dst, 1, icmpEcho(type, id, 1))), port);
+    return [r.b.flow[r.slot]!, r.b.dir[r.slot]!];
+  };
+  const [f] = ping(VM_IPV4, '10.100.1.2', 8, 77, VF);
+  t.deepEqual(ping('10.100.1.2', VM_IPV4, 0, 77, 4), [f, 1]);
+  t.not(ping('10.100.1.2', VM_IPV4, 0, 78, 4)[0], f, 'another identifier');
+  t.not(ping('10.100.1.2', VM_IPV4, 3, 77, 4)[0], f, 'destination unreachable');
+});
+
+test('TCP flags drive upstream\'s connection states', (t) => {
+  const SYN = 0x02;
+  const ACK = 0x10;
+  const FIN = 0x01;
+  const RST = 0x04;
+  const cases: [string, [number, number][], number][] = [
+    // what, [direction, flags] packets, final state
+    ['SYN', [[0, SYN]], TcpState.NEW_SYN],
+    ['SYN, SYN-ACK', [[0, SYN], [1, SYN | ACK]], TcpState.NEW_SYNACK],
+    ['three-way handshake', [[0, SYN], [1, SYN | ACK], [0, ACK]], TcpState.ESTABLISHED],
+    ['handshake, FIN', [[0, SYN], [1, SYN | ACK], [0, ACK], [1, FIN | ACK]], TcpState.FINWAIT],
+    ['handshake, RST', [[0, SYN], [1, SYN | ACK], [0, ACK], [0, RST]], TcpState.RST_FIN],
+    ['mid-stream ACK (flow seen late)', [[0, ACK]], TcpState.ESTABLISHED],
+    ['SYN-ACK from the initiator side does not advance', [[0, SYN], [0, SYN | ACK]], TcpState.NEW_SYN],
+    ['SYN after RST starts again', [[0, RST], [0, SYN]], TcpState.NEW_SYN],
+  ];
+  for (const [what, packets, state] of cases) {
+    const ctx = makeCtx();
+    addVm(ctx, 4, { vni: 100, ipv4: '10.100.1.2' });
+    const p = pathOf(ctx);
+    let f = -1;
+    for (const [dir, flags] of packets) {
+      const frame = dir === 0
+        ? cat(eth(PORT_MAC, VM_MAC, 0x0800), ipv4(VM_IPV4, '10.100.1.2', 6, tcpFlags(40000, 80, flags)))
+        : cat(eth(PORT_MAC, VM_MAC, 0x0800), ipv4('10.100.1.2', VM_IPV4, 6, tcpFlags(80, 40000, flags)));
+      const r = runPath(p, frame, dir === 0 ? VF : 4);
+      f = r.b.flow[r.slot]!;
+    }
+    t.is(ctx.fwd.flows.rec[f * RECORD + R_STATE]! & 0xff, state, what);
+  }
+});
+
+test('a new flow that does not fit is dropped as table full and counted', (t) => {
+  const ctx = makeCtx();
+  ctx.fwd = openForwarding(createForwardingBuffers(64), { ...DEFAULT_FORWARDING }, 0);
+  const p = pathOf(ctx);
+  for (let i = 0; i < 64; i++) t.is(runPath(p, udp4(VM_IPV4, '10.100.1.2', 1000 + i, 80), VF).exit, 'dnat');
+  const r = runPath(p, udp4(VM_IPV4, '10.100.1.2', 999, 80), VF);
+  t.is(r.exit, 'drop');
+  t.is(r.reason, DropReason.FLOW_TABLE_FULL);
+  t.is(ctx.fwd.stats[FS_TABLE_FULL], 1);
+  t.is(ctx.fwd.stats[FS_CREATED], 64);
+  t.is(runPath(p, udp4('10.100.1.2', VM_IPV4, 80, 1000), 3).b.dir[1], 1, 'existing flows are still found');
+});
+
+test('decapsulated traffic goes on by the kind of underlay address it was sent to', (t) => {
+  const cases: [number, string, number][] = [
+    // VNF type, next, drop reason
+    [VnfType.VIP, 'dnat', DropReason.NONE],
+    [VnfType.NAT, 'dnat', DropReason.NONE],
+    [VnfType.INTERFACE_IP, 'firewall', DropReason.NONE],
+    [VnfType.ALIAS_PFX, 'firewall', DropReason.NONE],
+    [VnfType.LB_ALIAS_PFX, 'firewall', DropReason.NONE],
+    [VnfType.LB, 'drop', DropReason.UNSUPPORTED_VNF],
+    [VnfType.UNDEFINED, 'drop', DropReason.UNSUPPORTED_VNF],
+  ];
+  for (const [type, next, reason] of cases) {
+    const ctx = makeCtx();
+    vnf(ctx, 'fc00:1::1', type, 100, VF);
+    // UDP to 67 from the fabric is not for our DHCP server
+    const inner = ipv4('10.100.2.7', VM_IPV4, 17, udp(68, 67, DATA));
+    const r = runPath(pathOf(ctx), tunnelFrame(PF0_MAC, '22:22:22:22:22:fe', 'fc00:2::1', 'fc00:1::1', inner), 0);
+    t.deepEqual(r.path, ['cls', 'ipip_decap', 'conntrack'], `type ${type}`);
+    t.is(r.exit, next, `type ${type}`);
+    t.is(r.reason, reason, `type ${type}`);
+    if (next !== 'drop') t.is(ctx.fwd.flows.rec[r.b.flow[r.slot]! * RECORD + R_PORT], VF, 'the flow belongs to the VM it goes to');
+  }
+});
+
+test('a later packet whose flow direction has a decision of the current generation takes it (fast path)', (t) => {
+  const ctx = makeCtx();
+  addVm(ctx, 4, { vni: 100, ipv4: '10.100.1.2', own: '66:66:66:66:66:04' });
+  ctx.ports.learnVmMac(4, mac('02:00:00:00:00:44'), 0);
+  const p = pathOf(ctx);
+  const frame = udp4(VM_IPV4, '10.100.1.2', 40000, 80);
+  const first = runPath(p, frame, VF);
+  const f = first.b.flow[first.slot]!;
+  const rec = ctx.fwd.flows.rec;
+  // what firewall caches: to VM port 4, for direction 0, in this generation
+  rec[f * RECORD + R_ACT] = (ACT_TO_VF << 16) | 4;
+  rec[f * RECORD + R_GEN] = ctx.fwd.flows.generation;
+  const fast = runPath(p, frame, VF);
+  t.is(fast.exit, 'tx');
+  t.is(fast.b.outPort[fast.slot], 4);
+  t.is(hex(fast.out), hex(cat(eth('02:00:00:00:00:44', '66:66:66:66:66:04', 0x0800), frame.subarray(14))));
+  t.is(ctx.fwd.stats[FS_FAST_PATH], 1);
+  t.is(runPath(p, udp4('10.100.1.2', VM_IPV4, 80, 40000), 4).exit, 'dnat', 'the reply direction has no decision yet');
+
+  ctx.fwd.flows.bumpGeneration();
+  t.is(runPath(p, frame, VF).exit, 'dnat', 'a configuration change makes the decision stale');
+  rec[f * RECORD + R_GEN] = ctx.fwd.flows.generation;
+  ctx.fwd.settings.fastPath = false;
+  t.is(runPath(p, frame, VF).exit, 'dnat', '--no-fast-path');
+  t.is(ctx.fwd.stats[FS_FAST_PATH], 1);
+});
+
+test('a cached encapsulation decision sends the packet to ipip_encap with its nexthop', (t) => {
+  const ctx = makeCtx();
+  const p = pathOf(ctx);
+  const frame = udp4(VM_IPV4, '10.100.2.7', 40000, 80);
+  const f = runPath(p, frame, VF).b.flow[1]!;
+  const rec = ctx.fwd.flows.rec;
+  rec[f * RECORD + R_ACT] = (ACT_ENCAP << 16) | 1;
+  const nh = new DataView(ip6('fc00:2::abcd').buffer);
+  for (let i = 0; i < 4; i++) rec[f * RECORD + R_UL + i] = nh.getInt32(i * 4);
+  rec[f * RECORD + R_GEN] = ctx.fwd.flows.generation;
+  const r = runPath(p, frame, VF);
+  t.is(r.exit, 'ipip_encap');
+  t.is(r.b.outPort[r.slot], 1);
+  t.is(r.b.flags[r.slot]! & PF_ENCAP, PF_ENCAP);
+  t.is(hex(r.b.ulDst.subarray(16, 32)), hex(ip6('fc00:2::abcd')));
+  t.is(hex(r.out), hex(frame), 'ipip_encap writes the headers');
+});
+
+test('packets of a flow another worker created are counted as cross-worker', (t) => {
+  const ctx = makeCtx();
+  addVm(ctx, 4, { vni: 100, ipv4: '10.100.1.2' });
+  const bufs = { routes4: ctx.fwd.routes4.sab, routes6: ctx.fwd.routes6.sab, vnf: ctx.fwd.vnf.sab, flows: ctx.fwd.flows.sab };
+  const other: NodeContext = { ...ctx, fwd: openForwarding(bufs, { ...DEFAULT_FORWARDING }, 1) };
+  runPath(pathOf(ctx), udp4(VM_IPV4, '10.100.1.2', 40000, 80), VF);
+  const r = runPath(pathOf(other), udp4('10.100.1.2', VM_IPV4, 80, 40000), 4);
+  t.is(r.b.dir[r.slot], 1);
+  t.is(other.fwd.stats[FS_CROSS_WORKER], 1);
+  t.is(other.fwd.stats[FS_CREATED], 0);
+  t.is(ctx.fwd.stats[FS_CROSS_WORKER], 0);
 });

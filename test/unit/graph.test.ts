@@ -1,7 +1,9 @@
 import test from 'ava';
 import { loadFrame, makeTestBatch, type PacketBatch } from '../../src/packet/batch.js';
 import { DROP_REASON_COUNT, DropReason } from '../../src/packet/drop-reasons.js';
+import { buildNodes, graphNodeNames } from '../../src/workers/build-graph.js';
 import { counterWords, Graph, GraphNode, SinkNode, TX_EDGE } from '../../src/workers/graph.js';
+import { makeCtx } from './frames.js';
 
 /** Sends even first bytes to tx on port 7, odd ones to drop with MALFORMED. */
 class Splitter extends GraphNode {
@@ -120,4 +122,22 @@ test('graph construction rejects unknown edges, duplicate names and a missing dr
   t.throws(() => new Graph([new Lost(), new SinkNode('drop')], new Float64Array(64)), { message: /unknown next node nowhere/ });
   t.throws(() => new Graph([new SinkNode('drop'), new SinkNode('drop')], new Float64Array(64)), { message: /duplicate/ });
   t.throws(() => new Graph([new SinkNode('tx-1')], new Float64Array(64)), { message: /no drop node/ });
+});
+
+test('the service graph has upstream\'s node order, every edge resolves and drop is edge 0 everywhere', (t) => {
+  const ctx = makeCtx();
+  const ports = [0, 1, 3];
+  const nodes = buildNodes(ctx, ports, 2);
+  t.deepEqual(nodes.map((n) => n.name), graphNodeNames(ports, 2));
+  t.deepEqual(graphNodeNames(ports, 2), [
+    'rx-0-2', 'rx-1-2', 'rx-3-2', 'rx_periodic', 'cls', 'arp', 'ipv6_nd', 'ipip_decap', 'conntrack', 'dhcp', 'dhcpv6', 'dnat',
+    'ipv4_lookup', 'ipv6_lookup', 'snat', 'firewall', 'ipip_encap', 'tx-0', 'tx-1', 'tx-3', 'drop',
+  ]);
+  t.notThrows(() => new Graph(nodes, new Float64Array(counterWords(nodes.length))));
+  for (const n of nodes) if (n.edges.length > 0) t.is(n.edges[0], 'drop', n.name);
+  // every edge goes forward in the run order (no recirculation in the service graph)
+  const at = new Map(nodes.map((n, i) => [n.name, i]));
+  for (const [i, n] of nodes.entries()) {
+    for (const e of n.edges.slice(1)) if (e !== TX_EDGE) t.true(at.get(e)! > i, `${n.name} -> ${e}`);
+  }
 });

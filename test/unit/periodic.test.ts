@@ -3,10 +3,10 @@ import { makeTestBatch, type PacketBatch } from '../../src/packet/batch.js';
 import type { NodeContext } from '../../src/workers/node-context.js';
 import { ArpNode } from '../../src/workers/nodes/arp.js';
 import {
-  buildGarp, buildRa, buildUnsolicitedNa, garpWanted, ndWanted, PERIODIC_FAST_CYCLES, PERIODIC_FAST_INTERVAL_MS,
-  PERIODIC_SLOW_INTERVAL_MS, PeriodicSchedule,
+  buildGarp, buildRa, buildRouterProbe, buildUnsolicitedNa, ECHO_PROBE_FRAME_LEN, garpWanted, ndWanted, PERIODIC_FAST_CYCLES,
+  PERIODIC_FAST_INTERVAL_MS, PERIODIC_SLOW_INTERVAL_MS, PeriodicSchedule, ROUTER_PROBE_ID, routerProbeWanted, RS_FRAME_LEN,
 } from '../../src/workers/nodes/periodic.js';
-import { arp, cat, eth, hex, ip4, ip6, l4v6Ok, mac, makeCtx, PORT_MAC, run, VM_IPV4, VM_MAC } from './frames.js';
+import { arp, cat, eth, hex, ip4, ip6, l4v6Ok, mac, makeCtx, PF0_MAC, PORT_MAC, run, VM_IPV4, VM_MAC } from './frames.js';
 
 type Builder = (b: PacketBatch, slot: number, port: number, ctx: NodeContext) => boolean;
 
@@ -107,5 +107,57 @@ test('a builder reports false when the buffer cannot hold the packet', (t) => {
     const { ok, b } = build(fn, makeCtx(), 3, 2176 - 41);
     t.false(ok);
     t.is(b.len[2], 0);
+  }
+});
+
+// ---- router probes on uplinks ----
+
+/** EUI-64 link-local address of PF0_MAC 22:22:22:22:22:00. */
+const PF_LL = 'fe80::2022:22ff:fe22:2200';
+
+test('the router solicitation probe goes from the uplink link-local address to all routers with our MAC', (t) => {
+  const { ok, b, out } = build((bb, s, p, c) => buildRouterProbe(bb, s, p, c, 0), makeCtx(), 0);
+  t.true(ok);
+  t.is(b.outPort[2], 0);
+  t.is(out.length, RS_FRAME_LEN);
+  t.is(RS_FRAME_LEN, 70);
+  t.is(hex(out.subarray(0, 14)), '333300000002' + hex(mac(PF0_MAC)) + '86dd');
+  t.is(hex(out.subarray(14, 22)), '60000000' + '0010' + '3aff');
+  t.is(hex(out.subarray(22, 38)), hex(ip6(PF_LL)));
+  t.is(hex(out.subarray(38, 54)), hex(ip6('ff02::2')));
+  t.is(hex(out.subarray(54, 56)), '8500');
+  t.is(hex(out.subarray(58, 62)), '00000000', 'reserved');
+  t.is(hex(out.subarray(62, 70)), '0101' + hex(mac(PF0_MAC)), 'source link-layer option');
+  t.true(l4v6Ok(out, 58));
+  t.is(b.l4[2], 54);
+  t.is(b.proto[2], 58);
+});
+
+test('the echo probe asks all routers for an echo reply with our probe identifier', (t) => {
+  const { ok, out } = build((bb, s, p, c) => buildRouterProbe(bb, s, p, c, 1), makeCtx(), 0);
+  t.true(ok);
+  t.is(out.length, ECHO_PROBE_FRAME_LEN);
+  t.is(ECHO_PROBE_FRAME_LEN, 62);
+  t.is(hex(out.subarray(0, 14)), '333300000002' + hex(mac(PF0_MAC)) + '86dd');
+  t.is(hex(out.subarray(14, 22)), '60000000' + '0008' + '3aff');
+  t.is(hex(out.subarray(22, 54)), hex(ip6(PF_LL)) + hex(ip6('ff02::2')));
+  t.is(hex(out.subarray(54, 56)), '8000');
+  t.is(hex(out.subarray(58, 62)), ROUTER_PROBE_ID.toString(16).padStart(4, '0') + '0001');
+  t.true(l4v6Ok(out, 58));
+});
+
+test('router probes go out on uplinks only and need room in the buffer', (t) => {
+  const ctx = makeCtx();
+  t.true(routerProbeWanted(ctx, 0));
+  t.false(routerProbeWanted(ctx, 3), 'VM port');
+  t.false(routerProbeWanted(ctx, 9), 'undeclared port');
+  for (const kind of [0, 1] as const) {
+    const probe: Builder = (bb, s, p, c) => buildRouterProbe(bb, s, p, c, kind);
+    const vm = build(probe, ctx, 3);
+    t.false(vm.ok);
+    t.is(vm.b.len[2], 0, 'slot untouched');
+    const tight = build(probe, ctx, 0, 2176 - 61);
+    t.false(tight.ok);
+    t.is(tight.b.len[2], 0);
   }
 });

@@ -3,7 +3,7 @@
 // Later packets of a flow whose decision is cached take it here (the fast path: NAT, Ethernet or
 // encapsulation target) and skip dnat, lookup, snat and firewall. Budget: ~40 ns with the lookup.
 import type { PacketBatch } from '../../packet/batch.js';
-import { PF_DECAPPED, PF_ENCAP, PF_IPV6 } from '../../packet/batch.js';
+import { PF_DECAPPED, PF_ENCAP, PF_FROM_PF, PF_IPV6 } from '../../packet/batch.js';
 import { DropReason } from '../../packet/drop-reasons.js';
 import {
   DHCP_SERVER_PORT, DHCPV6_SERVER_PORT, ETH_DST, ETH_HLEN, ICMP_TYPE, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST,
@@ -11,8 +11,8 @@ import {
   IPV6_DST, IPV6_HLEN, IPV6_NEXT, IPV6_SRC, TCP_FLAGS, UDP_DPORT, UDP_HLEN, UDP_SPORT,
 } from '../../packet/headers.js';
 import {
-  ACT_ENCAP, ACT_TO_VF, FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_WORDS, R_ACT,
-  R_GEN, R_OWNER, R_PKTS, R_SEEN, R_STATE, R_UL, RECORD, reverseKey, TcpState,
+  ACT_ENCAP, ACT_FROM_PF, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_TO_VF, FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_WORDS, R_ACT,
+  R_FLAGS, R_GEN, R_OWNER, R_PKTS, R_SEEN, R_STATE, R_UL, RECORD, reverseKey, TcpState,
 } from '../../tables/flow-table.js';
 import { VnfType } from '../../actors/underlay.js';
 import { drop, GraphNode, TX_EDGE } from '../graph.js';
@@ -123,7 +123,8 @@ export class ConntrackNode extends GraphNode {
     const gen = flows.generation;
     b.gen[slot] = gen;
 
-    if (fwd.settings.fastPath && flows.rec[f * RECORD + R_GEN + dir] === gen) {
+    if (fwd.settings.fastPath && flows.rec[f * RECORD + R_GEN + dir] === gen
+      && (flows.rec[f * RECORD + R_ACT + dir]! & ACT_FROM_PF) === ((b.flags[slot]! & PF_FROM_PF) !== 0 ? ACT_FROM_PF : 0)) {
       fwd.stats[FS_FAST_PATH] = fwd.stats[FS_FAST_PATH]! + 1;
       return applyCached(this.ctx, b, slot, f, dir) === ACT_ENCAP ? E_ENCAP : E_TX;
     }
@@ -191,11 +192,11 @@ export function applyCached(ctx: NodeContext, b: PacketBatch, slot: number, f: n
   const rec = fwd.flows.rec;
   const base = f * RECORD;
   const act = rec[base + R_ACT + dir]!;
-  const kind = act >>> 16;
+  const kind = (act >>> ACT_KIND_SHIFT) & ACT_KIND_MASK;
   const out = act & 0xffff;
   b.flow[slot] = f;
   b.dir[slot] = dir;
-  if ((rec[base + R_STATE]! & (FLOW_SRC_NAT | FLOW_DST_NAT)) !== 0) {
+  if ((rec[base + R_FLAGS]! & (FLOW_SRC_NAT | FLOW_DST_NAT)) !== 0) {
     applyDstNat(fwd.flows, b, slot);
     applySrcNat(fwd.flows, b, slot);
   }

@@ -6,10 +6,11 @@ import type { PacketBatch } from '../../packet/batch.js';
 import { PF_IPV6 } from '../../packet/batch.js';
 import { ETH_HLEN, IPV4_DST } from '../../packet/headers.js';
 import {
-  FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable, K_SRC, KEY_WORDS, R_KEY, R_STATE, RECORD,
+  FLOW_DECIDED, FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable, K_SRC, KEY_WORDS, R_FLAGS, R_KEY, RECORD,
 } from '../../tables/flow-table.js';
-import { GraphNode } from '../graph.js';
-import type { Forwarding, NodeContext } from '../node-context.js';
+import { DropReason } from '../../packet/drop-reasons.js';
+import { drop, GraphNode } from '../graph.js';
+import { FS_TABLE_FULL, type Forwarding, type NodeContext } from '../node-context.js';
 import { applyDstNat, rewriteAddr } from './flow-actions.js';
 
 const E_IPV4 = 1;
@@ -33,18 +34,21 @@ export class DnatNode extends GraphNode {
     const flows = this.fwd.flows;
     const f = b.flow[slot]!;
     const base = f * RECORD;
-    const st = flows.rec[base + R_STATE]!;
-    if ((st & (FLOW_SRC_NAT | FLOW_DST_NAT)) === 0 && b.dir[slot] === 0) {
+    const st = flows.rec[base + R_FLAGS]!;
+    if ((st & (FLOW_SRC_NAT | FLOW_DST_NAT | FLOW_DECIDED)) === 0 && b.dir[slot] === 0) {
       const dst = b.dv.getUint32(b.start[slot]! + ETH_HLEN + IPV4_DST);
       const owner = this.ctx.ports.findVip(b.vni[slot]!, dst);
       if (owner >= 0) {
         const vmIp = this.ctx.ports.ipv4(owner);
         rewriteAddr(b, slot, IPV4_DST, vmIp);
-        flows.rec[base + R_STATE] = st | FLOW_DST_NAT;
+        Atomics.or(flows.rec, base + R_FLAGS, FLOW_DST_NAT);
         // replies now come from the VM's own address
         flows.copyKey(f, 1, this.k, 0);
         this.k[K_SRC] = vmIp | 0;
-        this.fwd.owner.rekeyReply(f, this.k, 0, FlowTable.hash(this.k, 0));
+        if (!this.fwd.owner.rekeyReply(f, this.k, 0, FlowTable.hash(this.k, 0))) {
+          this.fwd.stats[FS_TABLE_FULL] = this.fwd.stats[FS_TABLE_FULL]! + 1;
+          return drop(b, slot, DropReason.FLOW_TABLE_FULL);
+        }
       }
       return E_IPV4;
     }

@@ -3,8 +3,10 @@
 // for the fast path: action (to a VM, or encapsulated out of an uplink), out port and outer
 // destination, under the configuration generation conntrack saw. Budget: ~10 ns.
 import type { PacketBatch } from '../../packet/batch.js';
-import { PF_ENCAP } from '../../packet/batch.js';
-import { ACT_ENCAP, ACT_TO_VF, R_ACT, R_GEN, R_UL, RECORD } from '../../tables/flow-table.js';
+import { PF_ENCAP, PF_FROM_PF } from '../../packet/batch.js';
+import {
+  ACT_ENCAP, ACT_FROM_PF, ACT_KIND_SHIFT, ACT_TO_VF, FLOW_DECIDED, R_ACT, R_FLAGS, R_GEN, R_UL, RECORD,
+} from '../../tables/flow-table.js';
 import { GraphNode, TX_EDGE } from '../graph.js';
 import type { Forwarding, NodeContext } from '../node-context.js';
 
@@ -26,7 +28,12 @@ export class FirewallNode extends GraphNode {
     const rec = this.fwd.flows.rec;
     const base = b.flow[slot]! * RECORD;
     const dir = b.dir[slot]!;
-    rec[base + R_ACT + dir] = ((encap ? ACT_ENCAP : ACT_TO_VF) << 16) | b.outPort[slot]!;
+    const gen = b.gen[slot]!;
+    const side = (b.flags[slot]! & PF_FROM_PF) !== 0 ? ACT_FROM_PF : 0;
+    if ((rec[base + R_FLAGS]! & FLOW_DECIDED) === 0) Atomics.or(rec, base + R_FLAGS, FLOW_DECIDED);
+    // a current decision made for the other side (VM vs uplink) of the same key stays
+    if (rec[base + R_GEN + dir] === gen && (rec[base + R_ACT + dir]! & ACT_FROM_PF) !== side) return encap ? E_ENCAP : E_TX;
+    rec[base + R_ACT + dir] = side | ((encap ? ACT_ENCAP : ACT_TO_VF) << ACT_KIND_SHIFT) | b.outPort[slot]!;
     if (encap) {
       const ul = b.ulDst;
       const o = slot * 16;
@@ -36,7 +43,7 @@ export class FirewallNode extends GraphNode {
       }
     }
     // published last: a worker that sees this generation sees the action above
-    Atomics.store(rec, base + R_GEN + dir, b.gen[slot]!);
+    Atomics.store(rec, base + R_GEN + dir, gen);
     return encap ? E_ENCAP : E_TX;
   }
 }

@@ -7,13 +7,13 @@ import type { PacketBatch } from '../../packet/batch.js';
 import { PF_IPV6 } from '../../packet/batch.js';
 import { ETH_HLEN, IPV4_DST, IPV4_SRC } from '../../packet/headers.js';
 import { rewriteIpv4 } from '../../packet/nat.js';
-import { FLOW_DST_NAT, FLOW_SRC_NAT, K_DST, K_SRC, KEY_WORDS, R_KEY, R_STATE, RECORD, type FlowTable } from '../../tables/flow-table.js';
+import { FLOW_DST_NAT, FLOW_SRC_NAT, K_DST, K_SRC, KEY_WORDS, R_FLAGS, R_KEY, RECORD, type FlowTable } from '../../tables/flow-table.js';
 
 /** Destination rewrites: DNAT of the original direction, un-SNAT of replies. */
 export function applyDstNat(flows: FlowTable, b: PacketBatch, slot: number): void {
   const f = b.flow[slot]!;
   const base = f * RECORD;
-  const st = flows.rec[base + R_STATE]!;
+  const st = flows.rec[base + R_FLAGS]!;
   if ((st & (FLOW_SRC_NAT | FLOW_DST_NAT)) === 0 || (b.flags[slot]! & PF_IPV6) !== 0) return;
   const dir = b.dir[slot]!;
   let addr: number;
@@ -27,7 +27,7 @@ export function applyDstNat(flows: FlowTable, b: PacketBatch, slot: number): voi
 export function applySrcNat(flows: FlowTable, b: PacketBatch, slot: number): void {
   const f = b.flow[slot]!;
   const base = f * RECORD;
-  const st = flows.rec[base + R_STATE]!;
+  const st = flows.rec[base + R_FLAGS]!;
   if ((st & (FLOW_SRC_NAT | FLOW_DST_NAT)) === 0 || (b.flags[slot]! & PF_IPV6) !== 0) return;
   const dir = b.dir[slot]!;
   let addr: number;

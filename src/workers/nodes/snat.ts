@@ -5,9 +5,10 @@
 import type { PacketBatch } from '../../packet/batch.js';
 import { PF_FROM_PF, PF_IPV6, PF_SOUTH_NORTH } from '../../packet/batch.js';
 import { IPV4_SRC } from '../../packet/headers.js';
-import { FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable, K_DST, KEY_WORDS, R_STATE, RECORD } from '../../tables/flow-table.js';
-import { GraphNode } from '../graph.js';
-import type { Forwarding, NodeContext } from '../node-context.js';
+import { FLOW_DECIDED, FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable, K_DST, KEY_WORDS, R_FLAGS, RECORD } from '../../tables/flow-table.js';
+import { DropReason } from '../../packet/drop-reasons.js';
+import { drop, GraphNode } from '../graph.js';
+import { FS_TABLE_FULL, type Forwarding, type NodeContext } from '../node-context.js';
 import { applySrcNat, rewriteAddr } from './flow-actions.js';
 
 const E_FIREWALL = 1;
@@ -31,17 +32,20 @@ export class SnatNode extends GraphNode {
     const flows = this.fwd.flows;
     const f = b.flow[slot]!;
     const base = f * RECORD;
-    const st = flows.rec[base + R_STATE]!;
-    if ((st & (FLOW_SRC_NAT | FLOW_DST_NAT)) === 0 && b.dir[slot] === 0) {
+    const st = flows.rec[base + R_FLAGS]!;
+    if ((st & (FLOW_SRC_NAT | FLOW_DST_NAT | FLOW_DECIDED)) === 0 && b.dir[slot] === 0) {
       if ((fl & PF_SOUTH_NORTH) === 0 || (fl & PF_FROM_PF) !== 0) return E_FIREWALL;
       const vip = this.ctx.ports.vip(b.inPort[slot]!);
       if (vip === 0) return E_FIREWALL;
       rewriteAddr(b, slot, IPV4_SRC, vip);
-      flows.rec[base + R_STATE] = st | FLOW_SRC_NAT;
+      Atomics.or(flows.rec, base + R_FLAGS, FLOW_SRC_NAT);
       // replies now come back to the VIP
       flows.copyKey(f, 1, this.k, 0);
       this.k[K_DST] = vip | 0;
-      this.fwd.owner.rekeyReply(f, this.k, 0, FlowTable.hash(this.k, 0));
+      if (!this.fwd.owner.rekeyReply(f, this.k, 0, FlowTable.hash(this.k, 0))) {
+        this.fwd.stats[FS_TABLE_FULL] = this.fwd.stats[FS_TABLE_FULL]! + 1;
+        return drop(b, slot, DropReason.FLOW_TABLE_FULL);
+      }
       return E_FIREWALL;
     }
     applySrcNat(flows, b, slot);

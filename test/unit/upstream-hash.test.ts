@@ -1,0 +1,83 @@
+import test from 'ava';
+import { PF_ENCAP } from '../../src/packet/batch.js';
+import { rteJhashWords, upstreamFlowHash } from '../../src/packet/upstream-hash.js';
+import { ConntrackNode } from '../../src/workers/nodes/conntrack.js';
+import { DnatNode } from '../../src/workers/nodes/dnat.js';
+import { Ipv4LookupNode } from '../../src/workers/nodes/ipv4-lookup.js';
+import { ClsNode } from '../../src/workers/nodes/cls.js';
+import {
+  addPf, cat, eth, hex, icmpEcho, ip4num, ip6, ipv4, makeCtx, PORT_MAC, route4, runPath, udp, VM_IPV4, VM_MAC,
+} from './frames.js';
+
+const scratch = new Int32Array(11);
+
+function hash4(src: string, dst: string, proto: number, ps: number, pd: number, vni: number): number {
+  return upstreamFlowHash(scratch, false, proto, Int32Array.of(ip4num(src) | 0, 0, 0, 0), 0,
+    Int32Array.of(ip4num(dst) | 0, 0, 0, 0), 0, ps, pd, 0, vni);
+}
+
+test('upstream\'s known vectors: ICMP echo (type 8, id 0) from 10.100.1.1 in VNI 100', (t) => {
+  // from upstream's test suite: these two destinations leave by pf0 and pf1 at --wcmp 50
+  t.is(hash4('10.100.1.1', '10.100.2.102', 1, 8, 0, 100), 3166405840);
+  t.is(hash4('10.100.1.1', '10.100.2.125', 1, 8, 0, 100), 730441168);
+});
+
+test('every key field changes the hash', (t) => {
+  const base = hash4('10.100.1.1', '10.100.2.102', 17, 1000, 53, 100);
+  const variants: [string, number][] = [
+    ['source', hash4('10.100.1.2', '10.100.2.102', 17, 1000, 53, 100)],
+    ['destination', hash4('10.100.1.1', '10.100.2.103', 17, 1000, 53, 100)],
+    ['protocol', hash4('10.100.1.1', '10.100.2.102', 6, 1000, 53, 100)],
+    ['source port', hash4('10.100.1.1', '10.100.2.102', 17, 1001, 53, 100)],
+    ['destination port', hash4('10.100.1.1', '10.100.2.102', 17, 1000, 54, 100)],
+    ['VNI', hash4('10.100.1.1', '10.100.2.102', 17, 1000, 53, 101)],
+  ];
+  for (const [what, h] of variants) t.not(h, base, what);
+  const dv = (s: string): Int32Array => {
+    const v = new DataView(ip6(s).buffer);
+    return Int32Array.from([0, 1, 2, 3], (i) => v.getInt32(i * 4));
+  };
+  const v6 = upstreamFlowHash(scratch, true, 17, dv('2000::1'), 0, dv('2000::2'), 0, 1000, 53, 0, 100);
+  t.not(v6, upstreamFlowHash(scratch, true, 17, dv('2000::1'), 0, dv('2000::3'), 0, 1000, 53, 0, 100));
+  t.true(v6 >= 0 && v6 <= 0xffffffff, 'unsigned 32-bit');
+});
+
+test('rte_jhash of zero words is the initial value mix of the length and seed only', (t) => {
+  // n = 0: no words are read and c = 0xdeadbeef + seed
+  t.is(rteJhashWords(new Int32Array(0), 0, 0), 0xdeadbeef);
+  t.is(rteJhashWords(new Int32Array(0), 0, 1), 0xdeadbef0);
+  t.not(rteJhashWords(Int32Array.of(1), 1, 0), rteJhashWords(Int32Array.of(2), 1, 0));
+});
+
+test('with --wcmp 50 the first known destination leaves by pf0 and the second by pf1, as upstream', (t) => {
+  const ctx = makeCtx({}, {}, 3, { wcmp: 50 });
+  addPf(ctx, 1, '22:22:22:22:22:01');
+  route4(ctx, 100, '10.100.2.0', 24, -1, 'fc00:2::1');
+  const nodes = [new ClsNode(ctx, true), new ConntrackNode(ctx), new DnatNode(ctx), new Ipv4LookupNode(ctx)];
+  const ping = (dst: string): Uint8Array => cat(eth(PORT_MAC, VM_MAC, 0x0800), ipv4(VM_IPV4, dst, 1, icmpEcho(8, 0, 1)));
+  for (const [dst, pf] of [['10.100.2.102', 0], ['10.100.2.125', 1]] as const) {
+    const r = runPath(nodes, ping(dst), 3);
+    t.deepEqual(r.path, ['cls', 'conntrack', 'dnat', 'ipv4_lookup'], dst);
+    t.is(r.exit, 'snat', dst);
+    t.is(r.b.outPort[r.slot], pf, dst);
+    t.is(r.b.flags[r.slot]! & PF_ENCAP, PF_ENCAP, dst);
+    t.is(hex(r.b.ulDst.subarray(16, 32)), hex(ip6('fc00:2::1')), dst);
+  }
+});
+
+test('a flow keeps its uplink for every packet, and UDP flows spread over both uplinks', (t) => {
+  const ctx = makeCtx({}, {}, 3, { wcmp: 50 });
+  addPf(ctx, 1, '22:22:22:22:22:01');
+  route4(ctx, 100, '10.100.2.0', 24, -1, 'fc00:2::1');
+  ctx.fwd.settings.fastPath = false;
+  const nodes = [new ClsNode(ctx, true), new ConntrackNode(ctx), new DnatNode(ctx), new Ipv4LookupNode(ctx)];
+  const count = [0, 0];
+  for (let sport = 1000; sport < 1100; sport++) {
+    const f = cat(eth(PORT_MAC, VM_MAC, 0x0800), ipv4(VM_IPV4, '10.100.2.9', 17, udp(sport, 53, new Uint8Array(4))));
+    const first = runPath(nodes, f, 3).b.outPort[1]!;
+    const again = runPath(nodes, f, 3).b.outPort[1]!;
+    t.is(again, first, `sport ${sport}`);
+    count[first] = count[first]! + 1;
+  }
+  t.true(count[0]! > 25 && count[1]! > 25, `pf0 ${count[0]}, pf1 ${count[1]}`);
+});
