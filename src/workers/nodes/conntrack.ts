@@ -12,7 +12,7 @@ import {
 } from '../../packet/headers.js';
 import {
   ACT_ENCAP, ACT_FROM_PF, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_TO_VF, FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_WORDS, R_ACT,
-  R_FLAGS, R_GEN, R_OWNER, R_PKTS, R_SEEN, R_STATE, R_UL, RECORD, reverseKey, TcpState,
+  R_FLAGS, R_GEN, R_OWNER, R_SEEN, R_STATE, R_UL, RECORD, reverseKey, TcpState,
 } from '../../tables/flow-table.js';
 import { VnfType } from '../../actors/underlay.js';
 import { drop, GraphNode, TX_EDGE } from '../graph.js';
@@ -172,13 +172,18 @@ export function icmpPorts(bytes: Uint8Array, dv: DataView, at: number): number {
   return (tc << 16) | tc;
 }
 
-/** A packet of flow f in direction dir was seen: time, count, cross-worker counter, TCP state (tcpFlags < 0: not TCP). */
+/**
+ * A packet of flow f in direction dir was seen: time, cross-worker counter, TCP state (tcpFlags < 0:
+ * not TCP). The record is written only when something changes (once a second for the time): the
+ * two directions of a flow may be handled by two workers, and a line both keep writing would bounce
+ * between their cores.
+ */
 export function touchFlow(fwd: Forwarding, f: number, dir: number, tcpFlags: number): void {
   const rec = fwd.flows.rec;
   const base = f * RECORD;
   if (rec[base + R_OWNER] !== fwd.owner.worker) fwd.stats[FS_CROSS_WORKER] = fwd.stats[FS_CROSS_WORKER]! + 1;
-  rec[base + R_SEEN] = fwd.clock.now;
-  rec[base + R_PKTS + dir] = rec[base + R_PKTS + dir]! + 1;
+  const now = fwd.clock.now;
+  if (rec[base + R_SEEN] !== now) rec[base + R_SEEN] = now;
   if (tcpFlags >= 0) tcpTrack(rec, base, dir, tcpFlags);
 }
 
