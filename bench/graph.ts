@@ -1,8 +1,9 @@
 /**
  * The graph alone, on bytes in an ordinary buffer (no DPDK): VM-to-VM UDP frames of `--batch`
- * flows through rx -> cls -> conntrack -> (dnat -> ipv4_lookup -> snat -> firewall) -> tx, a batch
- * at a time, with the fast path (later packets take the flow's cached decision in conntrack) and
- * without it (every packet walks the whole graph). Shows the per-packet cost of the graph's logic
+ * flows, a batch at a time, three ways: the fused fast path before the graph as worker.ts runs it
+ * (FastPath.forward, then straight to tx), the graph's own fast path (rx -> cls -> conntrack -> tx:
+ * conntrack takes the flow's cached decision), and no fast path (rx -> cls -> conntrack -> dnat ->
+ * ipv4_lookup -> snat -> firewall -> tx for every packet). Shows the per-packet cost of the logic
  * without NIC or mbuf memory effects. The VMs' interface routes are in the route table as
  * CreateInterface puts them (route-sync.ts: target = the VM's port).
  *
@@ -12,6 +13,7 @@ import { loadFrame, makeTestBatch, MAX_SLOTS } from '../src/packet/batch.js';
 import { DROP_REASON_NAMES } from '../src/packet/drop-reasons.js';
 import { PortState, PortTable } from '../src/tables/port-table.js';
 import { buildNodes } from '../src/workers/build-graph.js';
+import { FAST_TX, FastPath } from '../src/workers/fast-path.js';
 import { counterWords, Graph } from '../src/workers/graph.js';
 import {
   createForwardingBuffers, DEFAULT_FORWARDING, FS_FAST_PATH, type NodeContext, openForwarding,
@@ -25,8 +27,11 @@ function arg(name: string, def: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : def;
 }
 
+type Variant = 'fused' | 'graph' | 'none';
+
 /** ns per packet of one variant; throws if a packet did not reach tx. */
-function measure(fastPath: boolean, batch: number, rounds: number): { ns: number; fastShare: number } {
+function measure(variant: Variant, batch: number, rounds: number): { ns: number; fastShare: number } {
+  const fastPath = variant !== 'none';
   const ports = PortTable.create();
   const mac = Uint8Array.of(0x66, 0x66, 0x66, 0x66, 0x66, 0x01);
   for (const p of [0, 1]) ports.initPort(p, PortState.PF, mac);
@@ -42,12 +47,16 @@ function measure(fastPath: boolean, batch: number, rounds: number): { ns: number
   const b = makeTestBatch(MAX_SLOTS);
   const frames = Array.from({ length: batch }, (_, i) => udpFrame(0x0a000001, 0x0a000002, 1024 + i));
   const rx2 = g.indexOf('rx-2-0');
+  const fast = new FastPath(ctx);
+  const fused = variant === 'fused';
   frames.forEach((f, i) => loadFrame(b, i, f, 2));
   let sent = 0;
   const run = (): void => {
     for (let i = 0; i < batch; i++) {
       b.reset(i, b.mbuf[i]!, b.start[i]!, 64, 2);
-      g.fromSource(rx2, i);
+      // as worker.ts: a packet the fast path forwarded goes straight to tx
+      if (fused && fast.forward(b, i) === FAST_TX) g.sendDirect(i);
+      else g.fromSource(rx2, i);
     }
     g.run(b);
     sent += g.txCount;
@@ -70,9 +79,14 @@ function measure(fastPath: boolean, batch: number, rounds: number): { ns: number
 function main(): void {
   const batch = arg('--batch', 64);
   const rounds = arg('--rounds', 200000);
-  for (const fastPath of [true, false]) {
-    const { ns, fastShare } = measure(fastPath, batch, rounds);
-    const path = fastPath ? 'fast path: rx->cls->conntrack->tx' : 'no fast path: rx->cls->conntrack->dnat->ipv4_lookup->snat->firewall->tx';
+  const names: Record<Variant, string> = {
+    fused: 'fused fast path (FastPath.forward -> tx, as worker.ts)',
+    graph: 'graph fast path: rx->cls->conntrack->tx',
+    none: 'no fast path: rx->cls->conntrack->dnat->ipv4_lookup->snat->firewall->tx',
+  };
+  for (const variant of ['fused', 'graph', 'none'] as const) {
+    const { ns, fastShare } = measure(variant, batch, rounds);
+    const path = names[variant];
     console.log(`graph only, ${path}, batch ${batch}: ${ns.toFixed(1)} ns/packet, ${(1e3 / ns).toFixed(2)} Mpps`
       + ` (${(100 * fastShare).toFixed(0)}% took the cached decision)`);
   }

@@ -32,12 +32,15 @@
  * split over the rounds (a run costs 2-4 s of start-up besides: 24 variants and 6 testpmd runs per
  * round, so the defaults take about 4.5 minutes). Each run measures after a warm-up (at least
  * `--warmup` seconds, and until every flow exists) in half-second windows; the tables give the
- * median over all of a variant's windows (this 2-vCPU machine is shared and noisy). Every run
+ * median over all of a variant's windows (this 2-vCPU machine is shared and noisy); 2-worker
+ * scaling is the ratio of adjacent runs, per round. Before each run the bench waits (up to 20 s)
+ * for other processes to leave the CPUs, and repeats once a run whose workers (or testpmd) got
+ * under 90% of their CPUs; the cpu column shows what they got. Every run
  * checks that the flow table holds exactly the flows it was given (flows.live), that no flow was
  * created, aged or flushed during the measurement, that the fast path counter moves only when it
  * should, and prints drops by reason; the report ends with what failed.
  *
- *   node dist/bench/overlay.js [--seconds 3] [--repeat 2] [--warmup 0.5] [--paths vf,encap,decap]
+ *   node dist/bench/overlay.js [--seconds 3] [--repeat 2] [--warmup 0.3] [--paths vf,encap,decap]
  *     [--flows 1000,100000] [--modes first,fast] [--workers 1,2] [--burst 32] [--no-testpmd]
  */
 import { fork, spawn } from 'node:child_process';
@@ -105,7 +108,7 @@ function listOf<T extends string>(name: string, v: string, allowed: readonly T[]
 
 function parseArgs(argv: string[]): Args {
   const a: Args = {
-    seconds: 3, repeat: 2, warmup: 0.5, paths: [...PATHS], flows: [1000, 100000], modes: [...MODES], workers: [1, 2], burst: 32, testpmd: true,
+    seconds: 3, repeat: 2, warmup: 0.3, paths: [...PATHS], flows: [1000, 100000], modes: [...MODES], workers: [1, 2], burst: 32, testpmd: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const o = OPTIONS.find((x) => `--${x.name}` === argv[i]);
@@ -172,6 +175,9 @@ class PcapFiles {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/** Where EAL keeps the runtime files of each --file-prefix (as root). */
+const DPDK_RUNTIME = '/var/run/dpdk';
 
 function pcapVdev(name: string, files: string[]): string {
   return `--vdev=${name},${files.map((f) => `rx_pcap=${f}`).join(',')},infinite_rx=1`;
@@ -308,12 +314,24 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** Polls `cond` every 20 ms until it holds or `maxMs` passed. */
+async function until(cond: () => boolean, maxMs: number): Promise<void> {
+  const end = performance.now() + maxMs;
+  while (!cond() && performance.now() < end) await sleep(20);
+}
+
 function runChild(v: OursVariant): Promise<OursResult> {
   const child = fork(fileURLToPath(import.meta.url), ['--child', JSON.stringify(v), ...process.argv.slice(2)],
     { stdio: ['ignore', 2, 'inherit', 'ipc'], serialization: 'advanced' });
+  let result: OursResult | undefined;
+  child.once('message', (m) => { result = m as OursResult; });
   return new Promise<OursResult>((res, rej) => {
-    child.once('message', (m) => res(m as OursResult));
-    child.once('exit', (code) => code !== 0 && rej(new Error(`bench child ${JSON.stringify({ ...v, files: undefined })} exited ${code}`)));
+    child.once('exit', (code) => {
+      // EAL leaves its runtime directory (named by --file-prefix) behind
+      rmSync(join(DPDK_RUNTIME, `ovl${child.pid}`), { recursive: true, force: true });
+      if (code === 0 && result) res(result);
+      else rej(new Error(`bench child ${JSON.stringify({ ...v, files: undefined })} exited ${code}`));
+    });
   });
 }
 
@@ -334,19 +352,21 @@ async function runTestpmd(a: Args, v: TestpmdVariant): Promise<TestpmdResult> {
   const vdevs = v.source === 'pcap'
     ? [pcapVdev('net_pcap0', v.files), '--vdev=net_null1,no-rx=1']
     : ['--vdev=net_null0,size=64', '--vdev=net_null1,size=64'];
-  const args = [`--lcores=${lcores}`, '--no-huge', '-m', '1024', '--no-pci', `--file-prefix=tpmd${process.pid}`, ...vdevs, '--',
+  const args = [`--lcores=${lcores}`, '--no-huge', '-m', '1024', '--no-pci', `--file-prefix=ovltp${process.pid}`, ...vdevs, '--',
     '--forward-mode=io', '--auto-start', '--stats-period=1', `--nb-cores=${w}`, `--rxq=${w}`, `--txq=${w}`, `--burst=${a.burst}`,
     `--total-num-mbufs=${v.flows + 32768}`];
   const proc = spawn('dpdk-testpmd', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout.on('data', (d: Buffer) => { out += d.toString(); });
   proc.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-  // about a second to start (the pcap PMD reads its file), the first period, the measured ones;
-  // testpmd's CPU time over the measured ones says whether other processes took some
-  await sleep(2300);
+  // the first stats period is the warm-up; testpmd's CPU time over the measured ones says whether
+  // other processes took some
+  const periods = Math.max(2, Math.ceil((windowsPerRun(a) * WINDOW_MS) / 1000));
+  const printed = (): number => (out.match(/Tx-pps:/g)?.length ?? 0) / 2;
+  await until(() => printed() >= 1, 15000);
   const c0 = cpuSeconds(proc.pid);
   const t0 = performance.now();
-  await sleep(Math.max(2, Math.ceil((windowsPerRun(a) * WINDOW_MS) / 1000)) * 1000);
+  await until(() => printed() >= 1 + periods, 5000 + periods * 1000);
   const cpuShare = (cpuSeconds(proc.pid) - c0) / ((performance.now() - t0) / 1000) / w;
   proc.kill('SIGINT');
   const killer = setTimeout(() => proc.kill('SIGKILL'), 5000);
@@ -369,7 +389,7 @@ function machineTimes(): { idle: number; steal: number; total: number } {
 }
 
 /**
- * Waits until the machine is idle (other processes use under 15% of its CPUs over 250 ms), at
+ * Waits until the machine is idle (other processes use under 15% of its CPUs over 100 ms), at
  * most `maxMs`: a run that shares the CPUs measures the other processes as much as itself.
  */
 async function quiet(maxMs: number): Promise<void> {
@@ -377,7 +397,7 @@ async function quiet(maxMs: number): Promise<void> {
   let said = false;
   while (performance.now() < until) {
     const t0 = machineTimes();
-    await sleep(250);
+    await sleep(QUIET_SAMPLE_MS);
     const t1 = machineTimes();
     if ((t1.idle - t0.idle) / Math.max(1, t1.total - t0.total) >= 0.85) return;
     if (!said) console.error('  waiting for other processes to leave the CPUs');
@@ -406,7 +426,12 @@ function fmt(x: number, digits: number, width: number): string {
   return (Number.isFinite(x) ? x.toFixed(digits) : '-').padStart(width);
 }
 
-interface Collected { windows: number[]; runs: OursResult[] }
+interface Collected {
+  windows: number[];
+  runs: OursResult[];
+  /** The run of each round (holes where a run failed). */
+  byRound: (OursResult | undefined)[];
+}
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
@@ -425,52 +450,60 @@ async function main(): Promise<void> {
     await runAll(a, pcaps);
   } finally {
     pcaps.remove();
+    rmSync(join(DPDK_RUNTIME, `ovltp${process.pid}`), { recursive: true, force: true });
   }
 }
 
 async function runAll(a: Args, pcaps: PcapFiles): Promise<void> {
   const ours = new Map<string, Collected>();
-  const tp = new Map<string, number[]>();
+  const tp = new Map<string, TestpmdCollected>();
   const failures: string[] = [];
-  // one round = every variant once; rounds alternate direction so slow drifts of the machine hit
-  // every variant alike
-  type Job = () => Promise<void>;
+  // one round = every variant once, the 1- and 2-worker runs of a variant next to each other (their
+  // ratio is taken per round: the machine drifts by tens of percent over minutes); rounds
+  // alternate direction so slow drifts hit every variant alike
+  type Job = (round: number) => Promise<void>;
   const round: Job[] = [];
-  for (const w of a.workers) {
-    if (a.testpmd) {
-      round.push(async () => {
+  if (a.testpmd) {
+    for (const w of a.workers) {
+      round.push(async (k) => {
         const r = await testpmdUncontended(a, `testpmd null w=${w}`, { source: 'null', flows: 0, workers: w, files: [] }, failures);
-        if (r) push(tp, `null/${w}`, r);
+        if (r) push(tp, `null/${w}`, r, k);
       });
     }
-    for (const flows of a.flows) {
-      if (a.testpmd) {
+  }
+  for (const flows of a.flows) {
+    if (a.testpmd) {
+      for (const w of a.workers) {
         const files = pcaps.files('vf', flows, w);
-        round.push(async () => {
+        round.push(async (k) => {
           const r = await testpmdUncontended(a, `testpmd pcap ${flows} w=${w}`, { source: 'pcap', flows, workers: w, files }, failures);
-          if (r) push(tp, `pcap/${flows}/${w}`, r);
+          if (r) push(tp, `pcap/${flows}/${w}`, r, k);
         });
       }
-      for (const path of a.paths) {
-        for (const mode of a.modes) {
+    }
+    for (const path of a.paths) {
+      for (const mode of a.modes) {
+        for (const w of a.workers) {
           const files = pcaps.files(path, flows, w);
           const key = keyOf(path, flows, mode, w);
-          round.push(async () => {
+          round.push(async (k) => {
             const t0 = performance.now();
             let r = await attempt(key, () => runChild({ kind: 'ours', path, flows, mode, workers: w, files }), failures);
             // another process took CPU time from the workers: that run measured the machine, not us
-            for (let k = 0; k < CONTENDED_RETRIES && r && r.cpuShare < MIN_CPU_SHARE; k++) {
+            for (let n = 0; n < CONTENDED_RETRIES && r && r.cpuShare < MIN_CPU_SHARE; n++) {
               console.error(`  ${key}: workers had ${(100 * r.cpuShare).toFixed(0)}% of their CPUs; once more`);
               const again = await attempt(key, () => runChild({ kind: 'ours', path, flows, mode, workers: w, files }), failures);
               if (again && again.cpuShare > r.cpuShare) r = again;
             }
             if (!r) return;
-            const c = ours.get(key) ?? { windows: [], runs: [] };
+            const c = ours.get(key) ?? { windows: [], runs: [], byRound: [] };
             c.windows.push(...r.windows);
             c.runs.push(r);
+            c.byRound[k] = r;
             ours.set(key, c);
             console.error(`  ${path} flows=${flows} ${mode} workers=${w}: ${r.windows.map((x) => x.toFixed(2)).join(' ')} Mpps`
-              + ` (workers ${r.perWorker.map((x) => x.toFixed(2)).join('/')}), live flows ${r.live}, cpu ${(100 * r.cpuShare).toFixed(0)}%, steal ${(100 * r.steal).toFixed(0)}%, run ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+              + ` (workers ${r.perWorker.map((x) => x.toFixed(2)).join('/')}), live flows ${r.live}, cpu ${(100 * r.cpuShare).toFixed(0)}%,`
+              + ` steal ${(100 * r.steal).toFixed(0)}%, run ${((performance.now() - t0) / 1000).toFixed(1)} s`);
           });
         }
       }
@@ -482,7 +515,7 @@ async function runAll(a: Args, pcaps: PcapFiles): Promise<void> {
     const order = k % 2 === 0 ? round : [...round].reverse();
     for (const job of order) {
       await quiet(QUIET_MAX_MS);
-      await job();
+      await job(k);
     }
   }
   console.error(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
@@ -496,8 +529,9 @@ function keyOf(path: string, flows: number, mode: string, w: number): string {
 /** Runs whose workers got less of their CPUs than this are repeated (up to CONTENDED_RETRIES times). */
 const MIN_CPU_SHARE = 0.9;
 const CONTENDED_RETRIES = 1;
-/** Longest wait for an idle machine before a run. */
+/** Longest wait for an idle machine before a run, and the time it is sampled over. */
 const QUIET_MAX_MS = 20000;
+const QUIET_SAMPLE_MS = 100;
 
 /** A testpmd run, repeated like ours when other processes took CPU time from it. */
 async function testpmdUncontended(a: Args, what: string, v: TestpmdVariant, failures: string[]): Promise<TestpmdResult | undefined> {
@@ -524,19 +558,37 @@ async function attempt<T>(what: string, run: () => Promise<T>, failures: string[
   return undefined;
 }
 
-function push(m: Map<string, number[]>, k: string, r: TestpmdResult): void {
-  m.set(k, [...(m.get(k) ?? []), ...r.rates]);
-  console.error(`  testpmd ${k}: ${r.rates.map((x) => x.toFixed(2)).join(' ')} Mpps, cpu ${(100 * r.cpuShare).toFixed(0)}%`);
+/** testpmd rates of one variant: every period, and the median of each round's run. */
+interface TestpmdCollected { rates: number[]; byRound: (number | undefined)[] }
+
+function push(m: Map<string, TestpmdCollected>, key: string, r: TestpmdResult, round: number): void {
+  const c = m.get(key) ?? { rates: [], byRound: [] };
+  c.rates.push(...r.rates);
+  c.byRound[round] = median(r.rates);
+  m.set(key, c);
+  console.error(`  testpmd ${key}: ${r.rates.map((x) => x.toFixed(2)).join(' ')} Mpps, cpu ${(100 * r.cpuShare).toFixed(0)}%`);
 }
 
-function report(a: Args, ours: Map<string, Collected>, tp: Map<string, number[]>, failures: string[]): void {
+/** The ratio b / a of each round where both ran (runs of one round are at most minutes apart). */
+function roundRatios(a: readonly (number | undefined)[], b: readonly (number | undefined)[]): number[] {
+  const out: number[] = [];
+  for (let k = 0; k < Math.max(a.length, b.length); k++) {
+    const x = a[k];
+    const y = b[k];
+    if (x !== undefined && y !== undefined) out.push(y / x);
+  }
+  return out;
+}
+
+function report(a: Args, ours: Map<string, Collected>, tp: Map<string, TestpmdCollected>, failures: string[]): void {
+  const tpRate = (key: string): number => median(tp.get(key)?.rates ?? []);
   const problems: string[] = [...failures];
   console.log(`\nmedian Mpps over ${a.repeat} runs x ${windowsPerRun(a)} windows of ${WINDOW_MS} ms; burst ${a.burst}; per worker = total / workers`);
   console.log('testpmd io per core: pcap = same rx vdev as ours (vf frames, same flows and queue split) -> null; null = net_null <-> net_null');
   for (const w of a.workers) {
-    const n = median(tp.get(`null/${w}`) ?? []) / w;
+    const n = tpRate(`null/${w}`) / w;
     const parts = a.flows.map((f) => {
-      const p = median(tp.get(`pcap/${f}/${w}`) ?? []) / w;
+      const p = tpRate(`pcap/${f}/${w}`) / w;
       return `pcap ${f} flows ${fmt(p, 2, 6)} Mpps (${fmt(1e3 / p, 1, 5)} ns)`;
     });
     console.log(`  workers=${w}: ${parts.join(', ')}, null ${fmt(n, 2, 6)} Mpps (${fmt(1e3 / n, 1, 5)} ns)`);
@@ -551,8 +603,8 @@ function report(a: Args, ours: Map<string, Collected>, tp: Map<string, number[]>
           if (!c) continue;
           const total = median(c.windows);
           const per = total / w;
-          const tpPcap = median(tp.get(`pcap/${flows}/${w}`) ?? []) / w;
-          const tpNull = median(tp.get(`null/${w}`) ?? []) / w;
+          const tpPcap = tpRate(`pcap/${flows}/${w}`) / w;
+          const tpNull = tpRate(`null/${w}`) / w;
           const lives = [...new Set(c.runs.map((r) => r.live))];
           const fast = median(c.runs.map((r) => r.fastShare));
           const cpu = median(c.runs.map((r) => r.cpuShare));
@@ -581,21 +633,27 @@ function report(a: Args, ours: Map<string, Collected>, tp: Map<string, number[]>
     }
   }
   if (a.workers.includes(1) && a.workers.includes(2)) {
-    console.log('\nscaling, total Mpps with 2 workers / 1 worker:');
+    console.log('\nscaling, total Mpps with 2 workers / 1 worker, median over rounds of the ratio of adjacent runs (each round):');
     for (const path of a.paths) {
       const parts: string[] = [];
       for (const flows of a.flows) {
         for (const mode of a.modes) {
           const one = ours.get(keyOf(path, flows, mode, 1));
           const two = ours.get(keyOf(path, flows, mode, 2));
-          if (one && two) parts.push(`${flows} ${mode} ${(median(two.windows) / median(one.windows)).toFixed(2)}x`);
+          if (!one || !two) continue;
+          const ratios = roundRatios(one.byRound.map((r) => r && median(r.windows)), two.byRound.map((r) => r && median(r.windows)));
+          parts.push(`${flows} ${mode} ${median(ratios).toFixed(2)}x (${ratios.map((x) => x.toFixed(2)).join(' ')})`);
         }
       }
       console.log(`  ${path.padEnd(6)} ${parts.join(', ')}`);
     }
-    const t1 = median(tp.get('null/1') ?? []);
-    const t2 = median(tp.get('null/2') ?? []);
-    if (a.testpmd) console.log(`  testpmd null ${(t2 / t1).toFixed(2)}x, pcap ${a.flows.map((f) => `${f} ${(median(tp.get(`pcap/${f}/2`) ?? []) / median(tp.get(`pcap/${f}/1`) ?? [])).toFixed(2)}x`).join(', ')}`);
+    if (a.testpmd) {
+      const tpScale = (key: string): string => {
+        const ratios = roundRatios(tp.get(`${key}/1`)?.byRound ?? [], tp.get(`${key}/2`)?.byRound ?? []);
+        return `${median(ratios).toFixed(2)}x (${ratios.map((x) => x.toFixed(2)).join(' ')})`;
+      };
+      console.log(`  testpmd null ${tpScale('null')}, ${a.flows.map((f) => `pcap ${f} ${tpScale(`pcap/${f}`)}`).join(', ')}`);
+    }
   }
   console.log(problems.length === 0 ? '\nchecks: every run had exactly its flows, no drops, fast path counter as expected'
     : `\nchecks FAILED:\n  ${problems.join('\n  ')}`);
