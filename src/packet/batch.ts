@@ -41,6 +41,8 @@ export class PacketBatch {
   readonly vnfType = new Uint8Array(MAX_SLOTS);
   /** Encapsulation: outer destination (16 bytes per slot); the source is the in port's underlay. */
   readonly ulDst = new Uint8Array(MAX_SLOTS * 16);
+  /** The same bytes for 32-bit big-endian access (four words per slot). */
+  readonly ulDv = new DataView(this.ulDst.buffer);
   /** Configuration generation conntrack saw for the packet (its decision is cached under it). */
   readonly gen = new Int32Array(MAX_SLOTS);
   /** Why the packet goes to drop (DropReason), set by the node that drops it. */

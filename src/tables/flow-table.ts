@@ -2,9 +2,11 @@
  * The connection-tracking table, shared by every worker: flows found by any worker from either
  * direction, so a reply that RSS puts on another worker's queue finds the flow its request made.
  *
- * LAYOUT (one SharedArrayBuffer). A header of counters, the flow records (RECORD words each), and
- * the index: buckets of BUCKET_WAYS entries, an entry is (flow << 1 | direction) + 1 (0 = free)
- * with a parallel word of hash tag. A key (VNI, protocol and family, ports, source, destination)
+ * LAYOUT (one SharedArrayBuffer). A header of counters, the flow records (RECORD words, three cache
+ * lines: what every packet reads and writes in the first, the original key in the second, the
+ * reply key in the third), and the index: buckets of BUCKET_WAYS entries, an entry is
+ * (flow << 1 | direction) + 1 (0 = free), with the entries' hash tags in the same 64-byte line (a
+ * probe touches one line and one page: without huge pages TLB misses cost as much as cache misses). A key (VNI, protocol and family, ports, source, destination)
  * may sit in either of two buckets (two hash functions from one 32-bit hash); there is no
  * displacement, so a delete simply frees its entry and no tombstones build up. At the sizes chosen
  * (entries = 4 x flows, i.e. load <= 0.5 with both directions indexed) an insert finds both
@@ -35,18 +37,20 @@ export const K_PROTO = 2;
 export const K_SRC = 3;
 export const K_DST = 7;
 
-/** Record words. */
+/** Record words. Line 0: what every packet reads and writes. */
 export const R_STATE = 0;     // TCP state
 export const R_SEEN = 1;      // last packet, seconds since the table's epoch
 export const R_OWNER = 2;     // worker that inserted it (deletes it)
-export const R_OWNPOS = 3;    // position in the owner's list of flows (owner-private)
-export const R_PORT = 4;      // the VM port the flow belongs to (flushes), -1 none
-export const R_GEN = 5;       // +dir: configuration generation the cached decision was made in (0: none)
-export const R_ACT = 7;       // +dir: action kind << 16 | out port
-export const R_UL = 11;       // +dir*4: encap: outer destination (4 words)
-export const R_HASH = 19;     // +dir: hash of the key
-export const R_FLAGS = 23;    // FLOW_* flags (set with Atomics.or: several workers may set them)
-export const R_KEY = 24;      // +dir*KEY_WORDS
+export const R_FLAGS = 3;     // FLOW_* flags (set with Atomics.or: several workers may set them)
+export const R_GEN = 4;       // +dir: configuration generation the cached decision was made in (0: none)
+export const R_ACT = 6;       // +dir: action kind << 16 | out port
+export const R_UL = 8;        // +dir*4: encap: outer destination (4 words)
+/** Line 1: the original key (R_KEY), then owner-side fields; line 2: the reply key. */
+export const R_KEY = 16;      // +dir*KEY_STRIDE
+export const R_HASH = 27;     // +dir: hash of the key
+export const R_OWNPOS = 29;   // position in the owner's list of flows (owner-private)
+export const R_PORT = 30;     // the VM port the flow belongs to (flushes), -1 none
+export const KEY_STRIDE = 16;
 export const RECORD = 48;
 
 /** Actions a flow direction may cache (R_ACT bits 16-23; the low half is the out port). */
@@ -77,6 +81,8 @@ const H_BUCKETS = 4;
 const HEADER = 16;
 
 export const BUCKET_WAYS = 8;
+/** Index words per bucket: BUCKET_WAYS tags, then BUCKET_WAYS entries (one 64-byte line). */
+const BUCKET_WORDS = 16;
 /** Records a worker takes from the shared cursor at a time. */
 export const CHUNK = 64;
 
@@ -89,14 +95,14 @@ function pow2AtLeast(n: number): number {
 export class FlowTable {
   readonly header: Int32Array;
   readonly rec: Int32Array;
-  readonly ent: Int32Array;
-  readonly tag: Int32Array;
+  /** The index: per bucket BUCKET_WAYS tags then BUCKET_WAYS entries. */
+  readonly idx: Int32Array;
   readonly capacity: number;
   readonly bucketMask: number;
 
   static byteSize(capacity: number): number {
     const buckets = FlowTable.bucketsFor(capacity);
-    return (HEADER + capacity * RECORD + buckets * BUCKET_WAYS * 2) * 4;
+    return (HEADER + capacity * RECORD + buckets * BUCKET_WORDS) * 4;
   }
 
   private static bucketsFor(capacity: number): number {
@@ -119,8 +125,7 @@ export class FlowTable {
     const buckets = this.header[H_BUCKETS]!;
     this.bucketMask = buckets - 1;
     this.rec = new Int32Array(sab, HEADER * 4, this.capacity * RECORD);
-    this.ent = new Int32Array(sab, (HEADER + this.capacity * RECORD) * 4, buckets * BUCKET_WAYS);
-    this.tag = new Int32Array(sab, (HEADER + this.capacity * RECORD + buckets * BUCKET_WAYS) * 4, buckets * BUCKET_WAYS);
+    this.idx = new Int32Array(sab, (HEADER + this.capacity * RECORD) * 4, buckets * BUCKET_WORDS);
   }
 
   /** The configuration generation: cached decisions made in an older one are not used. */
@@ -159,7 +164,7 @@ export class FlowTable {
 
   private keyEquals(flow: number, dir: number, k: Int32Array, off: number): boolean {
     const r = this.rec;
-    const base = flow * RECORD + R_KEY + dir * KEY_WORDS;
+    const base = flow * RECORD + R_KEY + dir * KEY_STRIDE;
     if (r[base + K_PORTS] !== k[off + K_PORTS] || r[base + K_SRC] !== k[off + K_SRC] || r[base + K_DST] !== k[off + K_DST]
       || r[base + K_VNI] !== k[off + K_VNI] || r[base + K_PROTO] !== k[off + K_PROTO]) return false;
     if ((k[off + K_PROTO]! & 0x100) === 0) return true;
@@ -171,22 +176,25 @@ export class FlowTable {
 
   /** Finds a key: returns flow << 1 | direction, or -1. */
   lookup(k: Int32Array, off: number, h: number): number {
-    const ent = this.ent;
-    const tag = this.tag;
-    let b = (h & this.bucketMask) * BUCKET_WAYS;
+    const idx = this.idx;
+    let b = (h & this.bucketMask) * BUCKET_WORDS;
     for (let i = 0; i < BUCKET_WAYS; i++) {
-      const e = ent[b + i]!;
-      if (e !== 0 && tag[b + i] === h) {
-        const fd = e - 1;
-        if (this.keyEquals(fd >>> 1, fd & 1, k, off)) return fd;
+      if (idx[b + i] === h) {
+        const e = idx[b + BUCKET_WAYS + i]!;
+        if (e !== 0) {
+          const fd = e - 1;
+          if (this.keyEquals(fd >>> 1, fd & 1, k, off)) return fd;
+        }
       }
     }
-    b = (fmix32(h ^ 0x5bd1e995) & this.bucketMask) * BUCKET_WAYS;
+    b = (fmix32(h ^ 0x5bd1e995) & this.bucketMask) * BUCKET_WORDS;
     for (let i = 0; i < BUCKET_WAYS; i++) {
-      const e = ent[b + i]!;
-      if (e !== 0 && tag[b + i] === h) {
-        const fd = e - 1;
-        if (this.keyEquals(fd >>> 1, fd & 1, k, off)) return fd;
+      if (idx[b + i] === h) {
+        const e = idx[b + BUCKET_WAYS + i]!;
+        if (e !== 0) {
+          const fd = e - 1;
+          if (this.keyEquals(fd >>> 1, fd & 1, k, off)) return fd;
+        }
       }
     }
     return -1;
@@ -199,22 +207,24 @@ export class FlowTable {
    */
   publish(flow: number, dir: number, h: number): boolean {
     const v = ((flow << 1) | dir) + 1;
-    const b1 = (h & this.bucketMask) * BUCKET_WAYS;
-    const b2 = (fmix32(h ^ 0x5bd1e995) & this.bucketMask) * BUCKET_WAYS;
-    const ent = this.ent;
+    const b1 = (h & this.bucketMask) * BUCKET_WORDS + BUCKET_WAYS;
+    const b2 = (fmix32(h ^ 0x5bd1e995) & this.bucketMask) * BUCKET_WORDS + BUCKET_WAYS;
+    const idx = this.idx;
     for (let attempt = 0; attempt < 4; attempt++) {
       let free1 = 0;
       let free2 = 0;
       for (let i = 0; i < BUCKET_WAYS; i++) {
-        if (ent[b1 + i] === 0) free1++;
-        if (ent[b2 + i] === 0) free2++;
+        if (idx[b1 + i] === 0) free1++;
+        if (idx[b2 + i] === 0) free2++;
       }
       if (free1 === 0 && free2 === 0) return false;
       const b = free1 >= free2 ? b1 : b2;
       for (let i = 0; i < BUCKET_WAYS; i++) {
-        if (ent[b + i] !== 0) continue;
-        this.tag[b + i] = h;
-        if (Atomics.compareExchange(ent, b + i, 0, v) === 0) return true;
+        if (idx[b + i] !== 0) continue;
+        // the tag first: a reader that sees the entry sees its tag (or, for a reused entry, an
+        // older one, which only makes it compare a key or skip a flow being published)
+        idx[b - BUCKET_WAYS + i] = h;
+        if (Atomics.compareExchange(idx, b + i, 0, v) === 0) return true;
       }
       // another worker took the free entries meanwhile: look again
     }
@@ -225,13 +235,13 @@ export class FlowTable {
   unpublish(flow: number, dir: number): void {
     const h = this.rec[flow * RECORD + R_HASH + dir]!;
     const v = ((flow << 1) | dir) + 1;
-    const b1 = (h & this.bucketMask) * BUCKET_WAYS;
-    const b2 = (fmix32(h ^ 0x5bd1e995) & this.bucketMask) * BUCKET_WAYS;
+    const b1 = (h & this.bucketMask) * BUCKET_WORDS + BUCKET_WAYS;
+    const b2 = (fmix32(h ^ 0x5bd1e995) & this.bucketMask) * BUCKET_WORDS + BUCKET_WAYS;
     for (let i = 0; i < BUCKET_WAYS; i++) {
-      if (this.ent[b1 + i] === v) { Atomics.store(this.ent, b1 + i, 0); return; }
+      if (this.idx[b1 + i] === v) { Atomics.store(this.idx, b1 + i, 0); return; }
     }
     for (let i = 0; i < BUCKET_WAYS; i++) {
-      if (this.ent[b2 + i] === v) { Atomics.store(this.ent, b2 + i, 0); return; }
+      if (this.idx[b2 + i] === v) { Atomics.store(this.idx, b2 + i, 0); return; }
     }
   }
 
@@ -248,7 +258,7 @@ export class FlowTable {
 
   /** Copies the key of flow/dir to dst[off..]. */
   copyKey(flow: number, dir: number, dst: Int32Array, off: number): void {
-    const base = flow * RECORD + R_KEY + dir * KEY_WORDS;
+    const base = flow * RECORD + R_KEY + dir * KEY_STRIDE;
     for (let i = 0; i < KEY_WORDS; i++) dst[off + i] = this.rec[base + i]!;
   }
 }
@@ -329,7 +339,7 @@ export class FlowOwner {
     r[base + R_FLAGS] = 0;
     for (let i = 0; i < KEY_WORDS; i++) {
       r[base + R_KEY + i] = k[off + i]!;
-      r[base + R_KEY + KEY_WORDS + i] = k[roff + i]!;
+      r[base + R_KEY + KEY_STRIDE + i] = k[roff + i]!;
     }
     if (!t.publish(f, 0, h)) {
       this.release(f);
@@ -355,7 +365,7 @@ export class FlowOwner {
     const t = this.table;
     t.unpublish(flow, 1);
     const base = flow * RECORD;
-    for (let i = 0; i < KEY_WORDS; i++) t.rec[base + R_KEY + KEY_WORDS + i] = k[off + i]!;
+    for (let i = 0; i < KEY_WORDS; i++) t.rec[base + R_KEY + KEY_STRIDE + i] = k[off + i]!;
     t.rec[base + R_HASH + 1] = h;
     return t.publish(flow, 1, h);
   }

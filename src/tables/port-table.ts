@@ -71,6 +71,8 @@ export interface InterfaceConfig {
 export class PortTable {
   readonly words: Int32Array;
   readonly bytes: Uint8Array;
+  /** `bytes` for 16/32-bit big-endian access (addresses copied a word at a time). */
+  readonly dv: DataView;
 
   static byteSize(): number {
     return MAX_PORTS * (WORDS * 4 + BYTES) + 16;
@@ -79,6 +81,7 @@ export class PortTable {
   constructor(readonly sab: SharedArrayBuffer) {
     this.words = new Int32Array(sab, 0, MAX_PORTS * WORDS + 4);
     this.bytes = new Uint8Array(sab, (MAX_PORTS * WORDS + 4) * 4, MAX_PORTS * BYTES);
+    this.dv = new DataView(sab, (MAX_PORTS * WORDS + 4) * 4, MAX_PORTS * BYTES);
   }
 
   static create(): PortTable {

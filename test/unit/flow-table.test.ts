@@ -1,6 +1,6 @@
 import test from 'ava';
 import {
-  BUCKET_WAYS, CHUNK, FlowOwner, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_WORDS, R_HASH, R_KEY, R_OWNER,
+  BUCKET_WAYS, CHUNK, FlowOwner, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_STRIDE, KEY_WORDS, R_HASH, R_KEY, R_OWNER,
   R_PORT, R_SEEN, RECORD, reverseKey,
 } from '../../src/tables/flow-table.js';
 import { fmix32 } from '../../src/tables/lpm-core.js';
@@ -277,7 +277,7 @@ test('rekeyReply replaces the reply key: the old one is gone, the new one finds 
   t.is(find(table, k, KEY_WORDS), -1);
   t.is(find(table, nk, KEY_WORDS), (f << 1) | 1);
   t.is(find(table, k, 0), f << 1, 'the original direction is unchanged');
-  t.is(table.rec[f * RECORD + R_KEY + KEY_WORDS + K_SRC], ip4num('10.0.0.9') | 0);
+  t.is(table.rec[f * RECORD + R_KEY + KEY_STRIDE + K_SRC], ip4num('10.0.0.9') | 0);
   o.remove(f, 1);
   t.is(find(table, nk, KEY_WORDS), -1, 'remove unlinks the new reply key');
 });

@@ -207,15 +207,9 @@ export function applyCached(ctx: NodeContext, b: PacketBatch, slot: number, f: n
   }
   b.outPort[slot] = out;
   if (kind === ACT_ENCAP) {
-    const ul = b.ulDst;
+    const ul = b.ulDv;
     const o = slot * 16;
-    for (let i = 0; i < 4; i++) {
-      const w = rec[base + R_UL + dir * 4 + i]!;
-      ul[o + i * 4] = w >>> 24;
-      ul[o + i * 4 + 1] = (w >>> 16) & 0xff;
-      ul[o + i * 4 + 2] = (w >>> 8) & 0xff;
-      ul[o + i * 4 + 3] = w & 0xff;
-    }
+    for (let i = 0; i < 4; i++) ul.setInt32(o + i * 4, rec[base + R_UL + dir * 4 + i]!);
     b.flags[slot] = b.flags[slot]! | PF_ENCAP;
     return ACT_ENCAP;
   }

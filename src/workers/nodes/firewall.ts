@@ -35,12 +35,9 @@ export class FirewallNode extends GraphNode {
     if (rec[base + R_GEN + dir] === gen && (rec[base + R_ACT + dir]! & ACT_FROM_PF) !== side) return encap ? E_ENCAP : E_TX;
     rec[base + R_ACT + dir] = side | ((encap ? ACT_ENCAP : ACT_TO_VF) << ACT_KIND_SHIFT) | b.outPort[slot]!;
     if (encap) {
-      const ul = b.ulDst;
+      const ul = b.ulDv;
       const o = slot * 16;
-      for (let i = 0; i < 4; i++) {
-        const j = o + i * 4;
-        rec[base + R_UL + dir * 4 + i] = (ul[j]! << 24) | (ul[j + 1]! << 16) | (ul[j + 2]! << 8) | ul[j + 3]!;
-      }
+      for (let i = 0; i < 4; i++) rec[base + R_UL + dir * 4 + i] = ul.getInt32(o + i * 4);
     }
     // published last: a worker that sees this generation sees the action above
     Atomics.store(rec, base + R_GEN + dir, gen);

@@ -7,7 +7,7 @@ import type { PacketBatch } from '../../packet/batch.js';
 import { PF_IPV6 } from '../../packet/batch.js';
 import { ETH_HLEN, IPV4_DST, IPV4_SRC } from '../../packet/headers.js';
 import { rewriteIpv4 } from '../../packet/nat.js';
-import { FLOW_DST_NAT, FLOW_SRC_NAT, K_DST, K_SRC, KEY_WORDS, R_FLAGS, R_KEY, RECORD, type FlowTable } from '../../tables/flow-table.js';
+import { FLOW_DST_NAT, FLOW_SRC_NAT, K_DST, K_SRC, KEY_STRIDE, R_FLAGS, R_KEY, RECORD, type FlowTable } from '../../tables/flow-table.js';
 
 /** Destination rewrites: DNAT of the original direction, un-SNAT of replies. */
 export function applyDstNat(flows: FlowTable, b: PacketBatch, slot: number): void {
@@ -17,7 +17,7 @@ export function applyDstNat(flows: FlowTable, b: PacketBatch, slot: number): voi
   if ((st & (FLOW_SRC_NAT | FLOW_DST_NAT)) === 0 || (b.flags[slot]! & PF_IPV6) !== 0) return;
   const dir = b.dir[slot]!;
   let addr: number;
-  if (dir === 0 && (st & FLOW_DST_NAT) !== 0) addr = flows.rec[base + R_KEY + KEY_WORDS + K_SRC]!;
+  if (dir === 0 && (st & FLOW_DST_NAT) !== 0) addr = flows.rec[base + R_KEY + KEY_STRIDE + K_SRC]!;
   else if (dir === 1 && (st & FLOW_SRC_NAT) !== 0) addr = flows.rec[base + R_KEY + K_SRC]!;
   else return;
   rewriteAddr(b, slot, IPV4_DST, addr);
@@ -31,7 +31,7 @@ export function applySrcNat(flows: FlowTable, b: PacketBatch, slot: number): voi
   if ((st & (FLOW_SRC_NAT | FLOW_DST_NAT)) === 0 || (b.flags[slot]! & PF_IPV6) !== 0) return;
   const dir = b.dir[slot]!;
   let addr: number;
-  if (dir === 0 && (st & FLOW_SRC_NAT) !== 0) addr = flows.rec[base + R_KEY + KEY_WORDS + K_DST]!;
+  if (dir === 0 && (st & FLOW_SRC_NAT) !== 0) addr = flows.rec[base + R_KEY + KEY_STRIDE + K_DST]!;
   else if (dir === 1 && (st & FLOW_DST_NAT) !== 0) addr = flows.rec[base + R_KEY + K_DST]!;
   else return;
   rewriteAddr(b, slot, IPV4_SRC, addr);

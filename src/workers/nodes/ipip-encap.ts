@@ -53,12 +53,12 @@ export function encapsulate(ports: PortTable, b: PacketBatch, slot: number): boo
   bytes[ip + IPV6_NEXT] = (b.flags[slot]! & PF_IPV6) !== 0 ? IPPROTO_IPV6 : IPPROTO_IPIP;
   bytes[ip + IPV6_HOP_LIMIT] = UNDERLAY_HOP_LIMIT;
   const src = ports.at(b.inPort[slot]!, B_UNDERLAY);
-  const pb = ports.bytes;
-  const ul = b.ulDst;
+  const pdv = ports.dv;
+  const ul = b.ulDv;
   const o = slot * 16;
-  for (let i = 0; i < 16; i++) {
-    bytes[ip + IPV6_SRC + i] = pb[src + i]!;
-    bytes[ip + IPV6_DST + i] = ul[o + i]!;
+  for (let i = 0; i < 16; i += 4) {
+    dv.setInt32(ip + IPV6_SRC + i, pdv.getInt32(src + i));
+    dv.setInt32(ip + IPV6_DST + i, ul.getInt32(o + i));
   }
   return true;
 }

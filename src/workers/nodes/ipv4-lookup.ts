@@ -6,7 +6,7 @@ import type { PacketBatch } from '../../packet/batch.js';
 import { PF_ENCAP, PF_FROM_PF, PF_IPV6, PF_SOUTH_NORTH } from '../../packet/batch.js';
 import { DropReason } from '../../packet/drop-reasons.js';
 import { ETH_DST, ETH_HLEN, IPPROTO_TCP, IPPROTO_UDP, IPV4_DST } from '../../packet/headers.js';
-import { K_DST, K_SRC, K_VNI, KEY_WORDS, R_KEY, RECORD } from '../../tables/flow-table.js';
+import { K_DST, K_SRC, K_VNI, KEY_STRIDE, R_KEY, RECORD } from '../../tables/flow-table.js';
 import { upstreamFlowHash } from '../../packet/upstream-hash.js';
 import type { LpmCore } from '../../tables/lpm-core.js';
 import { PortState } from '../../tables/port-table.js';
@@ -59,7 +59,7 @@ const hashScratch = new Int32Array(11);
 /** Upstream's flow hash of the packet (its WCMP choice must match upstream's for the same flow). */
 function upstreamHashOf(fwd: Forwarding, b: PacketBatch, slot: number): number {
   const rec = fwd.flows.rec;
-  const key = b.flow[slot]! * RECORD + R_KEY + b.dir[slot]! * KEY_WORDS;
+  const key = b.flow[slot]! * RECORD + R_KEY + b.dir[slot]! * KEY_STRIDE;
   const proto = b.proto[slot]!;
   const at = b.start[slot]! + b.l4[slot]!;
   const dv = b.dv;
