@@ -17,7 +17,9 @@ import { Graph } from './graph.js';
 import { FAST_DROP, FAST_TX, FastPath } from './fast-path.js';
 import { type NodeContext, openForwarding } from './node-context.js';
 import { Qsbr } from '../tables/qsbr.js';
-import { R_PORT, R_SEEN, R_STATE, RECORD, TcpState } from '../tables/flow-table.js';
+import {
+  FLOW_DST_NAT, K_SRC, K_VNI, KEY_STRIDE, R_FLAGS, R_KEY, R_PORT, R_SEEN, R_STATE, RECORD, TcpState,
+} from '../tables/flow-table.js';
 import { FS_AGED, FS_FLUSHED } from './node-context.js';
 import {
   buildGarp, buildRa, buildRouterProbe, buildUnsolicitedNa, garpWanted, ndWanted, PERIODIC_FAST_INTERVAL_MS, PeriodicSchedule,
@@ -68,7 +70,16 @@ function run(data: WorkerData): void {
   const graceToken = (): number => qsbr.start();
   const graceDone = (t: number): boolean => qsbr.check(t);
   let flushPort = -1;
-  const flushMatch = (f: number): boolean => flushPort < 0 || rec[f * RECORD + R_PORT] === flushPort;
+  let flushIp = 0;
+  let flushVni = 0;
+  // a port's flows: those it started or was tunnelled, and those DNATed to it (a VIP's)
+  const flushMatch = (f: number): boolean => {
+    if (flushPort < 0) return true;
+    const base = f * RECORD;
+    if (rec[base + R_PORT] === flushPort) return true;
+    return (rec[base + R_FLAGS]! & FLOW_DST_NAT) !== 0 && rec[base + R_KEY + KEY_STRIDE + K_SRC] === flushIp
+      && rec[base + R_KEY + K_VNI] === flushVni;
+  };
   qsbr.online(data.queue);
   const graph = new Graph(buildNodes(ctx, data.ports, data.queue), new Float64Array(data.counters));
   const stats = new Float64Array(data.stats);
@@ -162,6 +173,8 @@ function run(data: WorkerData): void {
       if (cmd[0] === Op.STOP) Atomics.store(ctl, CTL_STOP, 1);
       else if (cmd[0] === Op.PORT_DETACH || cmd[0] === Op.FLUSH_PORT || cmd[0] === Op.FLUSH_ALL) {
         flushPort = cmd[0] === Op.FLUSH_ALL ? -1 : cmd[2]!;
+        flushIp = flushPort >= 0 ? ports.ipv4(flushPort) | 0 : 0;
+        flushVni = flushPort >= 0 ? ports.vni(flushPort) | 0 : 0;
         result = owner.removeWhere(flushMatch, qsbr.start());
         fwd.stats[FS_FLUSHED] = fwd.stats[FS_FLUSHED]! + result;
       }
