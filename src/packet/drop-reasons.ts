@@ -27,7 +27,6 @@ export const DropReason = {
   PF_TO_PF: 21,          // arrived on an uplink and routed back to an uplink
   NO_UPLINK: 22,         // an encapsulated packet found no uplink to leave by
   UNSUPPORTED_VNF: 23,   // tunnelled to a VNF this build does not serve yet (load balancer)
-  TTL_ZERO: 24,
 } as const;
 
 export type DropReasonCode = (typeof DropReason)[keyof typeof DropReason];

@@ -54,7 +54,6 @@ export const KEY_STRIDE = 16;
 export const RECORD = 48;
 
 /** Actions a flow direction may cache (R_ACT bits 16-23; the low half is the out port). */
-export const ACT_NONE = 0;
 export const ACT_TO_VF = 1;     // rewrite Ethernet toward the out port's VM
 export const ACT_ENCAP = 2;     // IP-in-IPv6 toward R_UL, out of the PF in the low half
 /**

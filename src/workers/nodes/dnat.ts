@@ -6,7 +6,7 @@ import type { PacketBatch } from '../../packet/batch.js';
 import { PF_IPV6 } from '../../packet/batch.js';
 import { ETH_HLEN, IPV4_DST } from '../../packet/headers.js';
 import {
-  FLOW_DECIDED, FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable, K_SRC, KEY_STRIDE, KEY_WORDS, R_FLAGS, R_KEY, RECORD,
+  FLOW_DECIDED, FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable, K_SRC, KEY_WORDS, R_FLAGS, RECORD,
 } from '../../tables/flow-table.js';
 import { DropReason } from '../../packet/drop-reasons.js';
 import { drop, GraphNode } from '../graph.js';
@@ -56,6 +56,3 @@ export class DnatNode extends GraphNode {
     return E_IPV4;
   }
 }
-
-/** Offset of a flow's reply key in the record array (for tests). */
-export const REPLY_KEY = R_KEY + KEY_STRIDE;
