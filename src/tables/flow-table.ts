@@ -291,6 +291,11 @@ export class FlowOwner {
   private limboHead = 0;
   private limboCount = 0;
   private scan = 0;
+  /**
+   * Starts a grace period for a record that was briefly visible (the worker sets its Qsbr's start;
+   * token 0, the default, means "no other reader").
+   */
+  startGrace: () => number = () => 0;
 
   constructor(readonly table: FlowTable, readonly worker: number) {
     this.free = new Int32Array(table.capacity);
@@ -345,9 +350,10 @@ export class FlowOwner {
       return -2;
     }
     if (!t.publish(f, 1, rh)) {
-      // both directions are indexed or neither: a flow whose replies cannot be found is refused
+      // both directions are indexed or neither: a flow whose replies cannot be found is refused;
+      // another worker may have found it meanwhile, so it is reused only after a grace period
       t.unpublish(f, 0);
-      this.release(f);
+      this.retire(f, this.startGrace());
       return -2;
     }
     r[base + R_OWNPOS] = this.ownedCount;
@@ -378,11 +384,16 @@ export class FlowOwner {
     const last = this.owned[--this.ownedCount]!;
     this.owned[pos] = last;
     t.rec[last * RECORD + R_OWNPOS] = pos;
+    this.retire(flow, token);
+    t.countLive(-1);
+  }
+
+  /** Queues a record for reuse once the grace period `token` ended. */
+  private retire(flow: number, token: number): void {
     const at = ((this.limboHead + this.limboCount) % this.free.length) * 2;
     this.limbo[at] = flow;
     this.limbo[at + 1] = token;
     this.limboCount++;
-    t.countLive(-1);
   }
 
   /** Moves records whose grace period ended to the free list. */

@@ -68,6 +68,7 @@ function run(data: WorkerData): void {
     return idle > timeout;
   };
   const graceToken = (): number => qsbr.start();
+  owner.startGrace = graceToken;
   const graceDone = (t: number): boolean => qsbr.check(t);
   let flushPort = -1;
   let flushIp = 0;
