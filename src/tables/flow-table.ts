@@ -175,18 +175,13 @@ export class FlowTable {
 
   /** Finds a key: returns flow << 1 | direction, or -1. */
   lookup(k: Int32Array, off: number, h: number): number {
+    const fd = this.probe((h & this.bucketMask) * BUCKET_WORDS, h, k, off);
+    return fd >= 0 ? fd : this.probe((fmix32(h ^ 0x5bd1e995) & this.bucketMask) * BUCKET_WORDS, h, k, off);
+  }
+
+  /** The entry of bucket line `b` whose tag is h and whose key equals k[off..], or -1. */
+  private probe(b: number, h: number, k: Int32Array, off: number): number {
     const idx = this.idx;
-    let b = (h & this.bucketMask) * BUCKET_WORDS;
-    for (let i = 0; i < BUCKET_WAYS; i++) {
-      if (idx[b + i] === h) {
-        const e = idx[b + BUCKET_WAYS + i]!;
-        if (e !== 0) {
-          const fd = e - 1;
-          if (this.keyEquals(fd >>> 1, fd & 1, k, off)) return fd;
-        }
-      }
-    }
-    b = (fmix32(h ^ 0x5bd1e995) & this.bucketMask) * BUCKET_WORDS;
     for (let i = 0; i < BUCKET_WAYS; i++) {
       if (idx[b + i] === h) {
         const e = idx[b + BUCKET_WAYS + i]!;

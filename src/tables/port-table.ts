@@ -95,16 +95,7 @@ export class PortTable {
 
   /** The active VM port of `vni` whose IPv4 is `ip`, or -1 (scan of the declared ports). */
   findIpv4(vni: number, ip: number): number {
-    const w = this.words;
-    const n = w[LIMIT_WORD]!;
-    const ipw = ip | 0;
-    const v = vni | 0;
-    for (let p = 0; p < n; p++) {
-      const base = p * WORDS;
-      if (w[base + W_STATE] === PortState.VF_ACTIVE && w[base + W_IPV4] === ipw && w[base + W_VNI] === v
-        && (w[base + W_FLAGS]! & PORT_HAS_IPV4) !== 0) return p;
-    }
-    return -1;
+    return this.findAddress(vni, ip, W_IPV4, PORT_HAS_IPV4);
   }
 
   /** The active VM port of `vni` whose IPv6 equals src[off..off+16], or -1. */
@@ -126,14 +117,19 @@ export class PortTable {
 
   /** The active VM port of `vni` whose VIP is `ip`, or -1 (DNAT of a new flow). */
   findVip(vni: number, ip: number): number {
+    return this.findAddress(vni, ip, W_VIP, PORT_HAS_VIP);
+  }
+
+  /** The active VM port of `vni` whose address word `word` is `ip` and that has `flag`, or -1. */
+  private findAddress(vni: number, ip: number, word: number, flag: number): number {
     const w = this.words;
     const n = w[LIMIT_WORD]!;
     const ipw = ip | 0;
     const v = vni | 0;
     for (let p = 0; p < n; p++) {
       const base = p * WORDS;
-      if (w[base + W_STATE] === PortState.VF_ACTIVE && w[base + W_VIP] === ipw && w[base + W_VNI] === v
-        && (w[base + W_FLAGS]! & PORT_HAS_VIP) !== 0) return p;
+      if (w[base + W_STATE] === PortState.VF_ACTIVE && w[base + word] === ipw && w[base + W_VNI] === v
+        && (w[base + W_FLAGS]! & flag) !== 0) return p;
     }
     return -1;
   }

@@ -99,3 +99,15 @@ export async function startService(spec: ServiceSpec): Promise<Service> {
   return svc;
 }
 
+
+/** dps_worker_stat of a service's /metrics on `port`: lcore -> stat -> value (bounded by a 5 s timeout). */
+export async function workerStats(port: number): Promise<Map<string, Map<string, number>>> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  const out = new Map<string, Map<string, number>>();
+  for (const m of text.matchAll(/^dps_worker_stat\{lcore="(\d+)",stat="(\w+)"\} (\d+(?:\.\d+)?(?:e\+\d+)?)$/gm)) {
+    const l = out.get(m[1]!) ?? new Map<string, number>();
+    l.set(m[2]!, Number(m[3]));
+    out.set(m[1]!, l);
+  }
+  return out;
+}

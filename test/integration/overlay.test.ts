@@ -11,7 +11,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { rmSync } from 'node:fs';
 import {
-  dpClient, nsDelete, nsExec, removeLinks, type Service, startService, type TapSpec, tryRun, waitFor,
+  dpClient, nsDelete, nsExec, removeLinks, type Service, startService, type TapSpec, tryRun, waitFor, workerStats,
 } from './harness.js';
 import {
   attachToUnderlay, Capture, createUnderlay, destroyUnderlay, NsProcess, quietRootPort, snmpCounter, type Underlay, underlayNames,
@@ -311,18 +311,6 @@ test.serial('VNIs are isolated: the same addresses in another VNI reach only the
   t.is(still.code, 0, 'VNI 100 still routes 10.0.0.2 to b1');
 });
 
-/** dps_worker_stat of a host: lcore -> stat -> value. */
-async function workerStats(h: HostSpec): Promise<Map<string, Map<string, number>>> {
-  const text = await (await fetch(`http://127.0.0.1:${h.metrics}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
-  const out = new Map<string, Map<string, number>>();
-  for (const m of text.matchAll(/^dps_worker_stat\{lcore="(\d+)",stat="(\w+)"\} (\d+(?:\.\d+)?(?:e\+\d+)?)$/gm)) {
-    const l = out.get(m[1]!) ?? new Map<string, number>();
-    l.set(m[2]!, Number(m[3]));
-    out.set(m[1]!, l);
-  }
-  return out;
-}
-
 // A TCP server that answers every connection with "<bytes received> <sha256>" once the client
 // has finished sending, and a client opening N connections at once, each sending its own random
 // data and checking the answer. Run by node inside the VMs' namespaces (kernel TCP, nothing else).
@@ -363,7 +351,7 @@ test.serial('30 concurrent TCP connections and a ping through a two-worker host 
   const srv = new NsProcess(b1.ns, [process.execPath, '-e', SERVER_JS, '6000']);
   try {
     await listening(srv, b1, 6000);
-    const before = await workerStats(B);
+    const before = await workerStats(B.metrics);
     const forwarded0 = await snmpCounter(u.routerNs, 'Ip6OutForwDatagrams');
     t.deepEqual([...before.keys()].sort(), ['1', '2'], 'host B runs one worker per worker lcore');
     const [pingRun, c4, c6] = await Promise.all([
@@ -371,7 +359,7 @@ test.serial('30 concurrent TCP connections and a ping through a two-worker host 
       nsExec(a1.ns, [process.execPath, '-e', CLIENT_JS, b1.ipv4, '6000', String(V4), '262144'], 40000),
       nsExec(a1.ns, [process.execPath, '-e', CLIENT_JS, b1.ipv6, '6000', String(V6), '262144'], 40000),
     ]);
-    const after = await workerStats(B);
+    const after = await workerStats(B.metrics);
     const forwarded = await snmpCounter(u.routerNs, 'Ip6OutForwDatagrams') - forwarded0;
     t.is(pingRun.code, 0, pingRun.out);
     for (const [fam, c, n] of [['IPv4', c4, V4], ['IPv6', c6, V6]] as const) {

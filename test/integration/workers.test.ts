@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import {
-  dpClient, moveToNs, nsCreate, nsDelete, nsExec, removeLinks, type Service, startService, tapTopology, tryRun, waitFor,
+  dpClient, moveToNs, nsCreate, nsDelete, nsExec, removeLinks, type Service, startService, tapTopology, tryRun, waitFor, workerStats,
 } from './harness.js';
 
 const P = 'dwk';
@@ -22,18 +22,6 @@ async function cleanup(): Promise<void> {
   await nsDelete(NS2);
   await svc?.stop();
   await removeLinks([PF0.iface, PF1.iface, VF0.iface, VF1.iface]);
-}
-
-/** Reads dps_worker_stat values: lcore -> stat -> value. */
-async function workerStats(): Promise<Map<string, Map<string, number>>> {
-  const text = await (await fetch(`http://127.0.0.1:${METRICS}/metrics`)).text();
-  const out = new Map<string, Map<string, number>>();
-  for (const m of text.matchAll(/^dps_worker_stat\{lcore="(\d+)",stat="(\w+)"\} (\d+(?:\.\d+)?(?:e\+\d+)?)$/gm)) {
-    const l = out.get(m[1]!) ?? new Map<string, number>();
-    l.set(m[2]!, Number(m[3]));
-    out.set(m[1]!, l);
-  }
-  return out;
 }
 
 test.before(async () => {
@@ -64,7 +52,7 @@ test.before(async () => {
 test.after.always(cleanup);
 
 test.serial('-l 0,1,2 starts two workers and both carry traffic', async (t) => {
-  const before = await workerStats();
+  const before = await workerStats(METRICS);
   t.deepEqual([...before.keys()].sort(), ['1', '2'], 'one worker per worker lcore');
   // many flows (distinct UDP source ports) so the TAP queue hash uses both queues
   const ping = await nsExec(NS1, ['ping', '-c', '5', '-i', '0.2', '-W', '2', '10.100.1.2']);
@@ -75,10 +63,10 @@ test.serial('-l 0,1,2 starts two workers and both carry traffic', async (t) => {
   }
   await Promise.all(sends);
   const after = await waitFor('traffic counted on both workers', async () => {
-    const s = await workerStats();
+    const s = await workerStats(METRICS);
     const busy = [...s.values()].filter((m) => (m.get('rx_packets') ?? 0) > 0 && (m.get('tx_packets') ?? 0) > 0);
     return busy.length === 2 ? s : undefined;
-  }, 10000).catch(() => workerStats());
+  }, 10000).catch(() => workerStats(METRICS));
   for (const [lcore, m] of after) {
     t.log(`worker lcore ${lcore}: rx ${m.get('rx_packets')} tx ${m.get('tx_packets')}`);
     t.true((m.get('rx_packets') ?? 0) > 0, `worker ${lcore} received nothing`);

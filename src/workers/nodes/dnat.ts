@@ -6,12 +6,12 @@ import type { PacketBatch } from '../../packet/batch.js';
 import { PF_IPV6 } from '../../packet/batch.js';
 import { ETH_HLEN, IPV4_DST } from '../../packet/headers.js';
 import {
-  FLOW_DECIDED, FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable, K_SRC, KEY_WORDS, R_FLAGS, RECORD,
+  FLOW_DECIDED, FLOW_DST_NAT, FLOW_SRC_NAT, K_SRC, KEY_WORDS, R_FLAGS, RECORD,
 } from '../../tables/flow-table.js';
 import { DropReason } from '../../packet/drop-reasons.js';
 import { drop, GraphNode } from '../graph.js';
-import { FS_TABLE_FULL, type Forwarding, type NodeContext } from '../node-context.js';
-import { applyDstNat, rewriteAddr } from './flow-actions.js';
+import type { Forwarding, NodeContext } from '../node-context.js';
+import { applyDstNat, natFlow, rewriteAddr } from './flow-actions.js';
 
 const E_IPV4 = 1;
 const E_IPV6 = 2;
@@ -41,14 +41,8 @@ export class DnatNode extends GraphNode {
       if (owner >= 0) {
         const vmIp = this.ctx.ports.ipv4(owner);
         rewriteAddr(b, slot, IPV4_DST, vmIp);
-        Atomics.or(flows.rec, base + R_FLAGS, FLOW_DST_NAT);
         // replies now come from the VM's own address
-        flows.copyKey(f, 1, this.k, 0);
-        this.k[K_SRC] = vmIp | 0;
-        if (!this.fwd.owner.rekeyReply(f, this.k, 0, FlowTable.hash(this.k, 0))) {
-          this.fwd.stats[FS_TABLE_FULL] = this.fwd.stats[FS_TABLE_FULL]! + 1;
-          return drop(b, slot, DropReason.FLOW_TABLE_FULL);
-        }
+        if (!natFlow(this.fwd, f, FLOW_DST_NAT, K_SRC, vmIp, this.k)) return drop(b, slot, DropReason.FLOW_TABLE_FULL);
       }
       return E_IPV4;
     }

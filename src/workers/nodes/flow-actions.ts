@@ -7,34 +7,45 @@ import type { PacketBatch } from '../../packet/batch.js';
 import { PF_IPV6 } from '../../packet/batch.js';
 import { ETH_HLEN, IPV4_DST, IPV4_SRC } from '../../packet/headers.js';
 import { rewriteIpv4 } from '../../packet/nat.js';
-import { FLOW_DST_NAT, FLOW_SRC_NAT, K_DST, K_SRC, KEY_STRIDE, R_FLAGS, R_KEY, RECORD, type FlowTable } from '../../tables/flow-table.js';
+import { FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable, K_DST, K_SRC, KEY_STRIDE, R_FLAGS, R_KEY, RECORD } from '../../tables/flow-table.js';
+import { FS_TABLE_FULL, type Forwarding } from '../node-context.js';
 
-/** Destination rewrites: DNAT of the original direction, un-SNAT of replies. */
+/** Destination rewrites: DNAT of the original direction (to the reply's source), un-SNAT of replies (to the original source). */
 export function applyDstNat(flows: FlowTable, b: PacketBatch, slot: number): void {
-  const f = b.flow[slot]!;
-  const base = f * RECORD;
-  const st = flows.rec[base + R_FLAGS]!;
-  if ((st & (FLOW_SRC_NAT | FLOW_DST_NAT)) === 0 || (b.flags[slot]! & PF_IPV6) !== 0) return;
-  const dir = b.dir[slot]!;
-  let addr: number;
-  if (dir === 0 && (st & FLOW_DST_NAT) !== 0) addr = flows.rec[base + R_KEY + KEY_STRIDE + K_SRC]!;
-  else if (dir === 1 && (st & FLOW_SRC_NAT) !== 0) addr = flows.rec[base + R_KEY + K_SRC]!;
-  else return;
-  rewriteAddr(b, slot, IPV4_DST, addr);
+  applyNat(flows, b, slot, IPV4_DST, FLOW_DST_NAT, FLOW_SRC_NAT, K_SRC);
 }
 
-/** Source rewrites: SNAT of the original direction, un-DNAT of replies. */
+/** Source rewrites: SNAT of the original direction (to the reply's destination), un-DNAT of replies (to the original destination). */
 export function applySrcNat(flows: FlowTable, b: PacketBatch, slot: number): void {
-  const f = b.flow[slot]!;
-  const base = f * RECORD;
+  applyNat(flows, b, slot, IPV4_SRC, FLOW_SRC_NAT, FLOW_DST_NAT, K_DST);
+}
+
+/**
+ * Rewrites address `field` of the packet when its flow has `flag0` (original direction: the value
+ * is word `keyWord` of the reply key) or `flag1` (reply direction: the same word of the original key).
+ */
+function applyNat(flows: FlowTable, b: PacketBatch, slot: number, field: number, flag0: number, flag1: number, keyWord: number): void {
+  const base = b.flow[slot]! * RECORD;
   const st = flows.rec[base + R_FLAGS]!;
   if ((st & (FLOW_SRC_NAT | FLOW_DST_NAT)) === 0 || (b.flags[slot]! & PF_IPV6) !== 0) return;
   const dir = b.dir[slot]!;
-  let addr: number;
-  if (dir === 0 && (st & FLOW_SRC_NAT) !== 0) addr = flows.rec[base + R_KEY + KEY_STRIDE + K_DST]!;
-  else if (dir === 1 && (st & FLOW_DST_NAT) !== 0) addr = flows.rec[base + R_KEY + K_DST]!;
-  else return;
-  rewriteAddr(b, slot, IPV4_SRC, addr);
+  if (dir === 0 && (st & flag0) !== 0) rewriteAddr(b, slot, field, flows.rec[base + R_KEY + KEY_STRIDE + keyWord]!);
+  else if (dir === 1 && (st & flag1) !== 0) rewriteAddr(b, slot, field, flows.rec[base + R_KEY + keyWord]!);
+}
+
+/**
+ * Marks flow f NATed (`flag`) on its first packet and re-indexes its reply key with word `keyWord`
+ * set to `addr` (replies are then expected from or to the translated address). False when the
+ * index cannot take the new key: the caller drops the packet as FLOW_TABLE_FULL and counts it.
+ */
+export function natFlow(fwd: Forwarding, f: number, flag: number, keyWord: number, addr: number, k: Int32Array): boolean {
+  const flows = fwd.flows;
+  Atomics.or(flows.rec, f * RECORD + R_FLAGS, flag);
+  flows.copyKey(f, 1, k, 0);
+  k[keyWord] = addr | 0;
+  if (fwd.owner.rekeyReply(f, k, 0, FlowTable.hash(k, 0))) return true;
+  fwd.stats[FS_TABLE_FULL] = fwd.stats[FS_TABLE_FULL]! + 1;
+  return false;
 }
 
 export function rewriteAddr(b: PacketBatch, slot: number, field: number, addr: number): void {

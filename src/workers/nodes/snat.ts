@@ -5,11 +5,11 @@
 import type { PacketBatch } from '../../packet/batch.js';
 import { PF_FROM_PF, PF_IPV6, PF_SOUTH_NORTH } from '../../packet/batch.js';
 import { IPV4_SRC } from '../../packet/headers.js';
-import { FLOW_DECIDED, FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable, K_DST, KEY_WORDS, R_FLAGS, RECORD } from '../../tables/flow-table.js';
+import { FLOW_DECIDED, FLOW_DST_NAT, FLOW_SRC_NAT, K_DST, KEY_WORDS, R_FLAGS, RECORD } from '../../tables/flow-table.js';
 import { DropReason } from '../../packet/drop-reasons.js';
 import { drop, GraphNode } from '../graph.js';
-import { FS_TABLE_FULL, type Forwarding, type NodeContext } from '../node-context.js';
-import { applySrcNat, rewriteAddr } from './flow-actions.js';
+import type { Forwarding, NodeContext } from '../node-context.js';
+import { applySrcNat, natFlow, rewriteAddr } from './flow-actions.js';
 
 const E_FIREWALL = 1;
 
@@ -38,14 +38,8 @@ export class SnatNode extends GraphNode {
       const vip = this.ctx.ports.vip(b.inPort[slot]!);
       if (vip === 0) return E_FIREWALL;
       rewriteAddr(b, slot, IPV4_SRC, vip);
-      Atomics.or(flows.rec, base + R_FLAGS, FLOW_SRC_NAT);
       // replies now come back to the VIP
-      flows.copyKey(f, 1, this.k, 0);
-      this.k[K_DST] = vip | 0;
-      if (!this.fwd.owner.rekeyReply(f, this.k, 0, FlowTable.hash(this.k, 0))) {
-        this.fwd.stats[FS_TABLE_FULL] = this.fwd.stats[FS_TABLE_FULL]! + 1;
-        return drop(b, slot, DropReason.FLOW_TABLE_FULL);
-      }
+      if (!natFlow(this.fwd, f, FLOW_SRC_NAT, K_DST, vip, this.k)) return drop(b, slot, DropReason.FLOW_TABLE_FULL);
       return E_FIREWALL;
     }
     applySrcNat(flows, b, slot);
