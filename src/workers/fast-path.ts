@@ -36,6 +36,7 @@ export class FastPath {
     const ctx = this.ctx;
     const ports = ctx.ports;
     const fwd = ctx.fwd;
+    if (!fwd.settings.fastPath) return FAST_MISS;
     const s = b.start[slot]!;
     const len = b.len[slot]!;
     const dv = b.dv;
@@ -117,7 +118,7 @@ export class FastPath {
     const dir = found & 1;
     const base = f * RECORD;
     const rec = flows.rec;
-    if (!fwd.settings.fastPath || rec[base + R_GEN + dir] !== flows.generation) return FAST_MISS;
+    if (rec[base + R_GEN + dir] !== flows.generation) return FAST_MISS;
     // only a decision made for this side (VM or uplink) of the key: the graph decides the other
     if ((rec[base + R_ACT + dir]! & ACT_FROM_PF) !== (fromPf ? ACT_FROM_PF : 0)) return FAST_MISS;
 

@@ -56,7 +56,6 @@ function run(data: WorkerData): void {
   const ctx: NodeContext = { ports, settings: data.settings, fwd };
   const qsbr = new Qsbr(data.qsbr);
   const fast = new FastPath(ctx);
-  const fastPath = data.forwardingSettings.fastPath;
   const owner = fwd.owner;
   const rec = fwd.flows.rec;
   const flowTimeout = data.forwardingSettings.flowTimeout;
@@ -217,16 +216,14 @@ function run(data: WorkerData): void {
       b.reset(i, mbuf, mbuf + bufShift + mf.dataOffOf(mbuf), mf.dataLenOf(mbuf), port);
       const rxNode = port < rxNodeByPort.length ? rxNodeByPort[port]! : -1;
       if (rxNode >= 0) {
-        if (fastPath) {
-          const r = fast.forward(b, i);
-          if (r === FAST_TX) {
-            graph.sendDirect(i);
-            continue;
-          }
-          if (r === FAST_DROP) {
-            graph.enqueue(dropNode, i);
-            continue;
-          }
+        const r = fast.forward(b, i);
+        if (r === FAST_TX) {
+          graph.sendDirect(i);
+          continue;
+        }
+        if (r === FAST_DROP) {
+          graph.enqueue(dropNode, i);
+          continue;
         }
         graph.fromSource(rxNode, i);
       } else {
