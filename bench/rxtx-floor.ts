@@ -1,6 +1,6 @@
 /**
  * The floor under the packet path: a worker thread that only moves packets from rx to tx through
- * the shim (no graph, packet bytes untouched), on the same net_null vdevs as bench/forward.ts.
+ * the shim's one io call per iteration (no graph, packet bytes untouched), on the same net_null vdevs as bench/forward.ts.
  * The difference between this and forward.ts is what the graph costs per packet.
  *
  *   node dist/bench/rxtx-floor.js [--seconds 4] [--burst 32] [--touch]
@@ -10,7 +10,7 @@
  */
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import { loadShim, MbufFields } from '../src/ffi/dpdk.js';
+import { loadShim } from '../src/ffi/dpdk.js';
 
 interface Data { seconds: number; burst: number; touch: boolean; ports: number[]; cpu: number; stats: SharedArrayBuffer }
 
@@ -22,27 +22,28 @@ function arg(name: string, def: number): number {
 function workerLoop(d: Data): void {
   const dpdk = loadShim();
   dpdk.threadRegister(d.cpu);
-  const info = dpdk.poolInfo();
-  const pool = dpdk.poolView();
-  const bytes = new Uint8Array(pool);
-  const mf = new MbufFields(pool, dpdk);
-  const offs = new Uint32Array(1024);
-  const ports = Uint16Array.from(d.ports);
+  const bytes = new Uint8Array(dpdk.poolView());
+  const io = dpdk.ioArea();
+  io.pollPort.set(d.ports);
   const stats = new Float64Array(d.stats);
   const end = performance.now() + d.seconds * 1000;
+  const [p0, p1] = d.ports as [number, number];
   let sum = 0;
   let iter = 0;
+  let ntx = 0;
   while ((++iter & 1023) !== 0 || performance.now() < end) {
-    const n = dpdk.rxBurst(0, ports, ports.length, offs, 1024, d.burst);
+    const n = dpdk.io(0, ntx, 0, d.ports.length, d.burst, 1024);
+    stats[0] = stats[0]! + io.result[0]!;
     for (let i = 0; i < n; i++) {
-      const m = offs[i]!;
-      const dataOff = mf.dataOffOf(m);
-      if (d.touch) sum += bytes[m + info.bufShift + dataOff + 12]!;
-      // send each packet out of the other port
-      mf.setForTx(m, dataOff, mf.dataLenOf(m), ports[mf.portOf(m) === ports[0] ? 1 : 0]!);
+      if (d.touch) sum += bytes[io.rxStart[i]! + 12]!;
+      // send each packet out of the other port, frame untouched
+      io.txOff[i] = io.rxOff[i]!;
+      io.txPort[i] = io.rxPort[i] === p0 ? p1 : p0;
+      io.txSet[i] = 0;
     }
-    stats[0] = stats[0]! + dpdk.txBurst(0, offs, n);
+    ntx = n;
   }
+  dpdk.io(0, ntx, 0, 0, d.burst, 0);
   stats[1] = sum;
   dpdk.threadUnregister();
 }

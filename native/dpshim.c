@@ -25,6 +25,7 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_malloc.h>
 #include <rte_mempool.h>
 
 #define DPS_MAX_BURST 1024
@@ -33,6 +34,8 @@
 static struct rte_mempool *dps_pool;
 static uintptr_t dps_base;
 static uint64_t dps_len;
+/* Bytes from an mbuf to its data buffer (header and private area). */
+static uint16_t dps_shift;
 
 /* Per-thread scratch for tx grouping: each worker thread has its own, so no locking. */
 static __thread struct rte_mbuf *tx_sorted[DPS_MAX_BURST];
@@ -131,6 +134,7 @@ int dps_pool_create(uint32_t nb_mbufs, uint32_t cache, uint32_t data_room)
 		return -E2BIG;
 	dps_base = span[0];
 	dps_len = span[1] - span[0];
+	dps_shift = (uint16_t)(sizeof(struct rte_mbuf) + rte_pktmbuf_priv_size(dps_pool));
 	return 0;
 }
 
@@ -347,72 +351,170 @@ int dps_thread_register(int cpu)
 	return (int)rte_lcore_id();
 }
 
+static void io_area_release(void);
+
 void dps_thread_unregister(void)
 {
+	io_area_release();
 	rte_thread_unregister();
 }
 
 /*
- * Polls queue qid of each listed port, up to per_port packets each and max in total, and writes
- * each packet's mbuf offset. Sets the input port (not every PMD does: net_ring does not).
- * Multi-segment packets (never produced without scatter) are freed and not reported. One FFI
- * crossing per burst for all ports of a worker.
+ * The io area: one per worker thread, allocated by the shim and viewed by JS (koffi.view), so the
+ * hot call takes integers only. It carries one iteration's descriptors both ways: what JS hands to
+ * tx and to free, and what rx found. Packets are described by the arrays here, not by the mbuf
+ * headers: a PMD's rx has just written those headers, and reading or writing them again right
+ * away stalls on the stores in flight (measured: ~7 ns per packet for the port and length stores
+ * that the earlier per-call rx/tx made, ~4 ns for a nb_segs read). Layout (DPS_MAX_BURST = N):
+ *
+ *   rx_off u32[N], rx_start u32[N], rx_len u16[N], rx_port u16[N],
+ *   tx_off u32[N], tx_start u32[N], tx_len u16[N], tx_port u16[N], tx_set u8[N],
+ *   free_off u32[N], poll_port u16[DPS_MAX_POLL], result u32[4]
+ *
+ * Offsets are mbuf offsets from the pool base; starts are frame starts from the pool base.
  */
-int dps_rx_burst(uint16_t qid, const uint16_t *ports, int nports, uint32_t *out, int max, int per_port)
+#define DPS_MAX_POLL 64
+
+struct dps_io_area {
+	uint32_t rx_off[DPS_MAX_BURST];
+	uint32_t rx_start[DPS_MAX_BURST];
+	uint16_t rx_len[DPS_MAX_BURST];
+	uint16_t rx_port[DPS_MAX_BURST];
+	uint32_t tx_off[DPS_MAX_BURST];
+	uint32_t tx_start[DPS_MAX_BURST];
+	uint16_t tx_len[DPS_MAX_BURST];
+	uint16_t tx_port[DPS_MAX_BURST];
+	uint8_t tx_set[DPS_MAX_BURST];
+	uint32_t free_off[DPS_MAX_BURST];
+	uint16_t poll_port[DPS_MAX_POLL];
+	/* [0] sent by the last call, [1] not sent (freed) by the last call */
+	uint32_t result[4];
+};
+
+static __thread struct dps_io_area *io_area;
+
+/* The calling thread's io area (created on first use); NULL if out of memory. */
+void *dps_io_area(void)
 {
-	int total = 0;
+	if (!io_area)
+		io_area = rte_zmalloc("dps_io", sizeof(*io_area), RTE_CACHE_LINE_SIZE);
+	return io_area;
+}
 
-	if (max > DPS_MAX_BURST)
-		max = DPS_MAX_BURST;
-	for (int p = 0; p < nports && total < max; ++p) {
-		int want = max - total < per_port ? max - total : per_port;
-		uint16_t n = rte_eth_rx_burst(ports[p], qid, rx_bufs, (uint16_t)want);
+static void io_area_release(void)
+{
+	rte_free(io_area);
+	io_area = NULL;
+}
 
-		for (uint16_t i = 0; i < n; ++i) {
-			struct rte_mbuf *m = rx_bufs[i];
-
-			if (unlikely(m->nb_segs != 1)) {
-				rte_pktmbuf_free(m);
-				continue;
-			}
-			m->port = ports[p];
-			out[total++] = mbuf_off(m);
-		}
-	}
-	return total;
+/* out: [0] area size, then the offsets of rx_off, rx_start, rx_len, rx_port, tx_off, tx_start,
+ *      tx_len, tx_port, tx_set, free_off, poll_port, result; [13] DPS_MAX_BURST, [14] DPS_MAX_POLL */
+int dps_io_layout(uint32_t *out)
+{
+	out[0] = sizeof(struct dps_io_area);
+	out[1] = offsetof(struct dps_io_area, rx_off);
+	out[2] = offsetof(struct dps_io_area, rx_start);
+	out[3] = offsetof(struct dps_io_area, rx_len);
+	out[4] = offsetof(struct dps_io_area, rx_port);
+	out[5] = offsetof(struct dps_io_area, tx_off);
+	out[6] = offsetof(struct dps_io_area, tx_start);
+	out[7] = offsetof(struct dps_io_area, tx_len);
+	out[8] = offsetof(struct dps_io_area, tx_port);
+	out[9] = offsetof(struct dps_io_area, tx_set);
+	out[10] = offsetof(struct dps_io_area, free_off);
+	out[11] = offsetof(struct dps_io_area, poll_port);
+	out[12] = offsetof(struct dps_io_area, result);
+	out[13] = DPS_MAX_BURST;
+	out[14] = DPS_MAX_POLL;
+	return 0;
 }
 
 /*
- * Sends n packets (mbuf offsets) on queue qid, each on the port its mbuf's port field names; JS
- * has set data_off, data_len, pkt_len and that port in the mbuf. One rte_eth_tx_burst per run of
- * consecutive packets for the same port (the graph hands them grouped by tx node, so one burst
- * per port). Unsent packets are freed; returns the number sent.
+ * Sends tx_off[0..ntx) on queue qid, each on its tx_port, one rte_eth_tx_burst per run of the same
+ * port (JS hands them grouped by tx node). Where tx_set is non-zero the frame moved or changed
+ * length (encapsulation, a generated packet): data_off, data_len and pkt_len are written first.
+ * Unsent packets are freed. Writes result[0] (sent) and result[1] (freed unsent).
  */
-int dps_tx_burst(uint16_t qid, const uint32_t *offs, int n)
+static void io_tx(struct dps_io_area *a, uint16_t qid, int ntx)
 {
-	int sent = 0;
+	uint32_t sent = 0, failed = 0;
 
-	if (n > DPS_MAX_BURST)
-		n = DPS_MAX_BURST;
-	for (int start = 0; start < n;) {
-		uint16_t port = mbuf_at(offs[start])->port;
+	for (int start = 0; start < ntx;) {
+		uint16_t port = a->tx_port[start];
 		int cnt = 0, i = start;
 
-		for (; i < n; ++i) {
-			struct rte_mbuf *m = mbuf_at(offs[i]);
+		for (; i < ntx && a->tx_port[i] == port; ++i) {
+			struct rte_mbuf *m = mbuf_at(a->tx_off[i]);
 
-			if (m->port != port)
-				break;
+			if (a->tx_set[i]) {
+				m->data_off = (uint16_t)(a->tx_start[i] - a->tx_off[i] - dps_shift);
+				m->data_len = a->tx_len[i];
+				m->pkt_len = a->tx_len[i];
+			}
 			tx_sorted[cnt++] = m;
 		}
 		start = i;
 		uint16_t done = port < RTE_MAX_ETHPORTS ? rte_eth_tx_burst(port, qid, tx_sorted, (uint16_t)cnt) : 0;
 
 		sent += done;
-		if (done < cnt)
+		if (done < cnt) {
 			rte_pktmbuf_free_bulk(&tx_sorted[done], (unsigned int)(cnt - done));
+			failed += (uint32_t)(cnt - done);
+		}
 	}
-	return sent;
+	a->result[0] = sent;
+	a->result[1] = failed;
+}
+
+/*
+ * The one crossing per worker iteration: transmits the ntx packets and frees the nfree packets JS
+ * put in the io area, then polls queue qid of the first npoll ports of poll_port, up to per_port
+ * packets each and max in total, and describes each received packet in rx_*. The port comes from
+ * the poll list (net_ring does not set mbuf->port). A chained packet (never produced without
+ * scatter, but a TAP PMD chains oversized frames) is freed, not reported. Returns the rx count.
+ */
+int dps_io(uint16_t qid, int ntx, int nfree, int npoll, int per_port, int max)
+{
+	struct dps_io_area *a = io_area;
+	int total = 0;
+
+	if (unlikely(!a))
+		return -ENOMEM;
+	if (ntx > 0)
+		io_tx(a, qid, ntx < DPS_MAX_BURST ? ntx : DPS_MAX_BURST);
+	else
+		a->result[0] = a->result[1] = 0;
+	if (nfree > 0) {
+		if (nfree > DPS_MAX_BURST)
+			nfree = DPS_MAX_BURST;
+		for (int i = 0; i < nfree; ++i)
+			rx_bufs[i] = mbuf_at(a->free_off[i]);
+		rte_pktmbuf_free_bulk(rx_bufs, (unsigned int)nfree);
+	}
+	if (max > DPS_MAX_BURST)
+		max = DPS_MAX_BURST;
+	if (npoll > DPS_MAX_POLL)
+		npoll = DPS_MAX_POLL;
+	for (int p = 0; p < npoll && total < max; ++p) {
+		uint16_t port = a->poll_port[p];
+		int want = max - total < per_port ? max - total : per_port;
+		uint16_t n = rte_eth_rx_burst(port, qid, rx_bufs, (uint16_t)want);
+
+		for (uint16_t i = 0; i < n; ++i) {
+			struct rte_mbuf *m = rx_bufs[i];
+
+			if (unlikely(m->pkt_len != m->data_len)) {
+				rte_pktmbuf_free(m);
+				continue;
+			}
+			a->rx_off[total] = mbuf_off(m);
+			a->rx_start[total] = mbuf_off(m) + dps_shift + m->data_off;
+			a->rx_len[total] = m->data_len;
+			a->rx_port[total] = port;
+			total++;
+		}
+	}
+	return total;
 }
 
 int dps_free_mbufs(const uint32_t *offs, int n)

@@ -67,10 +67,13 @@ export class Dpdk {
   readonly threadRegister: (cpu: number) => number;
   readonly threadUnregister: () => void;
   readonly mbufLayoutRaw: (out: Uint32Array) => number;
-  /** rx: (queue, ports, nports, mbuf offsets out, max, perPort) -> packets received */
-  readonly rxBurst: (qid: number, ports: Uint16Array, nports: number, out: Uint32Array, max: number, perPort: number) => number;
-  /** tx: (queue, mbuf offsets, n) -> packets sent; unsent ones are freed by the shim */
-  readonly txBurst: (qid: number, offs: Uint32Array, n: number) => number;
+  /**
+   * The hot call, once per worker iteration: (queue, ntx, nfree, npoll, perPort, max) -> packets
+   * received. Sends and frees what the thread's IoArea lists, then polls; see IoArea.
+   */
+  readonly io: (qid: number, ntx: number, nfree: number, npoll: number, perPort: number, max: number) => number;
+  private readonly ioAreaRaw: () => unknown;
+  private readonly ioLayoutRaw: (out: Uint32Array) => number;
   readonly freeMbufs: (offs: Uint32Array, n: number) => number;
   /** Allocates n mbufs (all or none): offsets out, data_off = headroom; returns n or 0. */
   readonly allocMbufs: (offs: Uint32Array, n: number) => number;
@@ -99,8 +102,9 @@ export class Dpdk {
     this.threadRegister = lib.func('int dps_thread_register(int cpu)');
     this.threadUnregister = lib.func('void dps_thread_unregister(void)');
     this.mbufLayoutRaw = lib.func('int dps_mbuf_layout(_Out_ uint32_t *out)');
-    this.rxBurst = lib.func('int dps_rx_burst(uint16_t qid, const uint16_t *ports, int nports, _Out_ uint32_t *out, int max, int per_port)');
-    this.txBurst = lib.func('int dps_tx_burst(uint16_t qid, const uint32_t *offs, int n)');
+    this.io = lib.func('int dps_io(uint16_t qid, int ntx, int nfree, int npoll, int per_port, int max)');
+    this.ioAreaRaw = lib.func('void *dps_io_area(void)');
+    this.ioLayoutRaw = lib.func('int dps_io_layout(_Out_ uint32_t *out)');
     this.freeMbufs = lib.func('int dps_free_mbufs(const uint32_t *offs, int n)');
     this.allocMbufs = lib.func('int dps_alloc_mbufs(_Out_ uint32_t *offs, int n)');
   }
@@ -126,6 +130,15 @@ export class Dpdk {
   poolView(): ArrayBuffer {
     const info = this.poolInfo();
     return koffi.view(this.poolBaseRaw(), info.regionLen);
+  }
+
+  /** The calling thread's io area (the shim allocates it once per thread). */
+  ioArea(): IoArea {
+    const o = new Uint32Array(15);
+    this.ioLayoutRaw(o);
+    const ptr = this.ioAreaRaw();
+    if (ptr === null) throw new Error('io area: out of memory');
+    return new IoArea(koffi.view(ptr, o[0]!), o);
   }
 
   portName(port: number): string {
@@ -159,6 +172,49 @@ export class Dpdk {
       ipackets: o[0]!, opackets: o[1]!, ibytes: o[2]!, obytes: o[3]!,
       imissed: o[4]!, ierrors: o[5]!, oerrors: o[6]!, rxNombuf: o[7]!,
     };
+  }
+}
+
+/**
+ * One worker thread's descriptors for Dpdk.io, in shim memory: what rx found (mbuf offset, frame
+ * start, length, input port per packet) and what to transmit (the same four plus `txSet`, non-zero
+ * when the frame moved or changed length so the shim must rewrite the mbuf's data_off/len) and to
+ * free. Offsets and starts count from the pool base, as PacketBatch's do.
+ */
+export class IoArea {
+  readonly rxOff: Uint32Array;
+  readonly rxStart: Uint32Array;
+  readonly rxLen: Uint16Array;
+  readonly rxPort: Uint16Array;
+  readonly txOff: Uint32Array;
+  readonly txStart: Uint32Array;
+  readonly txLen: Uint16Array;
+  readonly txPort: Uint16Array;
+  readonly txSet: Uint8Array;
+  readonly freeOff: Uint32Array;
+  readonly pollPort: Uint16Array;
+  /** [0] sent by the last io call, [1] not sent (freed). */
+  readonly result: Uint32Array;
+  /** Most descriptors per direction, and most ports polled. */
+  readonly max: number;
+  readonly maxPoll: number;
+
+  constructor(area: ArrayBuffer, layout: Uint32Array) {
+    const n = layout[13]!;
+    this.max = n;
+    this.maxPoll = layout[14]!;
+    this.rxOff = new Uint32Array(area, layout[1]!, n);
+    this.rxStart = new Uint32Array(area, layout[2]!, n);
+    this.rxLen = new Uint16Array(area, layout[3]!, n);
+    this.rxPort = new Uint16Array(area, layout[4]!, n);
+    this.txOff = new Uint32Array(area, layout[5]!, n);
+    this.txStart = new Uint32Array(area, layout[6]!, n);
+    this.txLen = new Uint16Array(area, layout[7]!, n);
+    this.txPort = new Uint16Array(area, layout[8]!, n);
+    this.txSet = new Uint8Array(area, layout[9]!, n);
+    this.freeOff = new Uint32Array(area, layout[10]!, n);
+    this.pollPort = new Uint16Array(area, layout[11]!, this.maxPoll);
+    this.result = new Uint32Array(area, layout[12]!, 4);
   }
 }
 

@@ -91,9 +91,11 @@ function run(data: WorkerData): void {
   const periodicNode = graph.indexOf('rx_periodic');
   const dropNode = graph.indexOf('drop');
   const maxRx = Math.min(MAX_SLOTS - 256, nports * data.burst);
-  const rxMbufs = new Uint32Array(MAX_SLOTS);
-  const txMbufs = new Uint32Array(MAX_SLOTS);
-  const freeMbufs = new Uint32Array(MAX_SLOTS);
+  const io = dpdk.ioArea();
+  if (nports > io.maxPoll || io.max < MAX_SLOTS) throw new Error(`worker ${data.queue}: io area too small for ${nports} ports`);
+  io.pollPort.set(portList);
+  const { rxOff, rxStart, rxLen, rxPort, txOff, txStart, txLen, txPort, txSet, freeOff } = io;
+  const ioResult = io.result;
   const allocMbuf = new Uint32Array(1);
   const cmd = new Int32Array(MSG_WORDS);
   const ctl = chan.ctl;
@@ -101,6 +103,8 @@ function run(data: WorkerData): void {
   const perPort = data.burst;
   const bufShift = info.bufShift;
 
+  let ntx = 0;
+  let nfree = 0;
   let emptyPolls = 0;
   let waitMs = WAIT_MIN_MS;
   const schedule = new PeriodicSchedule();
@@ -184,7 +188,14 @@ function run(data: WorkerData): void {
     const aged = owner.age(AGE_PER_ITERATION, expired, graceToken);
     if (aged > 0) fwd.stats[FS_AGED] = fwd.stats[FS_AGED]! + aged;
 
-    const n = dpdk.rxBurst(queue, portList, nports, rxMbufs, maxRx, perPort);
+    // one crossing: the last iteration's tx and drops go out, then this iteration's rx comes in
+    const n = dpdk.io(queue, ntx, nfree, nports, perPort, maxRx);
+    if (ntx > 0) {
+      stats[WS_TX] = stats[WS_TX]! + ioResult[0]!;
+      if (ioResult[1]! > 0) stats[WS_TX_FAILED] = stats[WS_TX_FAILED]! + ioResult[1]!;
+      ntx = 0;
+    }
+    nfree = 0;
     let count = n;
     if (startProbe) {
       startProbe = false;
@@ -211,9 +222,8 @@ function run(data: WorkerData): void {
     stats[WS_RX] = stats[WS_RX]! + n;
 
     for (let i = 0; i < n; i++) {
-      const mbuf = rxMbufs[i]!;
-      const port = mf.portOf(mbuf);
-      b.reset(i, mbuf, mbuf + bufShift + mf.dataOffOf(mbuf), mf.dataLenOf(mbuf), port);
+      const port = rxPort[i]!;
+      b.reset(i, rxOff[i]!, rxStart[i]!, rxLen[i]!, port);
       const rxNode = port < rxNodeByPort.length ? rxNodeByPort[port]! : -1;
       if (rxNode >= 0) {
         const r = fast.forward(b, i);
@@ -234,27 +244,29 @@ function run(data: WorkerData): void {
     b.count = count;
     graph.run(b);
 
+    // describe tx and drops for the next io call; the shim rewrites an mbuf's data_off/len only
+    // where the frame moved or changed length (txSet), so forwarded frames' headers stay untouched
     const nt = graph.txCount;
-    if (nt > 0) {
-      const slots = graph.txSlots;
-      for (let k = 0; k < nt; k++) {
-        const slot = slots[k]!;
-        const mbuf = b.mbuf[slot]!;
-        mf.setForTx(mbuf, b.start[slot]! - mbuf - bufShift, b.len[slot]!, b.outPort[slot]!);
-        txMbufs[k] = mbuf;
-      }
-      const sent = dpdk.txBurst(queue, txMbufs, nt);
-      stats[WS_TX] = stats[WS_TX]! + sent;
-      if (sent < nt) stats[WS_TX_FAILED] = stats[WS_TX_FAILED]! + (nt - sent);
+    const txSlots = graph.txSlots;
+    for (let k = 0; k < nt; k++) {
+      const slot = txSlots[k]!;
+      const mbuf = b.mbuf[slot]!;
+      const start = b.start[slot]!;
+      const len = b.len[slot]!;
+      txOff[k] = mbuf;
+      txStart[k] = start;
+      txLen[k] = len;
+      txPort[k] = b.outPort[slot]!;
+      txSet[k] = slot < n && mbuf === rxOff[slot] && start === rxStart[slot] && len === rxLen[slot] ? 0 : 1;
     }
+    ntx = nt;
     const nd = graph.dropCount;
-    if (nd > 0) {
-      const slots = graph.dropSlots;
-      for (let k = 0; k < nd; k++) freeMbufs[k] = b.mbuf[slots[k]!]!;
-      dpdk.freeMbufs(freeMbufs, nd);
-    }
+    const dropSlots = graph.dropSlots;
+    for (let k = 0; k < nd; k++) freeOff[k] = b.mbuf[dropSlots[k]!]!;
+    nfree = nd;
     graph.resetSinks();
   }
+  dpdk.io(queue, ntx, nfree, 0, perPort, 0);
   qsbr.offline(queue);
   dpdk.threadUnregister();
 }
