@@ -148,10 +148,7 @@ export class FlowTable {
    * every packet; murmur3's finalizer per word cost twice as much for no measurable gain in spread).
    */
   static hash(k: Int32Array, off: number): number {
-    let h = Math.imul(k[off + K_SRC]! ^ k[off + K_VNI]!, 0x9e3779b1);
-    h = Math.imul(h ^ (h >>> 15) ^ k[off + K_DST]!, 0x85ebca6b);
-    h = Math.imul(h ^ (h >>> 13) ^ k[off + K_PORTS]!, 0xc2b2ae35);
-    h = Math.imul(h ^ (h >>> 16) ^ k[off + K_PROTO]!, 0x27d4eb2f);
+    let h = FlowTable.mixHead(k[off + K_VNI]!, k[off + K_PORTS]!, k[off + K_PROTO]!, k[off + K_SRC]!, k[off + K_DST]!);
     if ((k[off + K_PROTO]! & 0x100) !== 0) {
       for (let i = 1; i < 4; i++) {
         h = Math.imul(h ^ (h >>> 15) ^ k[off + K_SRC + i]!, 0x9e3779b1);
@@ -159,6 +156,53 @@ export class FlowTable {
       }
     }
     return h ^ (h >>> 16);
+  }
+
+  /** FlowTable.hash of an IPv4 key given as words (the fast path hashes header words directly). */
+  static hashV4(vni: number, ports: number, proto: number, src: number, dst: number): number {
+    const h = FlowTable.mixHead(vni, ports, proto, src, dst);
+    return h ^ (h >>> 16);
+  }
+
+  /** The mixing of the words every key has (the first address words): hash's first four steps. */
+  private static mixHead(vni: number, ports: number, proto: number, src: number, dst: number): number {
+    let h = Math.imul(src ^ vni, 0x9e3779b1);
+    h = Math.imul(h ^ (h >>> 15) ^ dst, 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13) ^ ports, 0xc2b2ae35);
+    return Math.imul(h ^ (h >>> 16) ^ proto, 0x27d4eb2f);
+  }
+
+  /**
+   * Reads the first word of hash h's first bucket line and returns it. The fast path calls this
+   * for every packet of a burst before looking any of them up: the loads of different packets'
+   * lines (cache and TLB misses at large flow counts) overlap instead of following one another.
+   */
+  touchBucket(h: number): number {
+    return this.idx[(h & this.bucketMask) * BUCKET_WORDS]!;
+  }
+
+  /**
+   * lookup() for an IPv4 key given as words (vni, ports, proto without the v6 bit, source,
+   * destination): compares the record's key with the words, no key array. Same result as lookup.
+   */
+  lookupV4(h: number, vni: number, ports: number, proto: number, src: number, dst: number): number {
+    const idx = this.idx;
+    const rec = this.rec;
+    let b = (h & this.bucketMask) * BUCKET_WORDS;
+    for (let pass = 0; pass < 2; pass++) {
+      for (let i = 0; i < BUCKET_WAYS; i++) {
+        if (idx[b + i] !== h) continue;
+        const e = idx[b + BUCKET_WAYS + i]!;
+        if (e === 0) continue;
+        const fd = e - 1;
+        // an IPv4 key (proto has no v6 bit) has zeros in the other address words
+        const kb = (fd >>> 1) * RECORD + R_KEY + (fd & 1) * KEY_STRIDE;
+        if (rec[kb + K_PORTS] === ports && rec[kb + K_SRC] === src && rec[kb + K_DST] === dst
+          && rec[kb + K_VNI] === vni && rec[kb + K_PROTO] === proto) return fd;
+      }
+      b = (fmix32(h ^ 0x5bd1e995) & this.bucketMask) * BUCKET_WORDS;
+    }
+    return -1;
   }
 
   private keyEquals(flow: number, dir: number, k: Int32Array, off: number): boolean {

@@ -15,6 +15,7 @@ import { buildNodes } from './build-graph.js';
 import { CTL_READY, CTL_SLEEPING, CTL_STOP, CTL_WAKE, MSG_WORDS, Op, WorkerChannel } from './channel.js';
 import { Graph } from './graph.js';
 import { FAST_DROP, FAST_TX, FastPath } from './fast-path.js';
+import { tuneJit } from './jit.js';
 import { type NodeContext, openForwarding } from './node-context.js';
 import { Qsbr } from '../tables/qsbr.js';
 import {
@@ -40,6 +41,7 @@ const WAIT_MIN_MS = 0.02;
 const WAIT_MAX_MS = 1;
 
 function run(data: WorkerData): void {
+  tuneJit();
   const dpdk = loadShim(data.shimPath);
   const chan = new WorkerChannel(data.channel);
   const lcore = dpdk.threadRegister(data.cpu);
@@ -96,6 +98,7 @@ function run(data: WorkerData): void {
   io.pollPort.set(portList);
   const { rxOff, rxStart, rxLen, rxPort, txOff, txStart, txLen, txPort, txSet, freeOff } = io;
   const ioResult = io.result;
+  const verdict = new Uint8Array(MAX_SLOTS);
   const allocMbuf = new Uint32Array(1);
   const cmd = new Int32Array(MSG_WORDS);
   const ctl = chan.ctl;
@@ -221,25 +224,20 @@ function run(data: WorkerData): void {
     stats[WS_BUSY] = stats[WS_BUSY]! + 1;
     stats[WS_RX] = stats[WS_RX]! + n;
 
+    for (let i = 0; i < n; i++) b.reset(i, rxOff[i]!, rxStart[i]!, rxLen[i]!, rxPort[i]!);
+    fast.burst(b, n, verdict);
     for (let i = 0; i < n; i++) {
       const port = rxPort[i]!;
-      b.reset(i, rxOff[i]!, rxStart[i]!, rxLen[i]!, port);
       const rxNode = port < rxNodeByPort.length ? rxNodeByPort[port]! : -1;
-      if (rxNode >= 0) {
-        const r = fast.forward(b, i);
-        if (r === FAST_TX) {
-          graph.sendDirect(i);
-          continue;
-        }
-        if (r === FAST_DROP) {
-          graph.enqueue(dropNode, i);
-          continue;
-        }
-        graph.fromSource(rxNode, i);
-      } else {
+      if (rxNode < 0) {
         b.dropReason[i] = DropReason.PORT_NOT_ACTIVE;
         graph.enqueue(dropNode, i);
+        continue;
       }
+      const v = verdict[i];
+      if (v === FAST_TX) graph.sendDirect(i);
+      else if (v === FAST_DROP) graph.enqueue(dropNode, i);
+      else graph.fromSource(rxNode, i);
     }
     b.count = count;
     graph.run(b);

@@ -326,3 +326,33 @@ test('a table is created only for 1 to 2^28 flows', (t) => {
   t.is(insert(o, key4(1, '1.1.1.1', '2.2.2.2', 1, 2)), 0);
   t.is(insert(o, key4(1, '1.1.1.1', '2.2.2.2', 1, 3)), -1);
 });
+
+test('hashV4 and lookupV4 (the fast path\'s word forms) agree with hash and lookup, including the second bucket', (t) => {
+  const table = FlowTable.create(512);
+  const o = new FlowOwner(table, 1);
+  const keys: Int32Array[] = [];
+  for (let i = 0; i < 600; i++) {
+    const k = key4(100 + (i % 3), `10.${i >> 8}.${i & 255}.1`, '192.168.7.9', 1000 + i, 80, i % 2 === 0 ? 17 : 6);
+    keys.push(k);
+    insert(o, k);
+  }
+  let found = 0;
+  for (const k of keys) {
+    for (const off of [0, KEY_WORDS]) {
+      const h = FlowTable.hash(k, off);
+      t.is(FlowTable.hashV4(k[off + K_VNI]!, k[off + K_PORTS]!, k[off + K_PROTO]!, k[off + K_SRC]!, k[off + K_DST]!), h);
+      const want = table.lookup(k, off, h);
+      t.is(table.lookupV4(h, k[off + K_VNI]!, k[off + K_PORTS]!, k[off + K_PROTO]!, k[off + K_SRC]!, k[off + K_DST]!), want);
+      if (want >= 0) found++;
+    }
+  }
+  t.true(found >= 1000, `most keys indexed (${found})`);
+  // a key that differs in one word only is not found
+  const k = keys[0]!;
+  const h = FlowTable.hash(k, 0);
+  t.is(table.lookupV4(h, k[K_VNI]! + 1, k[K_PORTS]!, k[K_PROTO]!, k[K_SRC]!, k[K_DST]!), -1);
+  // an IPv6 key whose first address words equal an IPv4 key's is not taken for it
+  const k6 = key6(100, '2000::1', '2000::2', 1, 2);
+  insert(o, k6);
+  t.is(table.lookupV4(FlowTable.hashV4(k6[K_VNI]!, k6[K_PORTS]!, 17, k6[K_SRC]!, k6[K_DST]!), k6[K_VNI]!, k6[K_PORTS]!, 17, k6[K_SRC]!, k6[K_DST]!), -1);
+});

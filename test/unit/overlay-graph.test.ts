@@ -524,3 +524,44 @@ test('a tunnelled packet whose flow direction is cached as "encapsulate" is left
   loadFrame(rig.b, 0, tunnelFrame(PF0_MAC, ROUTER, REMOTE_HOST, A.ul, f.subarray(14)), 0);
   t.is(rig.fast.forward(rig.b, 0), FAST_MISS);
 });
+
+test('the fast path per burst (as the worker runs it) gives every packet the verdict and bytes of the per-packet path', (t) => {
+  const perPacket = new Rig();
+  const perBurst = new Rig();
+  rigRouter(perPacket);
+  rigRouter(perBurst);
+  const a = flowsOf(perPacket);
+  flowsOf(perBurst);
+  for (const [, f, port] of a) {
+    perPacket.send(f, port);
+    perBurst.send(f, port);
+  }
+  const { A, B } = VMS;
+  // the known flows, twice each, mixed with packets the fast path leaves to the graph
+  const mixed: [Uint8Array, number][] = [
+    ...a.map(([, f, port]) => [f, port] as [Uint8Array, number]),
+    [vmFrame(A, B.ip, 17, udp(40999, 80, ascii('new flow'))), A.port],
+    [vmFrame(A, '255.255.255.255', 17, udp(68, 67, ascii('discover'))), A.port],
+    [cat(eth('ff:ff:ff:ff:ff:ff', A.mac, 0x0806), new Uint8Array(28)), A.port],
+    ...a.map(([, f, port]) => [f, port] as [Uint8Array, number]),
+  ];
+  const b = makeTestBatch(mixed.length);
+  mixed.forEach(([f, port], i) => { loadFrame(b, i, f, port); b.flow[i] = -1; });
+  const verdict = new Uint8Array(MAX_SLOTS);
+  const done = perBurst.fast.burst(b, mixed.length, verdict);
+  let expectDone = 0;
+  mixed.forEach(([f, port], i) => {
+    const one = perPacket.sendFused(f, port);
+    const v = verdict[i]!;
+    t.is(v !== FAST_MISS, one.fused, `packet ${i}: same verdict`);
+    if (v === FAST_MISS) {
+      t.is(hex(frameOf(b, i)), hex(f), `packet ${i}: left untouched for the graph`);
+      return;
+    }
+    expectDone++;
+    t.is(v === FAST_TX ? `tx-${b.outPort[i]}` : 'drop', one.sink, `packet ${i}`);
+    t.is(hex(frameOf(b, i)), hex(one.out), `packet ${i}: same bytes`);
+  });
+  t.is(done, expectDone);
+  t.is(expectDone, 2 * a.length);
+});
