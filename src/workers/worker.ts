@@ -62,7 +62,9 @@ function run(data: WorkerData): void {
   const rec = fwd.flows.rec;
   const flowTimeout = data.forwardingSettings.flowTimeout;
   const epochMs = data.epochMs;
-  const clockNow = (): number => ((performance.timeOrigin + performance.now() - epochMs) / 1000) | 0;
+  // performance.now() costs ~65 ns here (kvm-clock): read once per iteration, for flow ages and periodic packets
+  const originMs = performance.timeOrigin - epochMs;
+  let nowMs = performance.now();
   const expired = (f: number): boolean => {
     const idle = fwd.clock.now - rec[f * RECORD + R_SEEN]!;
     const timeout = (rec[f * RECORD + R_STATE]! & 0xff) === TcpState.ESTABLISHED ? TCP_ESTABLISHED_TIMEOUT_S : flowTimeout;
@@ -111,7 +113,7 @@ function run(data: WorkerData): void {
   let emptyPolls = 0;
   let waitMs = WAIT_MIN_MS;
   const schedule = new PeriodicSchedule();
-  let nextPeriodic = performance.now() + PERIODIC_FAST_INTERVAL_MS;
+  let nextPeriodic = nowMs + PERIODIC_FAST_INTERVAL_MS;
 
   /**
    * Builds one cycle of periodic packets into the batch from slot `first` on, in upstream's order
@@ -171,7 +173,8 @@ function run(data: WorkerData): void {
   while (Atomics.load(ctl, CTL_STOP) === 0) {
     stats[WS_ITERATIONS] = stats[WS_ITERATIONS]! + 1;
     qsbr.quiescent(queue);
-    fwd.clock.now = clockNow();
+    nowMs = performance.now();
+    fwd.clock.now = ((originMs + nowMs) / 1000) | 0;
     while (chan.poll(cmd)) {
       stats[WS_COMMANDS] = stats[WS_COMMANDS]! + 1;
       // acknowledging proves this worker has finished every packet it took before the command
@@ -203,7 +206,7 @@ function run(data: WorkerData): void {
     if (startProbe) {
       startProbe = false;
       count += probes(n);
-    } else if (data.periodic && performance.now() >= nextPeriodic) {
+    } else if (data.periodic && nowMs >= nextPeriodic) {
       count += periodic(n);
       nextPeriodic = performance.now() + schedule.next(ports.initialized);
     }
