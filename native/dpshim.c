@@ -430,37 +430,54 @@ int dps_io_layout(uint32_t *out)
 }
 
 /*
- * Sends tx_off[0..ntx) on queue qid, each on its tx_port, one rte_eth_tx_burst per run of the same
- * port (JS hands them grouped by tx node). Where tx_set is non-zero the frame moved or changed
- * length (encapsulation, a generated packet): data_off, data_len and pkt_len are written first.
+ * Sends tx_off[0..ntx) on queue qid, each on its tx_port: packets are grouped by port (a counting
+ * sort that keeps their order within a port) and each port gets one rte_eth_tx_burst, however the
+ * graph interleaved them. Where tx_set is non-zero the frame moved or changed length
+ * (encapsulation, a generated packet): data_off, data_len and pkt_len are written first.
  * Unsent packets are freed. Writes result[0] (sent) and result[1] (freed unsent).
  */
 static void io_tx(struct dps_io_area *a, uint16_t qid, int ntx)
 {
+	static __thread uint16_t count[RTE_MAX_ETHPORTS + 1];
+	static __thread uint16_t first[RTE_MAX_ETHPORTS + 1];
+	uint16_t used[RTE_MAX_ETHPORTS + 1];
+	int nused = 0;
 	uint32_t sent = 0, failed = 0;
 
-	for (int start = 0; start < ntx;) {
-		uint16_t port = a->tx_port[start];
-		int cnt = 0, i = start;
+	/* count per port (an unknown port is one more "port" whose packets are freed) */
+	for (int i = 0; i < ntx; ++i) {
+		uint16_t port = a->tx_port[i] < RTE_MAX_ETHPORTS ? a->tx_port[i] : RTE_MAX_ETHPORTS;
 
-		for (; i < ntx && a->tx_port[i] == port; ++i) {
-			struct rte_mbuf *m = mbuf_at(a->tx_off[i]);
+		if (count[port]++ == 0)
+			used[nused++] = port;
+	}
+	for (int u = 0, at = 0; u < nused; ++u) {
+		first[used[u]] = (uint16_t)at;
+		at += count[used[u]];
+	}
+	for (int i = 0; i < ntx; ++i) {
+		uint16_t port = a->tx_port[i] < RTE_MAX_ETHPORTS ? a->tx_port[i] : RTE_MAX_ETHPORTS;
+		struct rte_mbuf *m = mbuf_at(a->tx_off[i]);
 
-			if (a->tx_set[i]) {
-				m->data_off = (uint16_t)(a->tx_start[i] - a->tx_off[i] - dps_shift);
-				m->data_len = a->tx_len[i];
-				m->pkt_len = a->tx_len[i];
-			}
-			tx_sorted[cnt++] = m;
+		if (a->tx_set[i]) {
+			m->data_off = (uint16_t)(a->tx_start[i] - a->tx_off[i] - dps_shift);
+			m->data_len = a->tx_len[i];
+			m->pkt_len = a->tx_len[i];
 		}
-		start = i;
-		uint16_t done = port < RTE_MAX_ETHPORTS ? rte_eth_tx_burst(port, qid, tx_sorted, (uint16_t)cnt) : 0;
+		tx_sorted[first[port]++] = m;
+	}
+	for (int u = 0, at = 0; u < nused; ++u) {
+		uint16_t port = used[u];
+		uint16_t cnt = count[port];
+		uint16_t done = port < RTE_MAX_ETHPORTS ? rte_eth_tx_burst(port, qid, &tx_sorted[at], cnt) : 0;
 
 		sent += done;
 		if (done < cnt) {
-			rte_pktmbuf_free_bulk(&tx_sorted[done], (unsigned int)(cnt - done));
+			rte_pktmbuf_free_bulk(&tx_sorted[at + done], (unsigned int)(cnt - done));
 			failed += (uint32_t)(cnt - done);
 		}
+		count[port] = 0;
+		at += cnt;
 	}
 	a->result[0] = sent;
 	a->result[1] = failed;
