@@ -8,12 +8,15 @@
  * At 1k routes the same lookups go through two naive tables for comparison: a linear scan over
  * typed arrays, and a Map keyed by "vni/len/prefix" strings probed per length in use.
  *
- *   node dist/bench/routes.js [--sizes 1000,100000,1000000] [--family 4,6] [--mix vpc,spread] [--trials 25] [--cpu]
+ *   node dist/bench/routes.js [--sizes 1000,100000,1000000] [--family 4,6] [--mix vpc,spread] [--trials 25] [--cpu] [--huge]
  */
 import { Lpm4Table, MASK4 } from '../src/tables/lpm.js';
 import { Lpm6Table, MASK6 } from '../src/tables/lpm6.js';
+import { loadShim } from '../src/ffi/dpdk.js';
 
 const VNI = 100;
+/** --huge: transparent huge pages for the tables, as the service advises them (Dataplane). */
+const HUGE = process.argv.includes('--huge');
 const NLOOKUP = 1 << 16;
 /** Lookups per lookupBulk call: a graph batch. */
 const BATCH = 64;
@@ -250,6 +253,7 @@ function bench(v6: boolean, mix: Mix, n: number, trials: number): Row {
   };
   if (v6) {
     const t = Lpm6Table.create(cfg);
+    if (HUGE) loadShim().adviseHuge(t.sab);
     const pb = toBytes(r.words);
     const pfx = Array.from({ length: n }, (_, i) => pb.subarray(i * 16, i * 16 + 16));
     const t0 = process.hrtime.bigint();
@@ -269,6 +273,7 @@ function bench(v6: boolean, mix: Mix, n: number, trials: number): Row {
     bytes = Lpm6Table.byteSize(cfg);
   } else {
     const t = Lpm4Table.create(cfg);
+    if (HUGE) loadShim().adviseHuge(t.sab);
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < n; i++) if (t.insert(VNI, r.words[i]!, r.lens[i]!, -1, VNI, nh) < 0) throw new Error(`insert ${i} failed`);
     insertPerS = n / (Number(process.hrtime.bigint() - t0) / 1e9);

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <rte_common.h>
@@ -136,6 +137,26 @@ int dps_pool_create(uint32_t nb_mbufs, uint32_t cache, uint32_t data_room)
 	dps_len = span[1] - span[0];
 	dps_shift = (uint16_t)(sizeof(struct rte_mbuf) + rte_pktmbuf_priv_size(dps_pool));
 	return 0;
+}
+
+/*
+ * Asks the kernel for transparent huge pages (MADV_HUGEPAGE) on the 2 MiB-aligned part of
+ * [addr, addr + len): the shared tables (flows, routes, VNFs) are SharedArrayBuffers, which V8
+ * maps with 4 KiB pages, and their lookups at large sizes cost TLB misses more than cache misses.
+ * With THP in "madvise" mode (Debian's default) pages faulted afterwards come as 2 MiB pages.
+ * Returns the bytes advised (0 if the range holds no aligned 2 MiB page) or -errno.
+ */
+int64_t dps_advise_huge(void *addr, uint64_t len)
+{
+	const uintptr_t huge = 2u << 20;
+	uintptr_t start = ((uintptr_t)addr + huge - 1) & ~(huge - 1);
+	uintptr_t end = ((uintptr_t)addr + len) & ~(huge - 1);
+
+	if (end <= start)
+		return 0;
+	if (madvise((void *)start, end - start, MADV_HUGEPAGE) != 0)
+		return -errno;
+	return (int64_t)(end - start);
 }
 
 void *dps_pool_base(void)

@@ -73,6 +73,7 @@ export class Dpdk {
    */
   readonly io: (qid: number, ntx: number, nfree: number, npoll: number, perPort: number, max: number) => number;
   private readonly ioAreaRaw: () => unknown;
+  private readonly adviseHugeRaw: (addr: ArrayBufferView, len: number) => number;
   private readonly ioLayoutRaw: (out: Uint32Array) => number;
   readonly freeMbufs: (offs: Uint32Array, n: number) => number;
   /** Allocates n mbufs (all or none): offsets out, data_off = headroom; returns n or 0. */
@@ -104,6 +105,7 @@ export class Dpdk {
     this.mbufLayoutRaw = lib.func('int dps_mbuf_layout(_Out_ uint32_t *out)');
     this.io = lib.func('int dps_io(uint16_t qid, int ntx, int nfree, int npoll, int per_port, int max)');
     this.ioAreaRaw = lib.func('void *dps_io_area(void)');
+    this.adviseHugeRaw = lib.func('int64_t dps_advise_huge(void *addr, uint64_t len)');
     this.ioLayoutRaw = lib.func('int dps_io_layout(_Out_ uint32_t *out)');
     this.freeMbufs = lib.func('int dps_free_mbufs(const uint32_t *offs, int n)');
     this.allocMbufs = lib.func('int dps_alloc_mbufs(_Out_ uint32_t *offs, int n)');
@@ -130,6 +132,15 @@ export class Dpdk {
   poolView(): ArrayBuffer {
     const info = this.poolInfo();
     return koffi.view(this.poolBaseRaw(), info.regionLen);
+  }
+
+  /**
+   * Transparent huge pages for a shared table's memory (see dps_advise_huge): call right after
+   * creating the SharedArrayBuffer, before its pages are touched. Returns the bytes advised, or a
+   * negative errno (no THP support: the table works the same with 4 KiB pages).
+   */
+  adviseHuge(sab: SharedArrayBuffer): number {
+    return Number(this.adviseHugeRaw(new Uint8Array(sab), sab.byteLength));
   }
 
   /** The calling thread's io area (the shim allocates it once per thread). */

@@ -55,7 +55,9 @@ export class FastPath {
   /** The fast path for one packet: a burst of one. */
   forward(b: PacketBatch, slot: number): number {
     if (!this.ctx.fwd.settings.fastPath || !this.parse(b, slot)) return FAST_MISS;
-    return this.finish(b, slot);
+    const v = this.finish(b, slot);
+    if (v !== FAST_MISS) this.count(1);
+    return v;
   }
 
   /**
@@ -74,6 +76,7 @@ export class FastPath {
     for (let slot = 0; slot < n; slot++) {
       if (this.parse(b, slot)) ahead ^= flows.touchBucket(this.found[slot * SLOT_WORDS + S_HASH]!);
     }
+
     this.readAhead = ahead;
     let done = 0;
     for (let slot = 0; slot < n; slot++) {
@@ -81,7 +84,14 @@ export class FastPath {
       verdict[slot] = v;
       if (v !== FAST_MISS) done++;
     }
+    if (done > 0) this.count(done);
     return done;
+  }
+
+  /** Counts packets forwarded or dropped here (dps_worker_stat fastpath), once per burst. */
+  private count(n: number): void {
+    const stats = this.ctx.fwd.stats;
+    stats[FS_FAST_PATH] = stats[FS_FAST_PATH]! + n;
   }
 
   /**
@@ -233,7 +243,6 @@ export class FastPath {
     b.proto[slot] = proto;
     b.vni[slot] = vni >>> 0;
     touchFlow(fwd, f, dir, proto === IPPROTO_TCP ? b.bytes[l4 + TCP_FLAGS]! : -1);
-    fwd.stats[FS_FAST_PATH] = fwd.stats[FS_FAST_PATH]! + 1;
     if (applyCached(ctx, b, slot, f, dir) === ACT_ENCAP && !encapsulate(ctx.ports, b, slot)) {
       b.dropReason[slot] = DropReason.NO_ROOM;
       return FAST_DROP;
