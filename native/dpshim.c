@@ -4,9 +4,11 @@
  * that JS reads and writes, and it exposes the single mbuf pool as one contiguous region so that
  * JS can map it once (koffi.view) and touch packet bytes without a per-packet FFI call.
  *
- * A packet crosses the FFI as one uint32: the offset of its rte_mbuf from the pool base. JS reads
- * and writes the few mbuf fields it needs (data_off, data_len, pkt_len, port, ol_flags) in place,
- * at the offsets dps_mbuf_layout reports, so neither side copies per-packet descriptors.
+ * A packet crosses the FFI as a descriptor in the calling thread's io area (see dps_io): its
+ * mbuf's offset from the pool base, where its frame starts, its length and its port. JS never
+ * reads the mbuf header on the packet path; the shim writes data_off/data_len/pkt_len back only
+ * for frames that moved or changed length. dps_mbuf_layout serves the control path (generated
+ * packets) and the benchmarks.
  */
 #define _GNU_SOURCE
 #include <errno.h>

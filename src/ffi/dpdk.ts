@@ -230,51 +230,24 @@ export class IoArea {
 }
 
 /**
- * The rte_mbuf fields JS touches, read and written in place in the pool view (host byte order,
- * offsets from the shim's offsetof, so no struct layout is hard-coded here). Mbufs are cache-line
- * aligned, so the 16- and 32-bit fields are aligned for the typed-array views.
+ * The one rte_mbuf field JS reads in place in the pool view, data_off of a freshly allocated mbuf
+ * (host byte order, offset from the shim's offsetof, so no struct layout is hard-coded here). The
+ * packet path never reads mbuf headers: rx and tx descriptors travel in the IoArea.
  */
 export class MbufFields {
   private readonly u16: Uint16Array;
-  private readonly u32: Uint32Array;
   private readonly dataOff: number;
-  private readonly port: number;
-  private readonly olFlags: number;
-  private readonly pktLen: number;
-  private readonly dataLen: number;
 
   constructor(pool: ArrayBuffer, dpdk: Dpdk) {
     this.u16 = new Uint16Array(pool, 0, pool.byteLength >> 1);
-    this.u32 = new Uint32Array(pool, 0, pool.byteLength >> 2);
     const o = new Uint32Array(6);
     dpdk.mbufLayoutRaw(o);
     this.dataOff = o[0]!;
-    this.port = o[1]!;
-    this.olFlags = o[2]!;
-    this.pktLen = o[3]!;
-    this.dataLen = o[4]!;
   }
 
+  /** Where a fresh mbuf's data starts (its headroom): generated packets are built from there. */
   dataOffOf(mbuf: number): number {
     return this.u16[(mbuf + this.dataOff) >> 1]!;
-  }
-  dataLenOf(mbuf: number): number {
-    return this.u16[(mbuf + this.dataLen) >> 1]!;
-  }
-  portOf(mbuf: number): number {
-    return this.u16[(mbuf + this.port) >> 1]!;
-  }
-
-  /** Prepares an mbuf for tx: where the frame starts, its length, the output port; no offloads. */
-  setForTx(mbuf: number, dataOff: number, len: number, port: number): void {
-    const u16 = this.u16;
-    const u32 = this.u32;
-    u16[(mbuf + this.dataOff) >> 1] = dataOff;
-    u16[(mbuf + this.dataLen) >> 1] = len;
-    u16[(mbuf + this.port) >> 1] = port;
-    u32[(mbuf + this.pktLen) >> 2] = len;
-    u32[(mbuf + this.olFlags) >> 2] = 0;
-    u32[(mbuf + this.olFlags + 4) >> 2] = 0;
   }
 }
 

@@ -1,10 +1,11 @@
 /**
- * The lcore worker thread: registers with DPDK, pins itself, then polls its queue on every port,
- * runs the graph on each burst and flushes tx and drops, one FFI call each. Between polls it
+ * The lcore worker thread: registers with DPDK, pins itself, then loops: one FFI call (dps_io)
+ * sends the last burst's tx, frees its drops and polls its queue on every port; the fast path and
+ * the graph run on the new burst and describe its tx and drops in the io area. Between polls it
  * checks the command ring (one Atomics load). After a run of empty polls it backs off with a short
  * Atomics.wait so an idle service does not burn a core; the supervisor's notify ends the wait.
  *
- * The loop allocates nothing: the mbuf offset arrays, the batch and the graph queues are made here once.
+ * The loop allocates nothing: the io area, the batch and the graph queues are made here once.
  */
 import { parentPort, workerData as rawData } from 'node:worker_threads';
 import { loadShim, MbufFields } from '../ffi/dpdk.js';
