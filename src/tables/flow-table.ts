@@ -200,7 +200,7 @@ export class FlowTable {
         if (rec[kb + K_PORTS] === ports && rec[kb + K_SRC] === src && rec[kb + K_DST] === dst
           && rec[kb + K_VNI] === vni && rec[kb + K_PROTO] === proto) return fd;
       }
-      b = (fmix32(h ^ 0x5bd1e995) & this.bucketMask) * BUCKET_WORDS;
+      b = this.secondBucket(h);
     }
     return -1;
   }
@@ -217,10 +217,15 @@ export class FlowTable {
     return true;
   }
 
+  /** The index word offset of hash h's second bucket (the first is (h & bucketMask) * BUCKET_WORDS). */
+  private secondBucket(h: number): number {
+    return (fmix32(h ^ 0x5bd1e995) & this.bucketMask) * BUCKET_WORDS;
+  }
+
   /** Finds a key: returns flow << 1 | direction, or -1. */
   lookup(k: Int32Array, off: number, h: number): number {
     const fd = this.probe((h & this.bucketMask) * BUCKET_WORDS, h, k, off);
-    return fd >= 0 ? fd : this.probe((fmix32(h ^ 0x5bd1e995) & this.bucketMask) * BUCKET_WORDS, h, k, off);
+    return fd >= 0 ? fd : this.probe(this.secondBucket(h), h, k, off);
   }
 
   /** The entry of bucket line `b` whose tag is h and whose key equals k[off..], or -1. */
@@ -246,7 +251,7 @@ export class FlowTable {
   publish(flow: number, dir: number, h: number): boolean {
     const v = ((flow << 1) | dir) + 1;
     const b1 = (h & this.bucketMask) * BUCKET_WORDS + BUCKET_WAYS;
-    const b2 = (fmix32(h ^ 0x5bd1e995) & this.bucketMask) * BUCKET_WORDS + BUCKET_WAYS;
+    const b2 = this.secondBucket(h) + BUCKET_WAYS;
     const idx = this.idx;
     for (let attempt = 0; attempt < 4; attempt++) {
       let free1 = 0;
@@ -274,7 +279,7 @@ export class FlowTable {
     const h = this.rec[flow * RECORD + R_HASH + dir]!;
     const v = ((flow << 1) | dir) + 1;
     const b1 = (h & this.bucketMask) * BUCKET_WORDS + BUCKET_WAYS;
-    const b2 = (fmix32(h ^ 0x5bd1e995) & this.bucketMask) * BUCKET_WORDS + BUCKET_WAYS;
+    const b2 = this.secondBucket(h) + BUCKET_WAYS;
     for (let i = 0; i < BUCKET_WAYS; i++) {
       if (this.idx[b1 + i] === v) { Atomics.store(this.idx, b1 + i, 0); return; }
     }

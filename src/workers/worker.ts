@@ -209,7 +209,7 @@ function run(data: WorkerData): void {
       count += probes(n);
     } else if (data.periodic && nowMs >= nextPeriodic) {
       count += periodic(n);
-      nextPeriodic = performance.now() + schedule.next(ports.initialized);
+      nextPeriodic = nowMs + schedule.next(ports.initialized);
     }
     if (count === 0) {
       if (data.idleBackoff && ++emptyPolls > SPIN_POLLS) {
