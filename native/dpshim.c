@@ -396,7 +396,8 @@ void dps_thread_unregister(void)
  *
  * Offsets are mbuf offsets from the pool base; starts are frame starts from the pool base.
  */
-#define DPS_MAX_POLL 64
+/* Ports one worker polls: every port the service can have (2 PFs + upstream's 126 VFs fit). */
+#define DPS_MAX_POLL 256
 
 struct dps_io_area {
 	uint32_t rx_off[DPS_MAX_BURST];
@@ -415,6 +416,8 @@ struct dps_io_area {
 };
 
 static __thread struct dps_io_area *io_area;
+/* Where the next dps_io starts polling (an index into poll_port). */
+static __thread uint16_t poll_first;
 
 /* The calling thread's io area (created on first use); NULL if out of memory. */
 void *dps_io_area(void)
@@ -535,7 +538,11 @@ int dps_io(uint16_t qid, int ntx, int nfree, int npoll, int per_port, int max)
 		max = DPS_MAX_BURST;
 	if (npoll > DPS_MAX_POLL)
 		npoll = DPS_MAX_POLL;
-	for (int p = 0; p < npoll && total < max; ++p) {
+	/* the first port polled rotates, so when max cuts a poll short no port is always the one left out */
+	int first = poll_first < npoll ? poll_first : 0;
+
+	for (int k = 0; k < npoll && total < max; ++k) {
+		int p = first + k < npoll ? first + k : first + k - npoll;
 		uint16_t port = a->poll_port[p];
 		int want = max - total < per_port ? max - total : per_port;
 		uint16_t n = rte_eth_rx_burst(port, qid, rx_bufs, (uint16_t)want);
@@ -554,6 +561,7 @@ int dps_io(uint16_t qid, int ntx, int nfree, int npoll, int per_port, int max)
 			total++;
 		}
 	}
+	poll_first = (uint16_t)(first + 1 < npoll ? first + 1 : 0);
 	return total;
 }
 

@@ -61,8 +61,29 @@ test('dps_io sends interleaved packets each on its port in order, rewrites moved
   }
   const m = dpdk.io(0, n, 0, 2, 32, 64);
   t.is(m, 6);
-  t.deepEqual(Array.from(io.rxLen.subarray(0, m)), [60, 62, 64, 61, 63, 65], 'lengths kept without a rewrite');
-  for (let i = 0; i < m; i++) io.freeOff[i] = io.rxOff[i]!;
-  t.is(dpdk.io(0, 0, m, 0, 32, 0), 0);
+  // lengths kept without a rewrite; this poll started at the second port (the first port rotates)
+  t.deepEqual(Array.from(io.rxLen.subarray(0, m)), [61, 63, 65, 60, 62, 64]);
+  t.deepEqual(Array.from(io.rxPort.subarray(0, m)), [1, 1, 1, 0, 0, 0]);
+
+  // when `max` cuts a poll short, the port left out is polled first next time: send the six back,
+  // then take them two at a time
+  for (let i = 0; i < m; i++) {
+    io.txOff[i] = io.rxOff[i]!;
+    io.txPort[i] = io.rxPort[i]!;
+    io.txSet[i] = 0;
+  }
+  const ports: number[] = [];
+  let got2 = dpdk.io(0, m, 0, 2, 2, 2);
+  const offsBack: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    t.is(got2, 2, `round ${round}: two packets`);
+    for (let i = 0; i < got2; i++) { ports.push(io.rxPort[i]!); offsBack.push(io.rxOff[i]!); }
+    if (round < 2) got2 = dpdk.io(0, 0, 0, 2, 2, 2);
+  }
+  // three on each port: 2 of port 0, 2 of port 1, then port 0's last and port 1's last
+  t.deepEqual(ports, [0, 0, 1, 1, 0, 1], 'each call starts at the next port');
+  t.is(dpdk.io(0, 0, 0, 2, 2, 2), 0, 'all six received');
+  offsBack.forEach((o, i) => { io.freeOff[i] = o; });
+  t.is(dpdk.io(0, 0, offsBack.length, 0, 32, 0), 0);
   t.is(dpdk.poolInfo().available, avail, 'every mbuf back in the pool');
 });
