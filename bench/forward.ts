@@ -11,14 +11,14 @@
  *
  * Prints one line per variant: total Mpps, Mpps per worker, ns per packet per worker.
  */
-import { fork, spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseServiceArgs } from '../src/config/options.js';
 import { Dataplane } from '../src/actors/dataplane.js';
 import { createLogger } from '../src/actors/logging.js';
-import { MbufFields } from '../src/ffi/dpdk.js';
 import { WS_TX } from '../src/workers/worker-data.js';
 import { udpFrame } from './frames.js';
+import { runTestpmdPeriods } from './testpmd.js';
 
 interface Args { seconds: number; workers: number[]; burst: number; testpmd: boolean; repeat: number; fastPath: boolean; child?: number }
 
@@ -82,14 +82,13 @@ function primePool(dp: Dataplane): void {
   const info = dp.dpdk.poolInfo();
   const pool = dp.dpdk.poolView();
   const bytes = new Uint8Array(pool);
-  const mf = new MbufFields(pool, dp.dpdk);
   const frame = udpFrame(0x0a000001, 0x0a000002, 1024);
   const chunks: Uint32Array[] = [];
   for (;;) {
     const offs = new Uint32Array(1024);
     const n = dp.dpdk.allocMbufs(offs, 1024);
     if (n === 0) break;
-    for (let i = 0; i < n; i++) bytes.set(frame, offs[i]! + info.bufShift + mf.dataOffOf(offs[i]!));
+    for (let i = 0; i < n; i++) bytes.set(frame, offs[i]! + info.bufShift + info.headroom);
     chunks.push(offs);
   }
   for (const offs of chunks) dp.dpdk.freeMbufs(offs, 1024);
@@ -102,34 +101,12 @@ async function runTestpmd(a: Args, workers: number): Promise<Result> {
   const args = [`--lcores=${lcores}`, '--no-huge', '-m', '1024', '--no-pci', `--file-prefix=tpmd${process.pid}`,
     '--vdev=net_null0,size=64', '--vdev=net_null1,size=64', '--', '--forward-mode=io', '--auto-start',
     `--stats-period=1`, `--nb-cores=${workers}`, `--rxq=${workers}`, `--txq=${workers}`, `--burst=${a.burst}`];
-  const proc = spawn('dpdk-testpmd', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  proc.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-  await new Promise((r) => setTimeout(r, (a.seconds + 2) * 1000));
-  proc.kill('SIGINT');
-  const killer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-  await new Promise((r) => proc.once('exit', r));
-  clearTimeout(killer);
-  // each periodic stats block lists Tx-pps for port 0 then port 1; skip the first (warm-up) block
-  // and the empty ones printed around start and stop, take the median of the rest
-  const pps = [...out.matchAll(/Tx-pps:\s+(\d+)/g)].map((m) => Number(m[1]));
-  const sums: number[] = [];
-  for (let i = 2; i + 1 < pps.length; i += 2) if (pps[i]! > 0 && pps[i + 1]! > 0) sums.push(pps[i]! + pps[i + 1]!);
-  if (sums.length === 0) throw new Error(`testpmd printed no stats:\n${out.slice(-2000)}`);
+  // the first period is the warm-up; a period counts when both ports forwarded (not the partial
+  // ones around start and stop); the median of the rest
+  const { pairs } = await runTestpmdPeriods(args, Math.max(2, a.seconds), workers);
+  const sums = pairs.filter(([p0, p1]) => p0 > 0 && p1 > 0).map(([p0, p1]) => p0 + p1);
+  if (sums.length === 0) throw new Error('testpmd printed no period in which both ports forwarded');
   return { variant: 'dpdk-testpmd io', workers, mpps: median(sums) / 1e6 };
-}
-
-/** A testpmd run that printed no periodic stats (it happens on this shared machine) is repeated, twice at most. */
-async function retry<T>(f: () => Promise<T>): Promise<T> {
-  for (let i = 0; ; i++) {
-    try {
-      return await f();
-    } catch (e) {
-      if (i === 2) throw e;
-      console.error(`${(e as Error).message.split('\n')[0]}; running it again`);
-    }
-  }
 }
 
 function median(xs: number[]): number {
@@ -166,7 +143,7 @@ async function main(): Promise<void> {
     const tp: number[] = [];
     const ours: number[] = [];
     for (let k = 0; k < a.repeat; k++) {
-      if (a.testpmd) tp.push((await retry(() => runTestpmd(a, w))).mpps);
+      if (a.testpmd) tp.push((await runTestpmd(a, w)).mpps);
       ours.push((await runChild(w)).mpps);
     }
     if (a.testpmd) results.push({ variant: 'dpdk-testpmd io', workers: w, mpps: median(tp) });

@@ -43,7 +43,7 @@
  *   node dist/bench/overlay.js [--seconds 3] [--repeat 2] [--warmup 0.3] [--paths vf,encap,decap]
  *     [--flows 1000,100000] [--modes first,fast] [--workers 1,2] [--burst 32] [--no-testpmd]
  */
-import { fork, spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +57,7 @@ import { DROP_REASON_NAMES } from '../src/packet/drop-reasons.js';
 import { FS_AGED, FS_CREATED, FS_CROSS_WORKER, FS_FAST_PATH, FS_FLUSHED, FS_TABLE_FULL } from '../src/workers/node-context.js';
 import { WS_RX, WS_TX, WS_TX_FAILED } from '../src/workers/worker-data.js';
 import { ipipFrame, pcapFile, udpFlowFrame } from './frames.js';
+import { runTestpmdPeriods, sleep } from './testpmd.js';
 
 const PATHS = ['vf', 'encap', 'decap'] as const;
 type PathKind = (typeof PATHS)[number];
@@ -310,16 +311,6 @@ function check(rc: number, what: string): void {
   if (rc < 0) throw new Error(`${what}: route table refused it (${rc})`);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Polls `cond` every 20 ms until it holds or `maxMs` passed. */
-async function until(cond: () => boolean, maxMs: number): Promise<void> {
-  const end = performance.now() + maxMs;
-  while (!cond() && performance.now() < end) await sleep(20);
-}
-
 function runChild(v: OursVariant): Promise<OursResult> {
   const child = fork(fileURLToPath(import.meta.url), ['--child', JSON.stringify(v), ...process.argv.slice(2)],
     { stdio: ['ignore', 2, 'inherit', 'ipc'], serialization: 'advanced' });
@@ -355,29 +346,12 @@ async function runTestpmd(a: Args, v: TestpmdVariant): Promise<TestpmdResult> {
   const args = [`--lcores=${lcores}`, '--no-huge', '-m', '1024', '--no-pci', `--file-prefix=ovltp${process.pid}`, ...vdevs, '--',
     '--forward-mode=io', '--auto-start', '--stats-period=1', `--nb-cores=${w}`, `--rxq=${w}`, `--txq=${w}`, `--burst=${a.burst}`,
     `--total-num-mbufs=${v.flows + 32768}`];
-  const proc = spawn('dpdk-testpmd', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  proc.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-  // the first stats period is the warm-up; testpmd's CPU time over the measured ones says whether
-  // other processes took some
+  // as many periods as our runs measure seconds, at least two; empty ones (printed around start
+  // and stop) do not count
   const periods = Math.max(2, Math.ceil((windowsPerRun(a) * WINDOW_MS) / 1000));
-  const printed = (): number => (out.match(/Tx-pps:/g)?.length ?? 0) / 2;
-  await until(() => printed() >= 1, 15000);
-  const c0 = cpuSeconds(proc.pid);
-  const t0 = performance.now();
-  await until(() => printed() >= 1 + periods, 5000 + periods * 1000);
-  const cpuShare = (cpuSeconds(proc.pid) - c0) / ((performance.now() - t0) / 1000) / w;
-  proc.kill('SIGINT');
-  const killer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-  await new Promise((r) => proc.once('exit', r));
-  clearTimeout(killer);
-  // each stats period lists Tx-pps of port 0 then port 1; skip the first period (warm-up) and
-  // empty ones (printed around start and stop)
-  const pps = [...out.matchAll(/Tx-pps:\s+(\d+)/g)].map((m) => Number(m[1]));
-  const sums: number[] = [];
-  for (let i = 2; i + 1 < pps.length; i += 2) if (pps[i]! + pps[i + 1]! > 0) sums.push((pps[i]! + pps[i + 1]!) / 1e6);
-  if (sums.length === 0) throw new Error(`testpmd printed no stats:\n${out.slice(-2000)}`);
+  const { pairs, cpuShare } = await runTestpmdPeriods(args, periods, w);
+  const sums = pairs.filter(([p0, p1]) => p0 + p1 > 0).map(([p0, p1]) => (p0 + p1) / 1e6);
+  if (sums.length === 0) throw new Error('testpmd printed only empty stats periods');
   return { rates: sums, cpuShare };
 }
 
@@ -403,15 +377,6 @@ async function quiet(maxMs: number): Promise<void> {
     if (!said) console.error('  waiting for other processes to leave the CPUs');
     said = true;
   }
-}
-
-/** User + system CPU seconds of a process so far (Linux /proc; clock ticks of 10 ms). */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  // the fields after the command name, which is in parentheses and may hold spaces
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 // ---- the report ----

@@ -7,8 +7,8 @@
  * A packet crosses the FFI as a descriptor in the calling thread's io area (see dps_io): its
  * mbuf's offset from the pool base, where its frame starts, its length and its port. JS never
  * reads the mbuf header on the packet path; the shim writes data_off/data_len/pkt_len back only
- * for frames that moved or changed length. dps_mbuf_layout serves the control path (generated
- * packets) and the benchmarks.
+ * for frames that moved or changed length. A fresh mbuf (dps_alloc_mbufs) has its data after the
+ * headroom dps_pool_info reports.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -189,18 +189,6 @@ static inline struct rte_mbuf *mbuf_at(uint32_t off)
 static inline uint32_t mbuf_off(const struct rte_mbuf *m)
 {
 	return (uint32_t)((uintptr_t)m - dps_base);
-}
-
-/* out: offsets in struct rte_mbuf of data_off, port, ol_flags, pkt_len, data_len, buf_len */
-int dps_mbuf_layout(uint32_t *out)
-{
-	out[0] = offsetof(struct rte_mbuf, data_off);
-	out[1] = offsetof(struct rte_mbuf, port);
-	out[2] = offsetof(struct rte_mbuf, ol_flags);
-	out[3] = offsetof(struct rte_mbuf, pkt_len);
-	out[4] = offsetof(struct rte_mbuf, data_len);
-	out[5] = offsetof(struct rte_mbuf, buf_len);
-	return 6;
 }
 
 /* Port lookup: DPDK device name (net_tap2, net_null_pf0) or kernel interface name (dtap0). */

@@ -1,8 +1,8 @@
 /**
  * The one koffi binding of native/dpshim.c. Loaded by the supervisor and by every worker thread;
- * every function is declared once here at load time. Hot functions (rx/tx/alloc/free) take
- * preallocated Uint32Array arrays of mbuf offsets: one FFI crossing per burst, never per packet.
- * The mbuf fields a packet needs are read and written in place through MbufFields.
+ * every function is declared once here at load time. The hot one, io, takes integers only: the
+ * packets it sends, frees and receives are described in the calling thread's IoArea, one FFI
+ * crossing per burst, never per packet; alloc/free take preallocated arrays of mbuf offsets.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -66,7 +66,6 @@ export class Dpdk {
   readonly portStatsRaw: (port: number, out: BigUint64Array) => number;
   readonly threadRegister: (cpu: number) => number;
   readonly threadUnregister: () => void;
-  readonly mbufLayoutRaw: (out: Uint32Array) => number;
   /**
    * The hot call, once per worker iteration: (queue, ntx, nfree, npoll, perPort, max) -> packets
    * received. Sends and frees what the thread's IoArea lists, then polls; see IoArea.
@@ -102,7 +101,6 @@ export class Dpdk {
     this.portStatsRaw = lib.func('int dps_port_stats(uint16_t port, _Out_ uint64_t *out)');
     this.threadRegister = lib.func('int dps_thread_register(int cpu)');
     this.threadUnregister = lib.func('void dps_thread_unregister(void)');
-    this.mbufLayoutRaw = lib.func('int dps_mbuf_layout(_Out_ uint32_t *out)');
     this.io = lib.func('int dps_io(uint16_t qid, int ntx, int nfree, int npoll, int per_port, int max)');
     this.ioAreaRaw = lib.func('void *dps_io_area(void)');
     this.adviseHugeRaw = lib.func('int64_t dps_advise_huge(void *addr, uint64_t len)');
@@ -226,28 +224,6 @@ export class IoArea {
     this.freeOff = new Uint32Array(area, layout[10]!, n);
     this.pollPort = new Uint16Array(area, layout[11]!, this.maxPoll);
     this.result = new Uint32Array(area, layout[12]!, 4);
-  }
-}
-
-/**
- * The one rte_mbuf field JS reads in place in the pool view, data_off of a freshly allocated mbuf
- * (host byte order, offset from the shim's offsetof, so no struct layout is hard-coded here). The
- * packet path never reads mbuf headers: rx and tx descriptors travel in the IoArea.
- */
-export class MbufFields {
-  private readonly u16: Uint16Array;
-  private readonly dataOff: number;
-
-  constructor(pool: ArrayBuffer, dpdk: Dpdk) {
-    this.u16 = new Uint16Array(pool, 0, pool.byteLength >> 1);
-    const o = new Uint32Array(6);
-    dpdk.mbufLayoutRaw(o);
-    this.dataOff = o[0]!;
-  }
-
-  /** Where a fresh mbuf's data starts (its headroom): generated packets are built from there. */
-  dataOffOf(mbuf: number): number {
-    return this.u16[(mbuf + this.dataOff) >> 1]!;
   }
 }
 

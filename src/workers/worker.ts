@@ -8,7 +8,7 @@
  * The loop allocates nothing: the io area, the batch and the graph queues are made here once.
  */
 import { parentPort, workerData as rawData } from 'node:worker_threads';
-import { loadShim, MbufFields } from '../ffi/dpdk.js';
+import { loadShim } from '../ffi/dpdk.js';
 import { MAX_SLOTS, PacketBatch } from '../packet/batch.js';
 import { DropReason } from '../packet/drop-reasons.js';
 import { PortTable } from '../tables/port-table.js';
@@ -53,7 +53,6 @@ function run(data: WorkerData): void {
   const info = dpdk.poolInfo();
   const pool = dpdk.poolView();
   const b = new PacketBatch(new Uint8Array(pool), info.bufShift, info.bufLen);
-  const mf = new MbufFields(pool, dpdk);
   const ports = new PortTable(data.portTable);
   const fwd = openForwarding(data.forwarding, data.forwardingSettings, data.queue, new Float64Array(data.flowStats));
   const ctx: NodeContext = { ports, settings: data.settings, fwd };
@@ -108,6 +107,8 @@ function run(data: WorkerData): void {
   const queue = data.queue;
   const perPort = data.burst;
   const bufShift = info.bufShift;
+  // a freshly allocated mbuf's data starts after the headroom (rte_pktmbuf_reset)
+  const headroom = info.headroom;
 
   let ntx = 0;
   let nfree = 0;
@@ -132,7 +133,7 @@ function run(data: WorkerData): void {
           return slot - first;
         }
         const mbuf = allocMbuf[0]!;
-        b.reset(slot, mbuf, mbuf + bufShift + mf.dataOffOf(mbuf), 0, p);
+        b.reset(slot, mbuf, mbuf + bufShift + headroom, 0, p);
         const ok = kind === 0 ? buildRa(b, slot, p, ctx) : kind === 1 ? buildUnsolicitedNa(b, slot, p, ctx)
           : kind === 2 ? buildGarp(b, slot, p, ctx) : buildRouterProbe(b, slot, p, ctx, kind === 3 ? 0 : 1);
         if (ok) {
@@ -158,7 +159,7 @@ function run(data: WorkerData): void {
       for (const kind of [0, 1] as const) {
         if (dpdk.allocMbufs(allocMbuf, 1) !== 1) return slot - first;
         const mbuf = allocMbuf[0]!;
-        b.reset(slot, mbuf, mbuf + bufShift + mf.dataOffOf(mbuf), 0, p);
+        b.reset(slot, mbuf, mbuf + bufShift + headroom, 0, p);
         if (buildRouterProbe(b, slot, p, ctx, kind)) graph.enqueue(periodicNode, slot);
         else {
           b.dropReason[slot] = DropReason.NO_ROOM;
