@@ -1,8 +1,9 @@
 /**
  * The graph alone, on bytes in an ordinary buffer (no DPDK): VM-to-VM UDP frames of `--batch`
- * flows, a batch at a time, four ways: the fast path before the graph as worker.ts runs it
- * (FastPath.burst over the batch, then straight to tx), the same one packet at a time
- * (FastPath.forward per packet, the worker's loop before the two-pass burst), the graph's own fast path (rx -> cls -> conntrack -> tx:
+ * flows, a batch at a time, four ways: the fast path as worker.ts runs it (FastPath.burstIo on an
+ * io area: rx descriptors in, tx descriptors out, the graph for the rest), the fast path one packet
+ * at a time on batch slots (FastPath.forward, the worker's loop before the burst passes), the
+ * graph's own fast path (rx -> cls -> conntrack -> tx:
  * conntrack takes the flow's cached decision), and no fast path (rx -> cls -> conntrack -> dnat ->
  * ipv4_lookup -> snat -> firewall -> tx for every packet). Shows the per-packet cost of the logic
  * without NIC or mbuf memory effects. The VMs' interface routes are in the route table as
@@ -13,13 +14,14 @@
  * The packet path's V8 inlining budget (src/workers/jit.ts) is set as the workers set it;
  * --default-jit measures with V8's defaults.
  *
- *   node dist/bench/graph.js [--batch 64] [--rounds 50000] [--trials 7] [--default-jit]
+ *   node dist/bench/graph.js [--batch 64] [--rounds 50000] [--trials 7] [--default-jit] [--only io,fused,graph,none]
  */
 import { loadFrame, makeTestBatch, MAX_SLOTS } from '../src/packet/batch.js';
 import { DROP_REASON_NAMES } from '../src/packet/drop-reasons.js';
 import { PortState, PortTable } from '../src/tables/port-table.js';
 import { buildNodes } from '../src/workers/build-graph.js';
-import { FAST_MISS, FAST_TX, FastPath } from '../src/workers/fast-path.js';
+import { FAST_DONE, FAST_TX, FastPath } from '../src/workers/fast-path.js';
+import { IoArea } from '../src/ffi/dpdk.js';
 import { counterWords, Graph } from '../src/workers/graph.js';
 import {
   createForwardingBuffers, DEFAULT_FORWARDING, FS_FAST_PATH, type NodeContext, openForwarding,
@@ -34,7 +36,7 @@ function arg(name: string, def: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : def;
 }
 
-type Variant = 'burst' | 'fused' | 'graph' | 'none';
+type Variant = 'io' | 'fused' | 'graph' | 'none';
 
 /** ns per packet of each trial of one variant; throws if a packet did not reach tx. */
 function measure(variant: Variant, batch: number, rounds: number, trials: number): { ns: number[]; fastShare: number } {
@@ -56,17 +58,33 @@ function measure(variant: Variant, batch: number, rounds: number, trials: number
   const rx2 = g.indexOf('rx-2-0');
   const fast = new FastPath(ctx);
   const fused = variant === 'fused';
-  const burst = variant === 'burst';
   const verdict = new Uint8Array(MAX_SLOTS);
   frames.forEach((f, i) => loadFrame(b, i, f, 2));
   let sent = 0;
-  const run = (): void => {
-    for (let i = 0; i < batch; i++) b.reset(i, b.mbuf[i]!, b.start[i]!, 64, 2);
-    if (burst) fast.burst(b, batch, verdict);
-    else verdict.fill(FAST_MISS);
+  const io = IoArea.plain(MAX_SLOTS);
+  const runIo = (): void => {
+    // what the shim's rx writes, then the worker's loop (worker.ts) without the graph's share
     for (let i = 0; i < batch; i++) {
-      // as worker.ts: a packet the fast path forwarded goes straight to tx
-      if (burst ? verdict[i] === FAST_TX : fused && fast.forward(b, i) === FAST_TX) g.sendDirect(i);
+      io.rxOff[i] = b.mbuf[i]!;
+      io.rxStart[i] = b.start[i]!;
+      io.rxLen[i] = 64;
+      io.rxPort[i] = 2;
+    }
+    const nf = fast.burstIo(io, batch, b, verdict);
+    for (let i = 0; i < batch; i++) {
+      if (verdict[i] === FAST_DONE) continue;
+      b.reset(i, io.rxOff[i]!, io.rxStart[i]!, io.rxLen[i]!, 2);
+      g.fromSource(rx2, i);
+    }
+    g.run(b);
+    sent += nf + g.txCount;
+    g.resetSinks();
+  };
+  const run = variant === 'io' ? runIo : (): void => {
+    for (let i = 0; i < batch; i++) b.reset(i, b.mbuf[i]!, b.start[i]!, 64, 2);
+    for (let i = 0; i < batch; i++) {
+      // a packet the fast path forwarded goes straight to tx
+      if (fused && fast.forward(b, i) === FAST_TX) g.sendDirect(i);
       else g.fromSource(rx2, i);
     }
     g.run(b);
@@ -96,12 +114,13 @@ function main(): void {
   const rounds = arg('--rounds', 50000);
   const trials = arg('--trials', 7);
   const names: Record<Variant, string> = {
-    burst: 'fast path per burst (FastPath.burst -> tx, as worker.ts)',
+    io: 'fast path on the io area (FastPath.burstIo -> tx descriptors, as worker.ts)',
     fused: 'fast path per packet (FastPath.forward -> tx, the old worker loop)',
     graph: 'graph fast path: rx->cls->conntrack->tx',
     none: 'no fast path: rx->cls->conntrack->dnat->ipv4_lookup->snat->firewall->tx',
   };
-  for (const variant of ['burst', 'fused', 'graph', 'none'] as const) {
+  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]!.split(',') : undefined;
+  for (const variant of (['io', 'fused', 'graph', 'none'] as const).filter((v) => !only || only.includes(v))) {
     const { ns, fastShare } = measure(variant, batch, rounds, trials);
     const path = names[variant];
     const med = ns[ns.length >> 1]!;

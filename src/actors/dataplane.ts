@@ -89,6 +89,13 @@ export class Dataplane implements DataplaneApi {
    * queue's traffic, so the supervisor shuts down and exits non-zero (PM2 restarts it).
    */
   onFatal: (reason: string) => void = () => undefined;
+  /**
+   * Whether worker 0 sends the periodic GARPs, NAs, RAs and router probes (set before start).
+   * Benchmarks that receive from net_null turn them off: net_null hands out pool mbufs without
+   * writing them, so the mbufs those packets were built in come back as received frames, again
+   * and again, and the benchmark measures their drops instead of its traffic.
+   */
+  periodicPackets = true;
 
   constructor(opts: ServiceOptions, log: Logger) {
     this.opts = opts;
@@ -218,7 +225,7 @@ export class Dataplane implements DataplaneApi {
       queue, lcore, cpu, ports,
       burst: this.opts.burst,
       idleBackoff: !this.opts.noIdleBackoff,
-      periodic: queue === 0,
+      periodic: queue === 0 && this.periodicPackets,
       portTable: this.portTable.sab,
       counters, stats, channel, settings,
       forwarding: { routes4: this.routes.v4.sab, routes6: this.routes.v6.sab, vnf: this.vnf.sab, flows: this.flows.sab },

@@ -208,6 +208,25 @@ export class IoArea {
   readonly max: number;
   readonly maxPoll: number;
 
+  /**
+   * An io area in an ordinary buffer with the shim's array order, for unit tests and benchmarks
+   * that run the packet path without DPDK (allocates).
+   */
+  static plain(max: number, maxPoll = 256): IoArea {
+    const layout = new Uint32Array(15);
+    const sizes = [0, 4, 4, 2, 2, 4, 4, 2, 2, 1, 4, 2, 4];
+    let off = 0;
+    for (let i = 1; i <= 12; i++) {
+      off = Math.ceil(off / 8) * 8;
+      layout[i] = off;
+      off += sizes[i]! * (i === 11 ? maxPoll : i === 12 ? 4 : max);
+    }
+    layout[0] = off;
+    layout[13] = max;
+    layout[14] = maxPoll;
+    return new IoArea(new ArrayBuffer(off), layout);
+  }
+
   constructor(area: ArrayBuffer, layout: Uint32Array) {
     const n = layout[13]!;
     this.max = n;

@@ -173,15 +173,6 @@ export class FlowTable {
   }
 
   /**
-   * Reads the first word of hash h's first bucket line and returns it. The fast path calls this
-   * for every packet of a burst before looking any of them up: the loads of different packets'
-   * lines (cache and TLB misses at large flow counts) overlap instead of following one another.
-   */
-  touchBucket(h: number): number {
-    return this.idx[(h & this.bucketMask) * BUCKET_WORDS]!;
-  }
-
-  /**
    * lookup() for an IPv4 key given as words (vni, ports, proto without the v6 bit, source,
    * destination): compares the record's key with the words, no key array. Same result as lookup.
    */

@@ -15,7 +15,7 @@ import { PortTable } from '../tables/port-table.js';
 import { buildNodes } from './build-graph.js';
 import { CTL_READY, CTL_SLEEPING, CTL_STOP, CTL_WAKE, MSG_WORDS, Op, WorkerChannel } from './channel.js';
 import { Graph } from './graph.js';
-import { FAST_DROP, FAST_TX, FastPath } from './fast-path.js';
+import { FAST_DONE, FAST_DROP, FAST_SLOT, FAST_TX, FastPath } from './fast-path.js';
 import { tuneJit } from './jit.js';
 import { type NodeContext, openForwarding } from './node-context.js';
 import { Qsbr } from '../tables/qsbr.js';
@@ -229,17 +229,21 @@ function run(data: WorkerData): void {
     stats[WS_BUSY] = stats[WS_BUSY]! + 1;
     stats[WS_RX] = stats[WS_RX]! + n;
 
-    for (let i = 0; i < n; i++) b.reset(i, rxOff[i]!, rxStart[i]!, rxLen[i]!, rxPort[i]!);
-    fast.burst(b, n, verdict);
+    // the fast path forwards what it can straight into the tx descriptors [0, nf); the rest gets
+    // a batch slot and the graph
+    const nf = fast.burstIo(io, n, b, verdict);
     for (let i = 0; i < n; i++) {
+      let v = verdict[i]!;
+      if (v === FAST_DONE) continue;
       const port = rxPort[i]!;
+      b.reset(i, rxOff[i]!, rxStart[i]!, rxLen[i]!, port);
       const rxNode = port < rxNodeByPort.length ? rxNodeByPort[port]! : -1;
       if (rxNode < 0) {
         b.dropReason[i] = DropReason.PORT_NOT_ACTIVE;
         graph.enqueue(dropNode, i);
         continue;
       }
-      const v = verdict[i];
+      if (v === FAST_SLOT) v = fast.applySlot(b, i);
       if (v === FAST_TX) graph.sendDirect(i);
       else if (v === FAST_DROP) graph.enqueue(dropNode, i);
       else graph.fromSource(rxNode, i);
@@ -249,10 +253,10 @@ function run(data: WorkerData): void {
 
     // describe tx and drops for the next io call; the shim rewrites an mbuf's data_off/len only
     // where the frame moved or changed length (txSet), so forwarded frames' headers stay untouched
-    const nt = graph.txCount;
+    const nt = nf + graph.txCount;
     const txSlots = graph.txSlots;
-    for (let k = 0; k < nt; k++) {
-      const slot = txSlots[k]!;
+    for (let k = nf; k < nt; k++) {
+      const slot = txSlots[k - nf]!;
       const mbuf = b.mbuf[slot]!;
       const start = b.start[slot]!;
       const len = b.len[slot]!;

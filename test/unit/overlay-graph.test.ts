@@ -8,7 +8,8 @@ import { VnfType } from '../../src/actors/underlay.js';
 import { frameOf, loadFrame, makeTestBatch, MAX_SLOTS, type PacketBatch } from '../../src/packet/batch.js';
 import { DropReason } from '../../src/packet/drop-reasons.js';
 import { buildNodes } from '../../src/workers/build-graph.js';
-import { FAST_DROP, FAST_MISS, FAST_TX, FastPath } from '../../src/workers/fast-path.js';
+import { FAST_DONE, FAST_DROP, FAST_MISS, FAST_SLOT, FAST_TX, FastPath } from '../../src/workers/fast-path.js';
+import { IoArea } from '../../src/ffi/dpdk.js';
 import { counterWords, Graph } from '../../src/workers/graph.js';
 import { FS_CREATED, FS_FAST_PATH, type NodeContext } from '../../src/workers/node-context.js';
 import {
@@ -525,31 +526,50 @@ test('a tunnelled packet whose flow direction is cached as "encapsulate" is left
   t.is(rig.fast.forward(rig.b, 0), FAST_MISS);
 });
 
-test('the fast path per burst (as the worker runs it) gives every packet the verdict and bytes of the per-packet path', (t) => {
+/** Runs FastPath.burstIo over `frames` as the worker does (rx descriptors from the batch). */
+function runBurstIo(rig: Rig, frames: [Uint8Array, number][], headroom = 128): {
+  b: PacketBatch; io: IoArea; verdict: Uint8Array; nt: number;
+} {
+  const b = makeTestBatch(frames.length);
+  const io = IoArea.plain(MAX_SLOTS);
+  frames.forEach(([f, port], i) => {
+    loadFrame(b, i, f, port, headroom);
+    b.flow[i] = -1;
+    io.rxOff[i] = b.mbuf[i]!;
+    io.rxStart[i] = b.start[i]!;
+    io.rxLen[i] = b.len[i]!;
+    io.rxPort[i] = port;
+  });
+  const verdict = new Uint8Array(MAX_SLOTS);
+  const nt = rig.fast.burstIo(io, frames.length, b, verdict);
+  return { b, io, verdict, nt };
+}
+
+test('the fast path on the io area (as the worker runs it) forwards in place exactly as the per-packet path', (t) => {
   const perPacket = new Rig();
-  const perBurst = new Rig();
+  const perIo = new Rig();
   rigRouter(perPacket);
-  rigRouter(perBurst);
+  rigRouter(perIo);
   const a = flowsOf(perPacket);
-  flowsOf(perBurst);
+  flowsOf(perIo);
   for (const [, f, port] of a) {
     perPacket.send(f, port);
-    perBurst.send(f, port);
+    perIo.send(f, port);
   }
   const { A, B } = VMS;
-  // the known flows, twice each, mixed with packets the fast path leaves to the graph
   const mixed: [Uint8Array, number][] = [
     ...a.map(([, f, port]) => [f, port] as [Uint8Array, number]),
     [vmFrame(A, B.ip, 17, udp(40999, 80, ascii('new flow'))), A.port],
     [vmFrame(A, '255.255.255.255', 17, udp(68, 67, ascii('discover'))), A.port],
-    [cat(eth('ff:ff:ff:ff:ff:ff', A.mac, 0x0806), new Uint8Array(28)), A.port],
+    // Ethernet padding behind a short frame is not sent on
+    [cat(vmFrame(A, B.ip, 17, udp(40000, 80, ascii('hello'))), new Uint8Array(7)), A.port],
     ...a.map(([, f, port]) => [f, port] as [Uint8Array, number]),
   ];
-  const b = makeTestBatch(mixed.length);
-  mixed.forEach(([f, port], i) => { loadFrame(b, i, f, port); b.flow[i] = -1; });
-  const verdict = new Uint8Array(MAX_SLOTS);
-  const done = perBurst.fast.burst(b, mixed.length, verdict);
-  let expectDone = 0;
+  const fast0 = perIo.fastPath;
+  const { b, io, verdict, nt } = runBurstIo(perIo, mixed);
+  let k = 0;
+  let slotPath = 0;
+  let forwarded = 0;
   mixed.forEach(([f, port], i) => {
     const one = perPacket.sendFused(f, port);
     const v = verdict[i]!;
@@ -558,10 +578,39 @@ test('the fast path per burst (as the worker runs it) gives every packet the ver
       t.is(hex(frameOf(b, i)), hex(f), `packet ${i}: left untouched for the graph`);
       return;
     }
-    expectDone++;
-    t.is(v === FAST_TX ? `tx-${b.outPort[i]}` : 'drop', one.sink, `packet ${i}`);
-    t.is(hex(frameOf(b, i)), hex(one.out), `packet ${i}: same bytes`);
+    forwarded++;
+    if (v === FAST_SLOT) {
+      // NAT: applied on the batch slot
+      slotPath++;
+      b.reset(i, io.rxOff[i]!, io.rxStart[i]!, io.rxLen[i]!, port);
+      const w = perIo.fast.applySlot(b, i);
+      t.is(w === FAST_TX ? `tx-${b.outPort[i]}` : 'drop', one.sink, `packet ${i}`);
+      t.is(hex(frameOf(b, i)), hex(one.out), `packet ${i}: same bytes`);
+      return;
+    }
+    t.is(v, FAST_DONE);
+    t.is(io.txOff[k], io.rxOff[i], `packet ${i}: its mbuf`);
+    t.is(`tx-${io.txPort[k]}`, one.sink, `packet ${i}`);
+    const out = b.bytes.slice(io.txStart[k], io.txStart[k]! + io.txLen[k]!);
+    t.is(hex(out), hex(one.out), `packet ${i}: same bytes`);
+    t.is(io.txSet[k], io.txStart[k] !== io.rxStart[i] || io.txLen[k] !== io.rxLen[i] ? 1 : 0, `packet ${i}: txSet`);
+    k++;
   });
-  t.is(done, expectDone);
-  t.is(expectDone, 2 * a.length);
+  t.is(nt, k);
+  t.true(k >= 6 && slotPath >= 4, `${k} in place, ${slotPath} on the slot`);
+  t.is(perIo.fastPath - fast0, forwarded, 'every fast-path packet counted once');
+});
+
+test('the fast path on the io area leaves an encapsulation without headroom to the slot path, which drops it', (t) => {
+  const rig = new Rig();
+  rigRouter(rig);
+  const { A } = VMS;
+  const f = vmFrame(A, '10.100.2.7', 6, tcp(40000, 443, 0x10, ascii('data')));
+  rig.send(f, A.port);
+  const { b, io, verdict, nt } = runBurstIo(rig, [[f, A.port]], 16);
+  t.is(nt, 0);
+  t.is(verdict[0], FAST_SLOT);
+  b.reset(0, io.rxOff[0]!, io.rxStart[0]!, io.rxLen[0]!, A.port);
+  t.is(rig.fast.applySlot(b, 0), FAST_DROP);
+  t.is(b.dropReason[0], DropReason.NO_ROOM);
 });

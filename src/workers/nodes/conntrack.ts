@@ -182,7 +182,11 @@ export function touchFlow(fwd: Forwarding, f: number, dir: number, tcpFlags: num
   const rec = fwd.flows.rec;
   const base = f * RECORD;
   if (rec[base + R_OWNER] !== fwd.owner.worker) fwd.stats[FS_CROSS_WORKER] = fwd.stats[FS_CROSS_WORKER]! + 1;
-  const now = fwd.clock.now;
+  touchRecord(rec, base, dir, fwd.clock.now, tcpFlags);
+}
+
+/** touchFlow on the record at rec[base] without the cross-worker count: time and TCP state. */
+export function touchRecord(rec: Int32Array, base: number, dir: number, now: number, tcpFlags: number): void {
   if (rec[base + R_SEEN] !== now) rec[base + R_SEEN] = now;
   if (tcpFlags >= 0) tcpTrack(rec, base, dir, tcpFlags);
 }

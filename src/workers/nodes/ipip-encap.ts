@@ -44,21 +44,28 @@ export function encapsulate(ports: PortTable, b: PacketBatch, slot: number): boo
   if (!b.prepend(slot, IPV6_HLEN)) return false;
   const s = b.start[slot]!;
   const dv = b.dv;
-  const bytes = b.bytes;
-  ports.writeEthToVm(b.outPort[slot]!, dv, s + ETH_DST);
+  writeUnderlay(ports, dv, b.bytes, s, b.outPort[slot]!, b.inPort[slot]!, innerLen, (b.flags[slot]! & PF_IPV6) !== 0);
+  const ul = b.ulDv;
+  const o = slot * 16;
+  for (let i = 0; i < 16; i += 4) dv.setInt32(s + ETH_HLEN + IPV6_DST + i, ul.getInt32(o + i));
+  return true;
+}
+
+/**
+ * Writes the Ethernet header toward `out` (an uplink: its router) and the outer IPv6 header but its
+ * destination at frame offset `s`: source the underlay address of `inPort` (the VM's interface),
+ * payload `innerLen` bytes of an IPv4 (or, innerV6, IPv6) packet.
+ */
+export function writeUnderlay(ports: PortTable, dv: DataView, bytes: Uint8Array, s: number, out: number, inPort: number,
+  innerLen: number, innerV6: boolean): void {
+  ports.writeEthToVm(out, dv, s + ETH_DST);
   dv.setUint16(s + ETH_TYPE, ETHERTYPE_IPV6);
   const ip = s + ETH_HLEN;
   dv.setUint32(ip + IPV6_VTC_FLOW, UNDERLAY_VTC_FLOW);
   dv.setUint16(ip + IPV6_PAYLOAD_LEN, innerLen);
-  bytes[ip + IPV6_NEXT] = (b.flags[slot]! & PF_IPV6) !== 0 ? IPPROTO_IPV6 : IPPROTO_IPIP;
+  bytes[ip + IPV6_NEXT] = innerV6 ? IPPROTO_IPV6 : IPPROTO_IPIP;
   bytes[ip + IPV6_HOP_LIMIT] = UNDERLAY_HOP_LIMIT;
-  const src = ports.at(b.inPort[slot]!, B_UNDERLAY);
+  const src = ports.at(inPort, B_UNDERLAY);
   const pdv = ports.dv;
-  const ul = b.ulDv;
-  const o = slot * 16;
-  for (let i = 0; i < 16; i += 4) {
-    dv.setInt32(ip + IPV6_SRC + i, pdv.getInt32(src + i));
-    dv.setInt32(ip + IPV6_DST + i, ul.getInt32(o + i));
-  }
-  return true;
+  for (let i = 0; i < 16; i += 4) dv.setInt32(ip + IPV6_SRC + i, pdv.getInt32(src + i));
 }
