@@ -50,8 +50,12 @@ export class VnfTable {
     return this.w[H_COUNT]!;
   }
 
+  /**
+   * The four words multiplied side by side, then one finalisation: three multiplies deep instead
+   * of eight (a chain of fmix32), for a lookup on every tunnelled packet.
+   */
   private static hashWords(a0: number, a1: number, a2: number, a3: number): number {
-    return fmix32(fmix32(fmix32(fmix32(a0) ^ a1) ^ a2) ^ a3);
+    return fmix32(Math.imul(a0, 0x9e3779b1) ^ Math.imul(a1, 0x85ebca6b) ^ Math.imul(a2, 0xc2b2ae35) ^ Math.imul(a3, 0x27d4eb2f));
   }
 
   /**

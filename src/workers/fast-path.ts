@@ -51,16 +51,29 @@ const S_PORTS = 6;
 const S_HASH = 7;
 const S_SRC = 8;
 const S_DST = 9;
+/** Words of FastPath.lastVnf: the address, then the VNF's port and VNI. */
+const V_A0 = 0;
+const V_A1 = 1;
+const V_A2 = 2;
+const V_A3 = 3;
+const V_PORT = 4;
+const V_VNI = 5;
 
 export class FastPath {
   private readonly k = new Int32Array(KEY_WORDS);
   /** What parsing a slot found, SLOT_WORDS per slot (S_* words), for its lookup and the slot path. */
   private readonly found = new Int32Array(MAX_SLOTS * SLOT_WORDS);
+  /**
+   * The VNF the last tunnel of this burst was addressed to (V_* words; port -1: none). Valid for one
+   * burst: a configuration change is acknowledged by every worker between bursts (table-sync.ts).
+   */
+  private readonly lastVnf = Int32Array.of(0, 0, 0, 0, -1, 0);
 
   constructor(private readonly ctx: NodeContext) {}
 
   /** The fast path for one packet: a burst of one. */
   forward(b: PacketBatch, slot: number): number {
+    this.lastVnf[V_PORT] = -1;
     if (!this.ctx.fwd.settings.fastPath || !this.parse(b, slot)) return FAST_MISS;
     const v = this.finish(b, slot);
     if (v !== FAST_MISS) this.count(1);
@@ -91,6 +104,7 @@ export class FastPath {
     const flows = fwd.flows;
     const rec = flows.rec;
     const st = this.found;
+    this.lastVnf[V_PORT] = -1;
 
     // read once: a configuration change is acknowledged by every worker between two bursts
     // before its RPC answers (table-sync.ts), so no burst that started after it sees the old one
@@ -203,9 +217,24 @@ export class FastPath {
       const plen = dv.getUint16(ip + 4);
       if (plen > len - ETH_HLEN - 40) return false;
       end = ip + 40 + plen;
-      const vnf = ctx.fwd.vnf;
-      if (!vnf.lookup(dv, ip + 24) || vnf.port < 0 || ports.state(vnf.port) !== PortState.VF_ACTIVE) return false;
-      vni = vnf.vni | 0;
+      // the last VNF found in this burst is remembered: tunnels to one VM arrive in runs
+      const a0 = dv.getInt32(ip + IPV6_DST);
+      const a1 = dv.getInt32(ip + IPV6_DST + 4);
+      const a2 = dv.getInt32(ip + IPV6_DST + 8);
+      const a3 = dv.getInt32(ip + IPV6_DST + 12);
+      const lv = this.lastVnf;
+      if (lv[V_PORT]! < 0 || lv[V_A0] !== a0 || lv[V_A1] !== a1 || lv[V_A2] !== a2 || lv[V_A3] !== a3) {
+        const vnf = ctx.fwd.vnf;
+        if (!vnf.lookup(dv, ip + IPV6_DST) || vnf.port < 0) return false;
+        lv[V_A0] = a0;
+        lv[V_A1] = a1;
+        lv[V_A2] = a2;
+        lv[V_A3] = a3;
+        lv[V_PORT] = vnf.port;
+        lv[V_VNI] = vnf.vni;
+      }
+      if (ports.state(lv[V_PORT]!) !== PortState.VF_ACTIVE) return false;
+      vni = lv[V_VNI]!;
       v6 = next === IPPROTO_IPV6;
       ip += 40;
     } else {

@@ -614,3 +614,19 @@ test('the fast path on the io area leaves an encapsulation without headroom to t
   t.is(rig.fast.applySlot(b, 0), FAST_DROP);
   t.is(b.dropReason[0], DropReason.NO_ROOM);
 });
+
+test('the VNF the fast path remembers within a burst is looked up again in the next burst', (t) => {
+  const rig = new Rig();
+  rigRouter(rig);
+  const { A } = VMS;
+  const out = vmFrame(A, '10.100.2.7', 6, tcp(40000, 443, 0x10, ascii('data')));
+  const back = tunnelFrame(PF0_MAC, ROUTER, REMOTE_HOST, A.ul, withL4Checksum4(ipv4('10.100.2.7', A.ip, 6, tcp(443, 40000, 0x10, ascii('back'))), 0));
+  rig.send(out, A.port);
+  rig.send(back, 0);
+  const first = runBurstIo(rig, [[back, 0], [back, 0]]);
+  t.deepEqual([first.verdict[0], first.verdict[1]], [FAST_DONE, FAST_DONE], 'both tunnels of the burst decapsulated');
+  t.true(rig.ctx.fwd.vnf.delete(ip6(A.ul)));
+  const next = runBurstIo(rig, [[back, 0]]);
+  t.is(next.verdict[0], FAST_MISS, 'the removed VNF is not remembered across bursts');
+  t.is(next.nt, 0);
+});
