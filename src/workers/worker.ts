@@ -171,6 +171,55 @@ function run(data: WorkerData): void {
     return slot - first;
   };
 
+  /**
+   * The graph's share of an iteration: rx slots [0, n) the fast path did not forward and the
+   * generated slots [n, count); writes their tx descriptors from index `first` and the drops to
+   * free. Returns the number of tx descriptors written.
+   */
+  const graphBurst = (n: number, count: number, first: number): number => {
+    for (let i = 0; i < n; i++) {
+      let v = verdict[i]!;
+      if (v === FAST_DONE) continue;
+      const port = rxPort[i]!;
+      b.reset(i, rxOff[i]!, rxStart[i]!, rxLen[i]!, port);
+      const rxNode = port < rxNodeByPort.length ? rxNodeByPort[port]! : -1;
+      if (rxNode < 0) {
+        b.dropReason[i] = DropReason.PORT_NOT_ACTIVE;
+        graph.enqueue(dropNode, i);
+        continue;
+      }
+      if (v === FAST_SLOT) v = fast.applySlot(b, i);
+      if (v === FAST_TX) graph.sendDirect(i);
+      else if (v === FAST_DROP) graph.enqueue(dropNode, i);
+      else graph.fromSource(rxNode, i);
+    }
+    b.count = count;
+    graph.run(b);
+
+    // the shim rewrites an mbuf's data_off/len only where the frame moved or changed length
+    // (txSet), so forwarded frames' headers stay untouched
+    const nt = graph.txCount;
+    const txSlots = graph.txSlots;
+    for (let j = 0; j < nt; j++) {
+      const k = first + j;
+      const slot = txSlots[j]!;
+      const mbuf = b.mbuf[slot]!;
+      const start = b.start[slot]!;
+      const len = b.len[slot]!;
+      txOff[k] = mbuf;
+      txStart[k] = start;
+      txLen[k] = len;
+      txPort[k] = b.outPort[slot]!;
+      txSet[k] = slot < n && mbuf === rxOff[slot] && start === rxStart[slot] && len === rxLen[slot] ? 0 : 1;
+    }
+    const nd = graph.dropCount;
+    const dropSlots = graph.dropSlots;
+    for (let k = 0; k < nd; k++) freeOff[k] = b.mbuf[dropSlots[k]!]!;
+    nfree = nd;
+    graph.resetSinks();
+    return nt;
+  };
+
   Atomics.store(ctl, CTL_READY, 1);
   while (Atomics.load(ctl, CTL_STOP) === 0) {
     stats[WS_ITERATIONS] = stats[WS_ITERATIONS]! + 1;
@@ -232,46 +281,9 @@ function run(data: WorkerData): void {
     // the fast path forwards what it can straight into the tx descriptors [0, nf); the rest gets
     // a batch slot and the graph
     const nf = fast.burstIo(io, n, b, verdict);
-    for (let i = 0; i < n; i++) {
-      let v = verdict[i]!;
-      if (v === FAST_DONE) continue;
-      const port = rxPort[i]!;
-      b.reset(i, rxOff[i]!, rxStart[i]!, rxLen[i]!, port);
-      const rxNode = port < rxNodeByPort.length ? rxNodeByPort[port]! : -1;
-      if (rxNode < 0) {
-        b.dropReason[i] = DropReason.PORT_NOT_ACTIVE;
-        graph.enqueue(dropNode, i);
-        continue;
-      }
-      if (v === FAST_SLOT) v = fast.applySlot(b, i);
-      if (v === FAST_TX) graph.sendDirect(i);
-      else if (v === FAST_DROP) graph.enqueue(dropNode, i);
-      else graph.fromSource(rxNode, i);
-    }
-    b.count = count;
-    graph.run(b);
-
-    // describe tx and drops for the next io call; the shim rewrites an mbuf's data_off/len only
-    // where the frame moved or changed length (txSet), so forwarded frames' headers stay untouched
-    const nt = nf + graph.txCount;
-    const txSlots = graph.txSlots;
-    for (let k = nf; k < nt; k++) {
-      const slot = txSlots[k - nf]!;
-      const mbuf = b.mbuf[slot]!;
-      const start = b.start[slot]!;
-      const len = b.len[slot]!;
-      txOff[k] = mbuf;
-      txStart[k] = start;
-      txLen[k] = len;
-      txPort[k] = b.outPort[slot]!;
-      txSet[k] = slot < n && mbuf === rxOff[slot] && start === rxStart[slot] && len === rxLen[slot] ? 0 : 1;
-    }
-    ntx = nt;
-    const nd = graph.dropCount;
-    const dropSlots = graph.dropSlots;
-    for (let k = 0; k < nd; k++) freeOff[k] = b.mbuf[dropSlots[k]!]!;
-    nfree = nd;
-    graph.resetSinks();
+    ntx = nf;
+    // the rest (if any) goes through the graph
+    if (nf < count) ntx = nf + graphBurst(n, count, nf);
   }
   dpdk.io(queue, ntx, nfree, 0, perPort, 0);
   qsbr.offline(queue);
