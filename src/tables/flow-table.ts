@@ -164,12 +164,15 @@ export class FlowTable {
     return h ^ (h >>> 16);
   }
 
-  /** The mixing of the words every key has (the first address words): hash's first four steps. */
+  /**
+   * The mixing of the words every key has (the first address words): the words multiplied side by
+   * side, then one more multiply; two multiplies deep instead of four in a chain, for a hash on
+   * every packet of the fast path.
+   */
   private static mixHead(vni: number, ports: number, proto: number, src: number, dst: number): number {
-    let h = Math.imul(src ^ vni, 0x9e3779b1);
-    h = Math.imul(h ^ (h >>> 15) ^ dst, 0x85ebca6b);
-    h = Math.imul(h ^ (h >>> 13) ^ ports, 0xc2b2ae35);
-    return Math.imul(h ^ (h >>> 16) ^ proto, 0x27d4eb2f);
+    const h = Math.imul(src ^ vni, 0x9e3779b1) ^ Math.imul(dst, 0x85ebca6b) ^ Math.imul(ports, 0xc2b2ae35) ^ Math.imul(proto, 0x27d4eb2f);
+    const m = Math.imul(h ^ (h >>> 16), 0x165667b1);
+    return m ^ (m >>> 13);
   }
 
   /**
