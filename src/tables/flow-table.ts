@@ -211,6 +211,15 @@ export class FlowTable {
     return true;
   }
 
+  /**
+   * Reads the first word of hash h's first bucket line and returns it: the fast path reads the
+   * lines of a whole burst in a loop of its own before looking any key up, so that their cache
+   * and TLB misses overlap instead of following one another.
+   */
+  touchBucket(h: number): number {
+    return this.idx[(h & this.bucketMask) * BUCKET_WORDS]!;
+  }
+
   /** The index word offset of hash h's second bucket (the first is (h & bucketMask) * BUCKET_WORDS). */
   private secondBucket(h: number): number {
     return (fmix32(h ^ 0x5bd1e995) & this.bucketMask) * BUCKET_WORDS;
