@@ -84,14 +84,18 @@ export class FastPath {
   }
 
   /**
-   * The worker's fast path, straight on the io area's rx descriptors, slots [0, n), one packet at
-   * a time: parse, look up, and for the commonest decisions (VM to VM, VM to uplink with
-   * encapsulation, uplink to VM after decapsulation; no NAT) rewrite the frame in place and write
-   * its tx descriptor from index 0, so these packets never touch the batch's metadata or the graph.
-   * verdict[slot] is FAST_DONE for those, FAST_SLOT for other current decisions (the worker resets
-   * the slot and calls applySlot) and FAST_MISS for the rest. Returns the number of tx descriptors
-   * written. (A first pass that hashed the whole burst and read its bucket lines ahead, so that
-   * their cache misses overlap, measured no better at 100,000 flows in bench/overlay and was dropped.)
+   * The worker's fast path, straight on the io area's rx descriptors, slots [0, n): parse, look
+   * up, and for the commonest decisions (VM to VM, VM to uplink with encapsulation, uplink to VM
+   * after decapsulation; no NAT) rewrite the frame in place and write its tx descriptor from index
+   * 0, so these packets never touch the batch's metadata or the graph. verdict[slot] is FAST_DONE
+   * for those, FAST_SLOT for other current decisions (the worker resets the slot and calls
+   * applySlot) and FAST_MISS for the rest. Returns the number of tx descriptors written.
+   *
+   * It works in passes over the burst, each a tight loop, so the cache misses of different
+   * packets overlap (bench/overlay, 100,000 flows: VM to VM 376 -> 215-231 ns per packet against
+   * one packet at a time; 1,000 flows unchanged). Parsing and hashing the burst and reading its
+   * bucket lines in one loop gave no such gain: with that much work per packet too few loads
+   * were in flight.
    */
   burstIo(io: IoArea, n: number, b: PacketBatch, verdict: Uint8Array): number {
     if (!this.ctx.fwd.settings.fastPath) {
