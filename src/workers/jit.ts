@@ -15,5 +15,5 @@ import { setFlagsFromString } from 'node:v8';
 export const JIT_FLAGS = '--max-inlined-bytecode-size=2000 --max-inlined-bytecode-size-cumulative=8000';
 
 export function tuneJit(): void {
-  setFlagsFromString(`${JIT_FLAGS} ${process.env.JITX ?? ''}`);
+  setFlagsFromString(JIT_FLAGS);
 }
