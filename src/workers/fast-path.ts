@@ -60,6 +60,14 @@ const V_A3 = 3;
 const V_PORT = 4;
 const V_VNI = 5;
 
+/**
+ * Whether the record at rec[base] holds a decision for direction dir made in generation `gen` for
+ * this side (VM or uplink, fromPf) of the key: only then may the fast path repeat it.
+ */
+function decided(rec: Int32Array, base: number, dir: number, gen: number, fromPf: boolean): boolean {
+  return rec[base + R_GEN + dir] === gen && (rec[base + R_ACT + dir]! & ACT_FROM_PF) === (fromPf ? ACT_FROM_PF : 0);
+}
+
 export class FastPath {
   private readonly k = new Int32Array(KEY_WORDS);
   /** What parsing a slot found, SLOT_WORDS per slot (S_* words), for its lookup and the slot path. */
@@ -146,12 +154,12 @@ export class FastPath {
       const kind = st[o + S_KIND]!;
       const dir = found & 1;
       const base = (found >>> 1) * RECORD;
-      const act = rec[base + R_ACT + dir]!;
       const fromPf = (kind & K_FROM_PF) !== 0;
-      if (rec[base + R_GEN + dir] !== gen || (act & ACT_FROM_PF) !== (fromPf ? ACT_FROM_PF : 0)) {
+      if (!decided(rec, base, dir, gen, fromPf)) {
         verdict[i] = FAST_MISS;
         continue;
       }
+      const act = rec[base + R_ACT + dir]!;
       const s = rxStart[i]!;
       const len = rxLen[i]!;
       const port = rxPort[i]!;
@@ -349,12 +357,8 @@ export class FastPath {
   private current(dv: DataView, slot: number, gen: number): number {
     const found = this.lookupSlot(dv, slot);
     if (found < 0) return -1;
-    const base = (found >>> 1) * RECORD;
-    const dir = found & 1;
-    const rec = this.ctx.fwd.flows.rec;
     const fromPf = (this.found[slot * SLOT_WORDS + S_KIND]! & K_FROM_PF) !== 0;
-    if (rec[base + R_GEN + dir] !== gen || (rec[base + R_ACT + dir]! & ACT_FROM_PF) !== (fromPf ? ACT_FROM_PF : 0)) return -1;
-    return found;
+    return decided(this.ctx.fwd.flows.rec, (found >>> 1) * RECORD, found & 1, gen, fromPf) ? found : -1;
   }
 
   /** For a parsed slot: the flow lookup and, on a current decision, its application on the slot. */
