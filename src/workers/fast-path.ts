@@ -51,7 +51,7 @@ const S_PORTS = 6;
 const S_HASH = 7;
 const S_SRC = 8;
 const S_DST = 9;
-const S_FOUND = 10;   // burstIo: the lookup's result
+const S_FOUND = 10;   // the lookup's result (lookupSlot)
 /** Words of FastPath.lastVnf: the address, then the VNF's port and VNI. */
 const V_A0 = 0;
 const V_A1 = 1;
@@ -86,9 +86,8 @@ export class FastPath {
   forward(b: PacketBatch, slot: number): number {
     this.lastVnf[V_PORT] = -1;
     if (!this.ctx.fwd.settings.fastPath || !this.parse(b, slot)) return FAST_MISS;
-    const v = this.finish(b, slot);
-    if (v !== FAST_MISS) this.count(1);
-    return v;
+    this.found[slot * SLOT_WORDS + S_FOUND] = this.lookupSlot(b.dv, slot);
+    return this.applySlot(b, slot);
   }
 
   /**
@@ -202,7 +201,10 @@ export class FastPath {
     return nt;
   }
 
-  /** Applies a FAST_SLOT verdict of the last burstIo to the reset slot: FAST_TX, FAST_DROP or FAST_MISS. */
+  /**
+   * Applies a FAST_SLOT verdict of the last burstIo to the reset slot, with the flow burstIo found
+   * (no second lookup): FAST_TX, FAST_DROP or FAST_MISS.
+   */
   applySlot(b: PacketBatch, slot: number): number {
     const v = this.finish(b, slot);
     if (v !== FAST_MISS) this.count(1);
@@ -351,17 +353,9 @@ export class FastPath {
   }
 
   /**
-   * The flow of a parsed slot if its record has a decision for that direction made in generation
-   * `gen` for this side (VM or uplink) of the key: flow << 1 | direction, else -1 (the graph decides).
+   * For a parsed and looked-up slot (S_FOUND): if its flow has a current decision for this side of
+   * the key, the decision's application on the slot.
    */
-  private current(dv: DataView, slot: number, gen: number): number {
-    const found = this.lookupSlot(dv, slot);
-    if (found < 0) return -1;
-    const fromPf = (this.found[slot * SLOT_WORDS + S_KIND]! & K_FROM_PF) !== 0;
-    return decided(this.ctx.fwd.flows.rec, (found >>> 1) * RECORD, found & 1, gen, fromPf) ? found : -1;
-  }
-
-  /** For a parsed slot: the flow lookup and, on a current decision, its application on the slot. */
   private finish(b: PacketBatch, slot: number): number {
     const ctx = this.ctx;
     const fwd = ctx.fwd;
@@ -374,8 +368,8 @@ export class FastPath {
     const ip = st[o + S_IP]!;
     const proto = st[o + S_PROTO]!;
     const vni = st[o + S_VNI]!;
-    const found = this.current(dv, slot, fwd.flows.generation);
-    if (found < 0) return FAST_MISS;
+    const found = st[o + S_FOUND]!;
+    if (found < 0 || !decided(fwd.flows.rec, (found >>> 1) * RECORD, found & 1, fwd.flows.generation, fromPf)) return FAST_MISS;
     const f = found >>> 1;
     const dir = found & 1;
 
