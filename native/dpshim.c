@@ -40,9 +40,8 @@ static uint64_t dps_len;
 /* Bytes from an mbuf to its data buffer (header and private area). */
 static uint16_t dps_shift;
 
-/* Per-thread scratch for tx grouping: each worker thread has its own, so no locking. */
-static __thread struct rte_mbuf *tx_sorted[DPS_MAX_BURST];
-static __thread struct rte_mbuf *rx_bufs[DPS_MAX_BURST];
+/* Per-thread scratch of dps_alloc_mbufs (the hot path's own scratch is in the io area). */
+static __thread struct rte_mbuf *alloc_bufs[DPS_MAX_BURST];
 
 int dps_eal_init(int argc, const char **argv)
 {
@@ -401,11 +400,20 @@ struct dps_io_area {
 	uint16_t poll_port[DPS_MAX_POLL];
 	/* [0] sent by the last call, [1] not sent (freed) by the last call */
 	uint32_t result[4];
+	/*
+	 * The shim's own per-thread scratch, not part of the layout JS reads: kept here rather than in
+	 * __thread variables, whose every access from a shared library is a __tls_get_addr call
+	 * (measured ~6% of the rx -> tx floor). Where the next dps_io starts polling (an index into
+	 * poll_port), tx grouping by port, mbuf pointers for rx, tx and free.
+	 */
+	uint16_t poll_first;
+	uint16_t count[RTE_MAX_ETHPORTS + 1];
+	uint16_t first[RTE_MAX_ETHPORTS + 1];
+	struct rte_mbuf *sorted[DPS_MAX_BURST];
+	struct rte_mbuf *bufs[DPS_MAX_BURST];
 };
 
 static __thread struct dps_io_area *io_area;
-/* Where the next dps_io starts polling (an index into poll_port). */
-static __thread uint16_t poll_first;
 
 /* The calling thread's io area (created on first use); NULL if out of memory. */
 void *dps_io_area(void)
@@ -452,23 +460,48 @@ int dps_io_layout(uint32_t *out)
  */
 static void io_tx(struct dps_io_area *a, uint16_t qid, int ntx)
 {
-	static __thread uint16_t count[RTE_MAX_ETHPORTS + 1];
-	static __thread uint16_t first[RTE_MAX_ETHPORTS + 1];
+	uint16_t *count = a->count;
+	uint16_t *first = a->first;
+	struct rte_mbuf **tx_sorted = a->sorted;
 	uint16_t used[RTE_MAX_ETHPORTS + 1];
 	int nused = 0;
 	uint32_t sent = 0, failed = 0;
 
-	/* count per port (an unknown port is one more "port" whose packets are freed) */
+	/*
+	 * count per port (an unknown port is one more "port" whose packets are freed), in runs of one
+	 * port: packets come in runs (rx polls port by port), and a count kept in a register avoids a
+	 * store-to-load chain through count[] per packet (measured ~2 ns per packet)
+	 */
+	uint16_t cur = DPS_NO_PORT;
+	int run = 0;
+
 	for (int i = 0; i < ntx; ++i) {
 		uint16_t port = a->tx_port[i] < RTE_MAX_ETHPORTS ? a->tx_port[i] : RTE_MAX_ETHPORTS;
 
-		if (count[port]++ == 0)
-			used[nused++] = port;
+		if (port != cur) {
+			if (run > 0) {
+				if (count[cur] == 0)
+					used[nused++] = cur;
+				count[cur] = (uint16_t)(count[cur] + run);
+			}
+			cur = port;
+			run = 0;
+		}
+		run++;
+	}
+	if (run > 0) {
+		if (count[cur] == 0)
+			used[nused++] = cur;
+		count[cur] = (uint16_t)(count[cur] + run);
 	}
 	for (int u = 0, at = 0; u < nused; ++u) {
 		first[used[u]] = (uint16_t)at;
 		at += count[used[u]];
 	}
+	/* the same in runs: the next position of the current run's port stays in a register */
+	cur = DPS_NO_PORT;
+	int pos = 0;
+
 	for (int i = 0; i < ntx; ++i) {
 		uint16_t port = a->tx_port[i] < RTE_MAX_ETHPORTS ? a->tx_port[i] : RTE_MAX_ETHPORTS;
 		struct rte_mbuf *m = mbuf_at(a->tx_off[i]);
@@ -478,7 +511,13 @@ static void io_tx(struct dps_io_area *a, uint16_t qid, int ntx)
 			m->data_len = a->tx_len[i];
 			m->pkt_len = a->tx_len[i];
 		}
-		tx_sorted[first[port]++] = m;
+		if (port != cur) {
+			if (cur != DPS_NO_PORT)
+				first[cur] = (uint16_t)pos;
+			cur = port;
+			pos = first[port];
+		}
+		tx_sorted[pos++] = m;
 	}
 	for (int u = 0, at = 0; u < nused; ++u) {
 		uint16_t port = used[u];
@@ -507,10 +546,12 @@ static void io_tx(struct dps_io_area *a, uint16_t qid, int ntx)
 int dps_io(uint16_t qid, int ntx, int nfree, int npoll, int per_port, int max)
 {
 	struct dps_io_area *a = io_area;
+	struct rte_mbuf **rx_bufs;
 	int total = 0;
 
 	if (unlikely(!a))
 		return -ENOMEM;
+	rx_bufs = a->bufs;
 	if (ntx > 0)
 		io_tx(a, qid, ntx < DPS_MAX_BURST ? ntx : DPS_MAX_BURST);
 	else
@@ -527,7 +568,7 @@ int dps_io(uint16_t qid, int ntx, int nfree, int npoll, int per_port, int max)
 	if (npoll > DPS_MAX_POLL)
 		npoll = DPS_MAX_POLL;
 	/* the first port polled rotates, so when max cuts a poll short no port is always the one left out */
-	int first = poll_first < npoll ? poll_first : 0;
+	int first = a->poll_first < npoll ? a->poll_first : 0;
 
 	for (int k = 0; k < npoll && total < max; ++k) {
 		int p = first + k < npoll ? first + k : first + k - npoll;
@@ -549,7 +590,7 @@ int dps_io(uint16_t qid, int ntx, int nfree, int npoll, int per_port, int max)
 			total++;
 		}
 	}
-	poll_first = (uint16_t)(first + 1 < npoll ? first + 1 : 0);
+	a->poll_first = (uint16_t)(first + 1 < npoll ? first + 1 : 0);
 	return total;
 }
 
@@ -565,9 +606,9 @@ int dps_alloc_mbufs(uint32_t *offs, int n)
 {
 	if (n > DPS_MAX_BURST)
 		n = DPS_MAX_BURST;
-	if (rte_pktmbuf_alloc_bulk(dps_pool, rx_bufs, (unsigned int)n) != 0)
+	if (rte_pktmbuf_alloc_bulk(dps_pool, alloc_bufs, (unsigned int)n) != 0)
 		return 0;
 	for (int i = 0; i < n; ++i)
-		offs[i] = mbuf_off(rx_bufs[i]);
+		offs[i] = mbuf_off(alloc_bufs[i]);
 	return n;
 }

@@ -1,7 +1,7 @@
 /**
  * The shim's one hot call, dps_io, on real DPDK in this process: two net_ring ports (what a
  * ring port transmits it receives again), frames written through the pool view, sent with their
- * ports interleaved, received back grouped per port with the starts and lengths JS gave, drops
+ * ports interleaved in runs, received back grouped per port with the starts and lengths JS gave, drops
  * freed, a packet for a port that does not exist freed and counted, no mbuf lost.
  */
 import test from 'ava';
@@ -26,31 +26,30 @@ test('dps_io sends interleaved packets each on its port in order, rewrites moved
 
   const offs = new Uint32Array(8);
   t.is(dpdk.allocMbufs(offs, 8), 8);
-  // six frames, ports 0,1,0,1,0,1; odd ones moved 4 bytes into the headroom with a new length
-  for (let i = 0; i < 6; i++) {
+  // six frames on ports 0,0,1,0,1,1 (runs of one port, port 0 resumed after port 1's run), a
+  // seventh for a port that does not exist between them; odd frames moved 4 bytes into the
+  // headroom with a new length
+  const framePort = [0, 0, 1, 0, 1, 1];
+  const txOrder = [0, 1, 2, 6, 3, 4, 5];
+  txOrder.forEach((i, k) => {
     const start = offs[i]! + info.bufShift + info.headroom - (i % 2 === 1 ? 4 : 0);
     const len = 60 + i;
     bytes.fill(0, start, start + len);
     bytes[start] = i;
-    io.txOff[i] = offs[i]!;
-    io.txStart[i] = start;
-    io.txLen[i] = len;
-    io.txPort[i] = i % 2;
-    io.txSet[i] = 1;
-  }
-  // the seventh to a port that does not exist, the eighth dropped
-  io.txOff[6] = offs[6]!;
-  io.txStart[6] = offs[6]! + info.bufShift + info.headroom;
-  io.txLen[6] = 60;
-  io.txPort[6] = 999;
-  io.txSet[6] = 0;
+    io.txOff[k] = offs[i]!;
+    io.txStart[k] = start;
+    io.txLen[k] = len;
+    io.txPort[k] = i === 6 ? 999 : framePort[i]!;
+    io.txSet[k] = i === 6 ? 0 : 1;
+  });
+  // the eighth dropped
   io.freeOff[0] = offs[7]!;
   const n = dpdk.io(0, 7, 1, 2, 32, 64);
   t.is(io.result[0], 6, 'sent');
   t.is(io.result[1], 1, 'unsendable freed');
   t.is(n, 6, 'received back');
   const got = Array.from({ length: n }, (_, i) => ({ first: bytes[io.rxStart[i]!], len: io.rxLen[i], port: io.rxPort[i] }));
-  t.deepEqual(got, [0, 2, 4, 1, 3, 5].map((i) => ({ first: i, len: 60 + i, port: i % 2 })), 'each port in order, as written');
+  t.deepEqual(got, [0, 1, 3, 2, 4, 5].map((i) => ({ first: i, len: 60 + i, port: framePort[i] })), 'each port in order, as written');
   for (let i = 0; i < n; i++) t.is(io.rxOff[i], offs[got[i]!.first!], 'same mbufs');
 
   // send them back out unchanged (txSet 0), then drop them all after the loop-back
@@ -62,7 +61,7 @@ test('dps_io sends interleaved packets each on its port in order, rewrites moved
   const m = dpdk.io(0, n, 0, 2, 32, 64);
   t.is(m, 6);
   // lengths kept without a rewrite; this poll started at the second port (the first port rotates)
-  t.deepEqual(Array.from(io.rxLen.subarray(0, m)), [61, 63, 65, 60, 62, 64]);
+  t.deepEqual(Array.from(io.rxLen.subarray(0, m)), [62, 64, 65, 60, 61, 63]);
   t.deepEqual(Array.from(io.rxPort.subarray(0, m)), [1, 1, 1, 0, 0, 0]);
 
   // when `max` cuts a poll short, the port left out is polled first next time: send the six back,
