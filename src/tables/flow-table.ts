@@ -81,6 +81,11 @@ const HEADER = 16;
 
 export const BUCKET_WAYS = 8;
 /** Index words per bucket: BUCKET_WAYS tags, then BUCKET_WAYS entries (one 64-byte line). */
+/**
+ * Entries: 0 free, (flow << 1 | dir) + 1 a published flow, ENTRY_CLAIMED taken by a thread that
+ * is writing its tag (readers skip it like a free one, publishers like a used one).
+ */
+const ENTRY_CLAIMED = -1;
 const BUCKET_WORDS = 16;
 /** Records a worker takes from the shared cursor at a time. */
 export const CHUNK = 64;
@@ -187,7 +192,7 @@ export class FlowTable {
       for (let i = 0; i < BUCKET_WAYS; i++) {
         if (idx[b + i] !== h) continue;
         const e = idx[b + BUCKET_WAYS + i]!;
-        if (e === 0) continue;
+        if (e <= 0) continue;
         const fd = e - 1;
         // an IPv4 key (proto has no v6 bit) has zeros in the other address words
         const kb = (fd >>> 1) * RECORD + R_KEY + (fd & 1) * KEY_STRIDE;
@@ -237,7 +242,7 @@ export class FlowTable {
     for (let i = 0; i < BUCKET_WAYS; i++) {
       if (idx[b + i] === h) {
         const e = idx[b + BUCKET_WAYS + i]!;
-        if (e !== 0) {
+        if (e > 0) {
           const fd = e - 1;
           if (this.keyEquals(fd >>> 1, fd & 1, k, off)) return fd;
         }
@@ -267,10 +272,15 @@ export class FlowTable {
       const b = free1 >= free2 ? b1 : b2;
       for (let i = 0; i < BUCKET_WAYS; i++) {
         if (idx[b + i] !== 0) continue;
-        // the tag first: a reader that sees the entry sees its tag (or, for a reused entry, an
-        // older one, which only makes it compare a key or skip a flow being published)
+        // claim the entry, then write its tag, then the flow: only the thread that claimed an
+        // entry writes its tag (writing the tag before claiming let a thread that lost the race
+        // overwrite the winner's tag, and the winner's flow was never found again); a reader
+        // that sees the flow sees its tag, or an older one, which only makes it miss a flow
+        // being published
+        if (Atomics.compareExchange(idx, b + i, 0, ENTRY_CLAIMED) !== 0) continue;
         idx[b - BUCKET_WAYS + i] = h;
-        if (Atomics.compareExchange(idx, b + i, 0, v) === 0) return true;
+        Atomics.store(idx, b + i, v);
+        return true;
       }
       // another worker took the free entries meanwhile: look again
     }
