@@ -22,7 +22,7 @@ import { createLogger } from '../src/actors/logging.js';
 import { FS_FAST_PATH } from '../src/workers/node-context.js';
 import { WS_RX, WS_TX } from '../src/workers/worker-data.js';
 import { udpFrame } from './frames.js';
-import { runTestpmdPeriods } from './testpmd.js';
+import { removeEalRuntime, runTestpmdPeriods } from './testpmd.js';
 
 interface Args { seconds: number; workers: number[]; burst: number; testpmd: boolean; repeat: number; fastPath: boolean; child?: number }
 
@@ -135,7 +135,11 @@ function runChild(workers: number): Promise<Result> {
     { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   return new Promise<Result>((res, rej) => {
     child.once('message', (m) => res(m as Result));
-    child.once('exit', (code) => code !== 0 && rej(new Error(`bench child exited ${code}`)));
+    child.once('exit', (code) => {
+      // a clean exit removed it (Dataplane.stop); a failed one leaves EAL's runtime directory
+      removeEalRuntime(`bench${child.pid}`);
+      if (code !== 0) rej(new Error(`bench child exited ${code}`));
+    });
   });
 }
 

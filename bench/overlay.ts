@@ -57,7 +57,7 @@ import { DROP_REASON_NAMES } from '../src/packet/drop-reasons.js';
 import { FS_AGED, FS_CREATED, FS_CROSS_WORKER, FS_FAST_PATH, FS_FLUSHED, FS_TABLE_FULL } from '../src/workers/node-context.js';
 import { WS_RX, WS_TX, WS_TX_FAILED } from '../src/workers/worker-data.js';
 import { ipipFrame, pcapFile, udpFlowFrame } from './frames.js';
-import { runTestpmdPeriods, sleep } from './testpmd.js';
+import { removeEalRuntime, runTestpmdPeriods, sleep } from './testpmd.js';
 
 const PATHS = ['vf', 'encap', 'decap'] as const;
 type PathKind = (typeof PATHS)[number];
@@ -176,9 +176,6 @@ class PcapFiles {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
-
-/** Where EAL keeps the runtime files of each --file-prefix (as root). */
-const DPDK_RUNTIME = '/var/run/dpdk';
 
 function pcapVdev(name: string, files: string[]): string {
   return `--vdev=${name},${files.map((f) => `rx_pcap=${f}`).join(',')},infinite_rx=1`;
@@ -319,7 +316,7 @@ function runChild(v: OursVariant): Promise<OursResult> {
   return new Promise<OursResult>((res, rej) => {
     child.once('exit', (code) => {
       // EAL leaves its runtime directory (named by --file-prefix) behind
-      rmSync(join(DPDK_RUNTIME, `ovl${child.pid}`), { recursive: true, force: true });
+      removeEalRuntime(`ovl${child.pid}`);
       if (code === 0 && result) res(result);
       else rej(new Error(`bench child ${JSON.stringify({ ...v, files: undefined })} exited ${code}`));
     });
@@ -415,7 +412,7 @@ async function main(): Promise<void> {
     await runAll(a, pcaps);
   } finally {
     pcaps.remove();
-    rmSync(join(DPDK_RUNTIME, `ovltp${process.pid}`), { recursive: true, force: true });
+    removeEalRuntime(`ovltp${process.pid}`);
   }
 }
 

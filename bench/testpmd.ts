@@ -5,7 +5,16 @@
  * yields its periods instead of a fixed sleep that may end before any; then it is stopped.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Where EAL keeps the runtime files of each --file-prefix (as root). */
+export const DPDK_RUNTIME = '/var/run/dpdk';
+
+/** Removes the EAL runtime directory of `prefix`, which testpmd (and a killed process) leaves behind. */
+export function removeEalRuntime(prefix: string): void {
+  rmSync(join(DPDK_RUNTIME, prefix), { recursive: true, force: true });
+}
 
 export interface TestpmdPeriods {
   /** Tx-pps of port 0 and port 1 per stats period after the first. */
@@ -49,6 +58,8 @@ export async function runTestpmdPeriods(args: string[], periods: number, cores: 
   const killer = setTimeout(() => proc.kill('SIGKILL'), 5000);
   await new Promise((r) => proc.once('exit', r));
   clearTimeout(killer);
+  const prefix = args.find((x) => x.startsWith('--file-prefix='));
+  if (prefix) removeEalRuntime(prefix.slice('--file-prefix='.length));
   // each stats period lists Tx-pps of port 0 then port 1; the first period is the warm-up
   const pps = [...out.matchAll(/Tx-pps:\s+(\d+)/g)].map((m) => Number(m[1]));
   const pairs: [number, number][] = [];

@@ -4,7 +4,8 @@
  * removed in teardown, also when a test fails; every wait is bounded.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import { existsSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { portOpen, ROOT, waitFor } from '../../src/cli/host-tools.js';
 
 export {
@@ -12,6 +13,9 @@ export {
 } from '../../src/cli/host-tools.js';
 export { dpClient } from '../../src/cli/grpc-client.js';
 export { portOpen } from '../../src/cli/host-tools.js';
+
+/** Where EAL keeps the runtime files of each --file-prefix (as root). */
+export const DPDK_RUNTIME = '/var/run/dpdk';
 
 export interface TapSpec {
   /** DPDK vdev name, e.g. net_tap0 */
@@ -53,7 +57,19 @@ export class Service {
   constructor(readonly proc: ChildProcess, readonly spec: ServiceSpec) {
     proc.stdout?.on('data', (d: Buffer) => this.output.push(d.toString()));
     proc.stderr?.on('data', (d: Buffer) => this.output.push(d.toString()));
-    this.exited = new Promise((res) => proc.once('exit', (code) => { this.exitCode = code; res(code); }));
+    this.exited = new Promise((res) => proc.once('exit', (code) => {
+      this.exitCode = code;
+      // a clean exit removes EAL's runtime directory itself; one that did not exit cleanly leaves it
+      if (code !== 0) rmSync(this.runtimeDir, { recursive: true, force: true });
+      res(code);
+    }));
+  }
+  /** EAL's runtime directory of this instance (named by --file-prefix). */
+  get runtimeDir(): string {
+    return join(DPDK_RUNTIME, this.spec.filePrefix);
+  }
+  get runtimeDirExists(): boolean {
+    return existsSync(this.runtimeDir);
   }
   get running(): boolean {
     return this.exitCode === undefined;

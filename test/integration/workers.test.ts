@@ -75,10 +75,12 @@ test.serial('-l 0,1,2 starts two workers and both carry traffic', async (t) => {
   t.true(svc!.log().includes('--lcores=0@0,1@1,2@0'), 'lcores mapped onto the 2 CPUs');
 });
 
-test.serial('SIGTERM stops the service cleanly: exit 0, workers and ports stopped, TAP devices gone', async (t) => {
+test.serial('SIGTERM stops the service cleanly: exit 0, workers and ports stopped, TAP devices and EAL runtime files gone', async (t) => {
+  t.true(svc!.runtimeDirExists, `${svc!.runtimeDir} while running`);
   const code = await svc!.stop();
   t.is(code, 0, svc!.log().slice(-2000));
   t.regex(svc!.log(), /dataplane stopped/);
+  t.false(svc!.runtimeDirExists, `${svc!.runtimeDir} left behind`);
   for (const iface of [PF0.iface, PF1.iface]) {
     const r = await tryRun('ip', ['link', 'show', iface]);
     t.not(r.code, 0, `${iface} still exists`);
