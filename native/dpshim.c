@@ -438,7 +438,7 @@ struct dps_io_area {
 	/*
 	 * The shim's own per-thread scratch, not part of the layout JS reads: kept here rather than in
 	 * __thread variables, whose every access from a shared library is a __tls_get_addr call
-	 * (measured ~6% of the rx -> tx floor). Where the next dps_io starts polling (an index into
+	 * (rx -> tx floor 32.0 -> 28.2 ns). Where the next dps_io starts polling (an index into
 	 * poll_port), tx grouping by port, mbuf pointers for rx, tx and free.
 	 */
 	uint16_t poll_first;
@@ -486,6 +486,15 @@ int dps_io_layout(uint32_t *out)
 	return 0;
 }
 
+/* Adds a run of `run` packets for `port` to count[], listing the port in used[] on its first run. */
+static inline int count_run(uint16_t *count, uint16_t *used, int nused, uint16_t port, int run)
+{
+	if (count[port] == 0)
+		used[nused++] = port;
+	count[port] = (uint16_t)(count[port] + run);
+	return nused;
+}
+
 /*
  * Sends tx_off[0..ntx) on queue qid, each on its tx_port: packets are grouped by port (a counting
  * sort that keeps their order within a port) and each port gets one rte_eth_tx_burst, however the
@@ -505,7 +514,7 @@ static void io_tx(struct dps_io_area *a, uint16_t qid, int ntx)
 	/*
 	 * count per port (an unknown port is one more "port" whose packets are freed), in runs of one
 	 * port: packets come in runs (rx polls port by port), and a count kept in a register avoids a
-	 * store-to-load chain through count[] per packet (measured ~2 ns per packet)
+	 * store-to-load chain through count[] per packet (rx -> tx floor 28.2 -> 26.6 ns)
 	 */
 	uint16_t cur = DPS_NO_PORT;
 	int run = 0;
@@ -514,21 +523,15 @@ static void io_tx(struct dps_io_area *a, uint16_t qid, int ntx)
 		uint16_t port = a->tx_port[i] < RTE_MAX_ETHPORTS ? a->tx_port[i] : RTE_MAX_ETHPORTS;
 
 		if (port != cur) {
-			if (run > 0) {
-				if (count[cur] == 0)
-					used[nused++] = cur;
-				count[cur] = (uint16_t)(count[cur] + run);
-			}
+			if (run > 0)
+				nused = count_run(count, used, nused, cur, run);
 			cur = port;
 			run = 0;
 		}
 		run++;
 	}
-	if (run > 0) {
-		if (count[cur] == 0)
-			used[nused++] = cur;
-		count[cur] = (uint16_t)(count[cur] + run);
-	}
+	if (run > 0)
+		nused = count_run(count, used, nused, cur, run);
 	for (int u = 0, at = 0; u < nused; ++u) {
 		first[used[u]] = (uint16_t)at;
 		at += count[used[u]];
