@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { Gauge, Registry } from 'prom-client';
 import { DROP_REASON_NAMES } from '../packet/drop-reasons.js';
-import { FS_AGED, FS_CREATED, FS_CROSS_WORKER, FS_FAST_PATH, FS_FLUSHED, FS_TABLE_FULL } from '../workers/node-context.js';
+import { FS_AGED, FS_CREATED, FS_CROSS_WORKER, FS_DUPLICATE, FS_FAST_PATH, FS_FLUSHED, FS_TABLE_FULL } from '../workers/node-context.js';
 import { WS_BUSY, WS_IDLE_WAITS, WS_ITERATIONS, WS_RX, WS_TX, WS_TX_FAILED } from '../workers/worker-data.js';
 import type { Dataplane } from './dataplane.js';
 import { loggerFor } from './logging.js';
@@ -86,6 +86,7 @@ export function buildRegistry(dp: Dataplane): Registry {
         worker.set({ lcore: l, stat: 'flow_cross_worker' }, w.flowStats[FS_CROSS_WORKER]!);
         worker.set({ lcore: l, stat: 'fastpath' }, w.flowStats[FS_FAST_PATH]!);
         worker.set({ lcore: l, stat: 'flow_table_full' }, w.flowStats[FS_TABLE_FULL]!);
+        worker.set({ lcore: l, stat: 'flow_duplicate' }, w.flowStats[FS_DUPLICATE]!);
         worker.set({ lcore: l, stat: 'flow_aged' }, w.flowStats[FS_AGED]!);
         worker.set({ lcore: l, stat: 'flow_flushed' }, w.flowStats[FS_FLUSHED]!);
       }

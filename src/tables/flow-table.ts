@@ -71,6 +71,12 @@ export const FLOW_SRC_NAT = 0x1;
 export const FLOW_DST_NAT = 0x2;
 /** The first packet went all the way through the graph (upstream DP_FLOW_FLAG_DEFAULT): NAT decisions are final. */
 export const FLOW_DECIDED = 0x4;
+/**
+ * Set on the lower-numbered of two records that two workers created for one connection at the
+ * same time (its first packets from both sides, on different workers): whoever sets it first
+ * gives its own record up (see conntrack), so exactly one of the two stays.
+ */
+export const FLOW_DUP_SETTLED = 0x8;
 
 const H_CURSOR = 0;   // next never-used record
 const H_CAPACITY = 1;
@@ -228,6 +234,28 @@ export class FlowTable {
   /** The index word offset of hash h's second bucket (the first is (h & bucketMask) * BUCKET_WORDS). */
   private secondBucket(h: number): number {
     return (fmix32(h ^ 0x5bd1e995) & this.bucketMask) * BUCKET_WORDS;
+  }
+
+  /**
+   * Finds a key in a record other than `flow`: returns flow << 1 | direction, or -1. A worker that
+   * has just published a flow asks this to learn whether another worker published the same
+   * connection at the same time.
+   */
+  lookupOther(k: Int32Array, off: number, h: number, flow: number): number {
+    const idx = this.idx;
+    let b = (h & this.bucketMask) * BUCKET_WORDS;
+    for (let pass = 0; pass < 2; pass++) {
+      // atomic loads, the entry before its tag: ordered after this worker's own publication on
+      // any CPU, and an entry seen published has its tag written, so of two workers that
+      // published the same connection at least one sees the other's
+      for (let i = 0; i < BUCKET_WAYS; i++) {
+        const e = Atomics.load(idx, b + BUCKET_WAYS + i);
+        if (e <= 0 || (e - 1) >>> 1 === flow || Atomics.load(idx, b + i) !== h) continue;
+        if (this.keyEquals((e - 1) >>> 1, (e - 1) & 1, k, off)) return e - 1;
+      }
+      b = this.secondBucket(h);
+    }
+    return -1;
   }
 
   /** Finds a key: returns flow << 1 | direction, or -1. */

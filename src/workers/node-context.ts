@@ -49,6 +49,8 @@ export const FS_FAST_PATH = 2;      // packets that took the cached decision
 export const FS_TABLE_FULL = 3;     // new flows refused: table full
 export const FS_AGED = 4;
 export const FS_FLUSHED = 5;
+/** new flows given up because another worker created the same connection at the same time (FLOW_DUP_SETTLED) */
+export const FS_DUPLICATE = 6;
 export const FS_WORDS = 8;
 
 export interface Forwarding {

@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import test, { type ExecutionContext } from 'ava';
 import { FlowTable, KEY_WORDS, R_OWNER, RECORD, reverseKey } from '../../src/tables/flow-table.js';
 import { PortTable } from '../../src/tables/port-table.js';
-import { createForwardingBuffers, FS_CREATED, FS_CROSS_WORKER, type ForwardingBuffers } from '../../src/workers/node-context.js';
+import { createForwardingBuffers, FS_CREATED, FS_CROSS_WORKER, FS_DUPLICATE, type ForwardingBuffers } from '../../src/workers/node-context.js';
 import type { FlowCommand, FlowWorkerData } from './fixtures/flow-worker.js';
 import { flowKey4 } from './frames.js';
 
@@ -98,4 +98,35 @@ test.serial('requests on one worker and replies on another, at the same time, ne
   t.is(missing, 0);
   t.is(wrongOwner, 0);
   t.is(flows.size, 2 * N + OWN, 'distinct records');
+});
+
+test.serial('first packets of a connection from both sides on two workers at once: one flow, found from both sides', async (t) => {
+  const { bufs, ask, a, b } = start(t);
+  // A sends each flow's request while B sends its reply, in step: both miss, both insert
+  const [ra, rb] = await Promise.all([
+    ask(a, { op: 'simultaneous', vni: 100, from: 0, to: N, reply: false }),
+    ask(b, { op: 'simultaneous', vni: 100, from: 0, to: N, reply: true }),
+  ]) as [{ found: number[]; stats: number[] }, { found: number[]; stats: number[] }];
+  t.true(ra.found.every((fd) => fd >= 0) && rb.found.every((fd) => fd >= 0), 'every packet had a flow');
+  const duplicates = ra.stats[FS_DUPLICATE]! + rb.stats[FS_DUPLICATE]!;
+  t.log(`records given up because the other worker made the same connection at once: ${duplicates}`);
+  t.is(ra.stats[FS_CREATED]! + rb.stats[FS_CREATED]!, N, 'each connection created once (given-up records not counted)');
+
+  const table = new FlowTable(bufs.flows);
+  t.is(table.live, N, 'one record per connection');
+  const k = new Int32Array(KEY_WORDS * 2);
+  let split = 0;
+  let twice = 0;
+  for (let i = 0; i < N; i++) {
+    k.set(requestKey(100, i), 0);
+    reverseKey(k, 0, k, KEY_WORDS);
+    const h = FlowTable.hash(k, 0);
+    const rh = FlowTable.hash(k, KEY_WORDS);
+    const fwd = table.lookup(k, 0, h);
+    const rev = table.lookup(k, KEY_WORDS, rh);
+    if (fwd < 0 || rev < 0 || (fwd >>> 1) !== (rev >>> 1) || (fwd & 1) === (rev & 1)) split++;
+    if (table.lookupOther(k, 0, h, fwd >>> 1) >= 0 || table.lookupOther(k, KEY_WORDS, rh, rev >>> 1) >= 0) twice++;
+  }
+  t.is(split, 0, 'both sides of every connection find the same record, in opposite directions');
+  t.is(twice, 0, 'no key is indexed in a second record');
 });

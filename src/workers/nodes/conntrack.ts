@@ -11,12 +11,12 @@ import {
   IPV6_DST, IPV6_HLEN, IPV6_NEXT, IPV6_SRC, TCP_FLAGS, UDP_DPORT, UDP_HLEN, UDP_SPORT,
 } from '../../packet/headers.js';
 import {
-  ACT_ENCAP, ACT_FROM_PF, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_TO_VF, FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_WORDS, R_ACT,
+  ACT_ENCAP, ACT_FROM_PF, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_TO_VF, FLOW_DST_NAT, FLOW_DUP_SETTLED, FLOW_SRC_NAT, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_WORDS, R_ACT,
   R_FLAGS, R_GEN, R_OWNER, R_SEEN, R_STATE, R_UL, RECORD, reverseKey, TcpState,
 } from '../../tables/flow-table.js';
 import { VnfType } from '../../actors/underlay.js';
 import { drop, GraphNode, TX_EDGE } from '../graph.js';
-import { FS_CREATED, FS_CROSS_WORKER, FS_FAST_PATH, FS_TABLE_FULL, type Forwarding, type NodeContext } from '../node-context.js';
+import { FS_CREATED, FS_CROSS_WORKER, FS_DUPLICATE, FS_FAST_PATH, FS_TABLE_FULL, type Forwarding, type NodeContext } from '../node-context.js';
 import { applyDstNat, applySrcNat } from './flow-actions.js';
 
 const E_DHCP = 1;
@@ -111,8 +111,18 @@ export class ConntrackNode extends GraphNode {
         fwd.stats[FS_TABLE_FULL] = fwd.stats[FS_TABLE_FULL]! + 1;
         return drop(b, slot, DropReason.FLOW_TABLE_FULL);
       }
-      fwd.stats[FS_CREATED] = fwd.stats[FS_CREATED]! + 1;
-      dir = 0;
+      // the connection's first packets from both sides, on two workers at once, make two records
+      // of it (both missed, both inserted); one gives its record up and takes the other's
+      const other = flows.lookupOther(k, 0, h, f);
+      if (other >= 0 && settleDuplicate(flows.rec, f, other >>> 1)) {
+        fwd.owner.remove(f, fwd.owner.startGrace());
+        fwd.stats[FS_DUPLICATE] = fwd.stats[FS_DUPLICATE]! + 1;
+        f = other >>> 1;
+        dir = other & 1;
+      } else {
+        fwd.stats[FS_CREATED] = fwd.stats[FS_CREATED]! + 1;
+        dir = 0;
+      }
     } else {
       f = found >>> 1;
       dir = found & 1;
@@ -186,6 +196,17 @@ export function touchFlow(fwd: Forwarding, f: number, dir: number, tcpFlags: num
 }
 
 /** touchFlow on the record at rec[base] without the cross-worker count: time and TCP state. */
+/**
+ * Of two records made for one connection at once (own record f, the other worker's g): whether
+ * this worker gives its record up. The first of the two workers to mark the lower-numbered record
+ * gives up; a worker that marks it second keeps its own (the other has given up), and one that
+ * never saw the other record keeps its own too, so exactly one record stays.
+ */
+function settleDuplicate(rec: Int32Array, f: number, g: number): boolean {
+  const arbiter = Math.min(f, g) * RECORD + R_FLAGS;
+  return (Atomics.or(rec, arbiter, FLOW_DUP_SETTLED) & FLOW_DUP_SETTLED) === 0;
+}
+
 export function touchRecord(rec: Int32Array, base: number, dir: number, now: number, tcpFlags: number): void {
   if (rec[base + R_SEEN] !== now) rec[base + R_SEEN] = now;
   if (tcpFlags >= 0) tcpTrack(rec, base, dir, tcpFlags);
