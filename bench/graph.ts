@@ -5,7 +5,10 @@
  * at a time on batch slots (FastPath.forward, the worker's loop before the burst passes), the
  * graph's own fast path (rx -> cls -> conntrack -> tx:
  * conntrack takes the flow's cached decision), and no fast path (rx -> cls -> conntrack -> dnat ->
- * ipv4_lookup -> snat -> firewall -> tx for every packet). Shows the per-packet cost of the logic
+ * ipv4_lookup -> snat -> firewall -> tx for every packet), and new flows (every packet the first of
+ * a new flow: conntrack creates it, the whole graph decides; after each batch as many flows are
+ * removed as were created, as aging would, keeping --population flows in the table; the time
+ * includes the removal: a worker's sustained rate of new connections). Shows the per-packet cost of the logic
  * without NIC or mbuf memory effects. The VMs' interface routes are in the route table as
  * CreateInterface puts them (route-sync.ts: target = the VM's port).
  *
@@ -14,7 +17,8 @@
  * The packet path's V8 inlining budget (src/workers/jit.ts) is set as the workers set it;
  * --default-jit measures with V8's defaults.
  *
- *   node dist/bench/graph.js [--batch 64] [--rounds 50000] [--trials 7] [--default-jit] [--only io,fused,graph,none]
+ *   node dist/bench/graph.js [--batch 64] [--rounds 50000] [--trials 7] [--default-jit] [--only io,fused,graph,none,new]
+ *     [--population 10000]
  */
 import { loadFrame, makeTestBatch, MAX_SLOTS } from '../src/packet/batch.js';
 import { DROP_REASON_NAMES } from '../src/packet/drop-reasons.js';
@@ -24,7 +28,7 @@ import { FAST_DONE, FAST_TX, FastPath } from '../src/workers/fast-path.js';
 import { IoArea } from '../src/ffi/dpdk.js';
 import { counterWords, Graph } from '../src/workers/graph.js';
 import {
-  createForwardingBuffers, DEFAULT_FORWARDING, FS_FAST_PATH, type NodeContext, openForwarding,
+  createForwardingBuffers, DEFAULT_FORWARDING, FS_CREATED, FS_FAST_PATH, type NodeContext, openForwarding,
 } from '../src/workers/node-context.js';
 import { tuneJit } from '../src/workers/jit.js';
 import { udpFrame } from './frames.js';
@@ -36,7 +40,7 @@ function arg(name: string, def: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : def;
 }
 
-type Variant = 'io' | 'fused' | 'graph' | 'none';
+type Variant = 'io' | 'fused' | 'graph' | 'none' | 'new';
 
 /** ns per packet of each trial of one variant; throws if a packet did not reach tx. */
 function measure(variant: Variant, batch: number, rounds: number, trials: number): { ns: number[]; fastShare: number } {
@@ -80,7 +84,27 @@ function measure(variant: Variant, batch: number, rounds: number, trials: number
     sent += nf + g.txCount;
     g.resetSinks();
   };
-  const run = variant === 'io' ? runIo : (): void => {
+  // new flows: (source port, destination port) = a counter, never 67 or 547 (DHCP) as destination
+  const population = arg('--population', 10000);
+  const owner = ctx.fwd.owner;
+  let seq = 0;
+  const always = (): boolean => true;
+  const noToken = (): number => 0;
+  const runNew = (): void => {
+    for (let i = 0; i < batch; i++) {
+      b.reset(i, b.mbuf[i]!, b.start[i]!, 64, 2);
+      b.dv.setUint16(b.start[i]! + 34, seq & 0xffff);
+      b.dv.setUint16(b.start[i]! + 36, 1024 + ((seq >>> 16) % 60000));
+      seq++;
+      g.fromSource(rx2, i);
+    }
+    g.run(b);
+    sent += g.txCount;
+    g.resetSinks();
+    if (owner.ownedCount > population) owner.age(batch, always, noToken);
+    owner.reclaim(always);
+  };
+  const run = variant === 'io' ? runIo : variant === 'new' ? runNew : (): void => {
     for (let i = 0; i < batch; i++) b.reset(i, b.mbuf[i]!, b.start[i]!, 64, 2);
     for (let i = 0; i < batch; i++) {
       // a packet the fast path forwarded goes straight to tx
@@ -105,6 +129,7 @@ function measure(variant: Variant, batch: number, rounds: number, trials: number
     const drops = DROP_REASON_NAMES.map((n, r) => `${n}=${g.counters[base + r]}`).filter((s) => !s.endsWith('=0'));
     throw new Error(`only ${sent} of ${(20000 + rounds * trials) * batch} packets reached tx; drops: ${drops.join(' ')}`);
   }
+  if (variant === 'new' && ctx.fwd.stats[FS_CREATED]! !== (20000 + rounds * trials) * batch) throw new Error('not every packet created a flow');
   return { ns: ns.sort((x, y) => x - y), fastShare: (ctx.fwd.stats[FS_FAST_PATH]! - fast0) / (rounds * trials * batch) };
 }
 
@@ -118,9 +143,10 @@ function main(): void {
     fused: 'fast path per packet (FastPath.forward -> tx, the old worker loop)',
     graph: 'graph fast path: rx->cls->conntrack->tx',
     none: 'no fast path: rx->cls->conntrack->dnat->ipv4_lookup->snat->firewall->tx',
+    new: 'new flows: conntrack creates each, the whole graph decides, aging removes',
   };
   const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]!.split(',') : undefined;
-  for (const variant of (['io', 'fused', 'graph', 'none'] as const).filter((v) => !only || only.includes(v))) {
+  for (const variant of (['io', 'fused', 'graph', 'none', 'new'] as const).filter((v) => !only || only.includes(v))) {
     const { ns, fastShare } = measure(variant, batch, rounds, trials);
     const path = names[variant];
     const med = ns[ns.length >> 1]!;

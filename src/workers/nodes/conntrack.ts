@@ -111,18 +111,9 @@ export class ConntrackNode extends GraphNode {
         fwd.stats[FS_TABLE_FULL] = fwd.stats[FS_TABLE_FULL]! + 1;
         return drop(b, slot, DropReason.FLOW_TABLE_FULL);
       }
-      // the connection's first packets from both sides, on two workers at once, make two records
-      // of it (both missed, both inserted); one gives its record up and takes the other's
-      const other = flows.lookupOther(k, 0, h, f);
-      if (other >= 0 && settleDuplicate(flows.rec, f, other >>> 1)) {
-        fwd.owner.remove(f, fwd.owner.startGrace());
-        fwd.stats[FS_DUPLICATE] = fwd.stats[FS_DUPLICATE]! + 1;
-        f = other >>> 1;
-        dir = other & 1;
-      } else {
-        fwd.stats[FS_CREATED] = fwd.stats[FS_CREATED]! + 1;
-        dir = 0;
-      }
+      const fd = settleNew(fwd, k, h, f);
+      f = fd >>> 1;
+      dir = fd & 1;
     } else {
       f = found >>> 1;
       dir = found & 1;
@@ -195,7 +186,23 @@ export function touchFlow(fwd: Forwarding, f: number, dir: number, tcpFlags: num
   touchRecord(rec, base, dir, fwd.clock.now, tcpFlags);
 }
 
-/** touchFlow on the record at rec[base] without the cross-worker count: time and TCP state. */
+/**
+ * A flow this worker has just created from key k (hash h) as record f: returns the flow and
+ * direction the packet continues with, f << 1 normally. The connection's first packets from both
+ * sides, on two workers at once, make two records of it (both missed, both inserted); then one
+ * worker gives its record up and takes the other's (counted as FS_DUPLICATE, not FS_CREATED).
+ */
+function settleNew(fwd: Forwarding, k: Int32Array, h: number, f: number): number {
+  const other = fwd.flows.lookupOther(k, 0, h, f);
+  if (other >= 0 && settleDuplicate(fwd.flows.rec, f, other >>> 1)) {
+    fwd.owner.remove(f, fwd.owner.startGrace());
+    fwd.stats[FS_DUPLICATE] = fwd.stats[FS_DUPLICATE]! + 1;
+    return other;
+  }
+  fwd.stats[FS_CREATED] = fwd.stats[FS_CREATED]! + 1;
+  return f << 1;
+}
+
 /**
  * Of two records made for one connection at once (own record f, the other worker's g): whether
  * this worker gives its record up. The first of the two workers to mark the lower-numbered record
@@ -207,6 +214,7 @@ function settleDuplicate(rec: Int32Array, f: number, g: number): boolean {
   return (Atomics.or(rec, arbiter, FLOW_DUP_SETTLED) & FLOW_DUP_SETTLED) === 0;
 }
 
+/** touchFlow on the record at rec[base] without the cross-worker count: time and TCP state. */
 export function touchRecord(rec: Int32Array, base: number, dir: number, now: number, tcpFlags: number): void {
   if (rec[base + R_SEEN] !== now) rec[base + R_SEEN] = now;
   if (tcpFlags >= 0) tcpTrack(rec, base, dir, tcpFlags);
