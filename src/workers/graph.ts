@@ -155,12 +155,15 @@ export class Graph {
         continue;
       }
       const node = nodes[i]!;
+      // the method is loaded once per node visit, not per packet: the load site sees every node
+      // class (megamorphic, a stub cache probe per load)
+      const process = node.process;
       const next = this.next[i]!;
       const edges = next.length;
       let back = count;
       for (let k = 0; k < n; k++) {
         const slot = qbuf[qs + k]!;
-        const edge = node.process(b, slot);
+        const edge = process.call(node, b, slot);
         let to = edge >= 0 && edge < edges ? next[edge]! : this.noOutput(b, slot);
         if (to === -1) {
           to = txByPort[outPort[slot]!] ?? -1;
