@@ -7,13 +7,11 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-
-/** Where EAL keeps the runtime files of each --file-prefix (as root). */
-export const DPDK_RUNTIME = '/var/run/dpdk';
+import { DPDK_RUNTIME_DIR } from '../src/ffi/dpdk.js';
 
 /** Removes the EAL runtime directory of `prefix`, which testpmd (and a killed process) leaves behind. */
 export function removeEalRuntime(prefix: string): void {
-  rmSync(join(DPDK_RUNTIME, prefix), { recursive: true, force: true });
+  rmSync(join(DPDK_RUNTIME_DIR, prefix), { recursive: true, force: true });
 }
 
 export interface TestpmdPeriods {

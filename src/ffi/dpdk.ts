@@ -13,6 +13,13 @@ const require = createRequire(import.meta.url);
 // koffi ships CommonJS with a prebuilt binary; require keeps its native loading path simple.
 const koffi = require('koffi') as typeof import('koffi');
 
+/**
+ * Where EAL keeps each primary process's runtime files, in a directory named by --file-prefix (as
+ * root). dps_eal_cleanup removes the service's own; a process that did not exit cleanly (or
+ * dpdk-testpmd) leaves its directory behind.
+ */
+export const DPDK_RUNTIME_DIR = '/var/run/dpdk';
+
 /** Where the shared object is: build/native/libdpshim.so at the project root, or $DPS_SHIM. */
 export function shimPath(): string {
   const fromEnv = process.env['DPS_SHIM'];

@@ -157,13 +157,13 @@ export class Graph {
       const node = nodes[i]!;
       // the method is loaded once per node visit, not per packet: the load site sees every node
       // class (megamorphic, a stub cache probe per load)
-      const process = node.process;
+      const visit = node.process;
       const next = this.next[i]!;
       const edges = next.length;
       let back = count;
       for (let k = 0; k < n; k++) {
         const slot = qbuf[qs + k]!;
-        const edge = process.call(node, b, slot);
+        const edge = visit.call(node, b, slot);
         let to = edge >= 0 && edge < edges ? next[edge]! : this.noOutput(b, slot);
         if (to === -1) {
           to = txByPort[outPort[slot]!] ?? -1;

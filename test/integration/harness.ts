@@ -7,15 +7,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { portOpen, ROOT, waitFor } from '../../src/cli/host-tools.js';
+import { DPDK_RUNTIME_DIR } from '../../src/ffi/dpdk.js';
 
 export {
   moveToNs, nsCreate, nsDelete, nsExec, parseLease, removeLinks, ROOT, run, sleep, tryRun, waitFor,
 } from '../../src/cli/host-tools.js';
 export { dpClient } from '../../src/cli/grpc-client.js';
 export { portOpen } from '../../src/cli/host-tools.js';
-
-/** Where EAL keeps the runtime files of each --file-prefix (as root). */
-export const DPDK_RUNTIME = '/var/run/dpdk';
 
 export interface TapSpec {
   /** DPDK vdev name, e.g. net_tap0 */
@@ -66,7 +64,7 @@ export class Service {
   }
   /** EAL's runtime directory of this instance (named by --file-prefix). */
   get runtimeDir(): string {
-    return join(DPDK_RUNTIME, this.spec.filePrefix);
+    return join(DPDK_RUNTIME_DIR, this.spec.filePrefix);
   }
   get runtimeDirExists(): boolean {
     return existsSync(this.runtimeDir);
