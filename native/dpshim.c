@@ -13,15 +13,21 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_common.h>
@@ -277,7 +283,18 @@ int dps_port_ifname(uint16_t port, char *out, int len)
  * net_null, net_ring), without link-state interrupts and without packet-type parsing: none is
  * requested unless the device offers it.
  */
+static int port_setup(uint16_t port, uint16_t nb_queues, uint16_t nb_rxd, uint16_t nb_txd, int with_rx_intr);
+
 int dps_port_setup(uint16_t port, uint16_t nb_queues, uint16_t nb_rxd, uint16_t nb_txd)
+{
+	int ret = port_setup(port, nb_queues, nb_rxd, nb_txd, 1);
+
+	if (ret != 0)
+		ret = port_setup(port, nb_queues, nb_rxd, nb_txd, 0);
+	return ret;
+}
+
+static int port_setup(uint16_t port, uint16_t nb_queues, uint16_t nb_rxd, uint16_t nb_txd, int with_rx_intr)
 {
 	struct rte_eth_conf conf;
 	struct rte_eth_dev_info info;
@@ -291,6 +308,9 @@ int dps_port_setup(uint16_t port, uint16_t nb_queues, uint16_t nb_rxd, uint16_t 
 	if (nb_queues > info.max_rx_queues || nb_queues > info.max_tx_queues)
 		return -EINVAL;
 	memset(&conf, 0, sizeof(conf));
+	/* rx queue interrupts where the PMD has them (net_tap: the queue's fd): idle workers sleep on
+	 * them (dps_idle_wait); a PMD that refuses them is set up without */
+	conf.intr_conf.rxq = with_rx_intr ? 1 : 0;
 	if (nb_queues > 1 && info.flow_type_rss_offloads != 0) {
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 		conf.rx_adv_conf.rss_conf.rss_hf = info.flow_type_rss_offloads &
@@ -323,6 +343,149 @@ int dps_port_setup(uint16_t port, uint16_t nb_queues, uint16_t nb_rxd, uint16_t 
 	/* Not every PMD supports promiscuous mode; TAP and vdevs forward everything anyway. */
 	rte_eth_promiscuous_enable(port);
 	return 0;
+}
+
+/*
+ * Idle sleep of a worker thread: an epoll set of the rx interrupt fds of the queues it polls
+ * (where the PMD has them) and an eventfd the supervisor writes to wake it for a command. A worker
+ * that found nothing for a while sleeps here instead of spinning: a packet on an interrupt port
+ * wakes it at once, ports without interrupts are polled again when the timeout ends.
+ * DPS_IDLE_MAX_PORTS: interrupt ports one worker sleeps on (as many as it may poll).
+ */
+#define DPS_IDLE_MAX_PORTS 256
+struct dps_idle {
+	int epfd;
+	int evfd;
+	uint16_t queue;
+	uint16_t n;                     /* ports with an interrupt fd */
+	uint16_t port[DPS_IDLE_MAX_PORTS];
+	uint8_t toggle[DPS_IDLE_MAX_PORTS];  /* the PMD wants rx_intr_enable/disable around a sleep */
+	/*
+	 * Interrupt fds that also raise a signal when readable (O_ASYNC, F_SETSIG: net_tap's queue
+	 * fds, whose rx burst reads nothing until its signal handler has counted a signal): that
+	 * signal goes to the process, i.e. to whichever thread the kernel picks, and may not have been
+	 * handled when the fd wakes the worker (measured: 5 to 25 wake-ups that found nothing to read
+	 * per packet). A worker that such an fd woke raises the fd's signal in itself, so the
+	 * handler has run before it polls (one wake-up per packet or fewer).
+	 */
+	uint16_t nasync;
+	int async_sig[DPS_IDLE_MAX_PORTS];
+	uint16_t async_port[DPS_IDLE_MAX_PORTS];
+};
+
+static __thread struct dps_idle *idle;
+
+static void idle_release(void)
+{
+	if (!idle)
+		return;
+	close(idle->epfd);
+	close(idle->evfd);
+	free(idle);
+	idle = NULL;
+}
+
+/*
+ * Sets up the calling worker's idle sleep for queue `qid` of `ports[0..n)`. Returns the eventfd
+ * that wakes it (dps_idle_wake) and writes to *intr how many of the ports have rx interrupts;
+ * negative errno on failure.
+ */
+int dps_idle_setup(uint16_t qid, const uint16_t *ports, int n, int32_t *intr)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	idle_release();
+	idle = calloc(1, sizeof(*idle));
+	if (!idle)
+		return -ENOMEM;
+	idle->queue = qid;
+	idle->epfd = epoll_create1(EPOLL_CLOEXEC);
+	idle->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (idle->epfd < 0 || idle->evfd < 0) {
+		int err = errno;
+
+		if (idle->epfd >= 0)
+			close(idle->epfd);
+		if (idle->evfd >= 0)
+			close(idle->evfd);
+		free(idle);
+		idle = NULL;
+		return -err;
+	}
+	ev.data.u32 = UINT32_MAX;
+	if (epoll_ctl(idle->epfd, EPOLL_CTL_ADD, idle->evfd, &ev) != 0) {
+		int err = errno;
+
+		idle_release();
+		return -err;
+	}
+	for (int i = 0; i < n && idle->n < DPS_IDLE_MAX_PORTS; ++i) {
+		int fd = rte_eth_dev_rx_intr_ctl_q_get_fd(ports[i], qid);
+		int en, fl, sig;
+
+		if (fd < 0)
+			continue;
+		ev.data.u32 = ports[i];
+		if (epoll_ctl(idle->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+			continue;
+		en = rte_eth_dev_rx_intr_enable(ports[i], qid);
+		if (en == 0)
+			rte_eth_dev_rx_intr_disable(ports[i], qid);
+		idle->toggle[idle->n] = en == 0;
+		idle->port[idle->n++] = ports[i];
+		fl = fcntl(fd, F_GETFL);
+		sig = fcntl(fd, F_GETSIG);
+		if (fl >= 0 && (fl & O_ASYNC) && sig > 0) {
+			idle->async_sig[idle->nasync] = sig;
+			idle->async_port[idle->nasync++] = ports[i];
+		}
+	}
+	*intr = idle->n;
+	return idle->evfd;
+}
+
+/*
+ * Sleeps until a packet arrives on an interrupt port, the supervisor wakes the worker, or
+ * `timeout_us` passed. Returns the number of interrupt ports that had packets (0: timeout or a
+ * wake-up), or negative errno.
+ */
+int dps_idle_wait(int timeout_us)
+{
+	struct epoll_event ev[8];
+	struct timespec ts = { .tv_sec = timeout_us / 1000000, .tv_nsec = (long)(timeout_us % 1000000) * 1000 };
+	uint64_t v;
+	int r, rx = 0;
+
+	if (!idle)
+		return -ENOENT;
+	for (uint16_t i = 0; i < idle->n; ++i)
+		if (idle->toggle[i])
+			rte_eth_dev_rx_intr_enable(idle->port[i], idle->queue);
+	r = epoll_pwait2(idle->epfd, ev, 8, &ts, NULL);
+	if (r < 0)
+		r = -errno;
+	for (uint16_t i = 0; i < idle->n; ++i)
+		if (idle->toggle[i])
+			rte_eth_dev_rx_intr_disable(idle->port[i], idle->queue);
+	for (int i = 0; i < r; ++i) {
+		if (ev[i].data.u32 == UINT32_MAX)
+			(void)!read(idle->evfd, &v, sizeof(v));
+		else {
+			rx++;
+			for (uint16_t j = 0; j < idle->nasync; ++j)
+				if (idle->async_port[j] == ev[i].data.u32)
+					pthread_kill(pthread_self(), idle->async_sig[j]);
+		}
+	}
+	return r < 0 ? (r == -EINTR ? 0 : r) : rx;
+}
+
+/* Wakes a worker sleeping in dps_idle_wait (its eventfd, from dps_idle_setup). */
+int dps_idle_wake(int fd)
+{
+	uint64_t one = 1;
+
+	return write(fd, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
 }
 
 int dps_port_stop(uint16_t port)
@@ -401,6 +564,7 @@ static void io_area_release(void);
 void dps_thread_unregister(void)
 {
 	io_area_release();
+	idle_release();
 	rte_thread_unregister();
 }
 

@@ -235,7 +235,7 @@ export class Dataplane implements DataplaneApi {
       epochMs: this.epochMs,
     };
     const thread = new Worker(new URL('../workers/worker.js', import.meta.url), { workerData: data });
-    const sup = new SupervisorChannel(channel);
+    const sup = new SupervisorChannel(channel, (fd) => { this.dpdk.idleWake(fd); });
     const exited = new Promise<void>((resolve) => {
       thread.on('message', (m: { kind: string; message?: string }) => {
         if (m.kind !== 'failed') return;

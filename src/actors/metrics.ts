@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { Gauge, Registry } from 'prom-client';
 import { DROP_REASON_NAMES } from '../packet/drop-reasons.js';
 import { FS_AGED, FS_CREATED, FS_CROSS_WORKER, FS_DUPLICATE, FS_FAST_PATH, FS_FLUSHED, FS_TABLE_FULL } from '../workers/node-context.js';
-import { WS_BUSY, WS_IDLE_WAITS, WS_ITERATIONS, WS_RX, WS_TX, WS_TX_FAILED } from '../workers/worker-data.js';
+import { WS_BUSY, WS_IDLE_WAITS, WS_ITERATIONS, WS_RX, WS_RX_WAKEUPS, WS_TX, WS_TX_FAILED } from '../workers/worker-data.js';
 import type { Dataplane } from './dataplane.js';
 import { loggerFor } from './logging.js';
 
@@ -79,6 +79,7 @@ export function buildRegistry(dp: Dataplane): Registry {
         worker.set({ lcore: l, stat: 'iterations' }, w.stats[WS_ITERATIONS]!);
         worker.set({ lcore: l, stat: 'busy_iterations' }, w.stats[WS_BUSY]!);
         worker.set({ lcore: l, stat: 'idle_waits' }, w.stats[WS_IDLE_WAITS]!);
+        worker.set({ lcore: l, stat: 'idle_rx_wakeups' }, w.stats[WS_RX_WAKEUPS]!);
         worker.set({ lcore: l, stat: 'rx_packets' }, w.stats[WS_RX]!);
         worker.set({ lcore: l, stat: 'tx_packets' }, w.stats[WS_TX]!);
         worker.set({ lcore: l, stat: 'tx_failed' }, w.stats[WS_TX_FAILED]!);

@@ -82,6 +82,14 @@ export class Dpdk {
   private readonly adviseHugeRaw: (addr: ArrayBufferView, len: number) => number;
   private readonly ioLayoutRaw: (out: Uint32Array) => number;
   readonly freeMbufs: (offs: Uint32Array, n: number) => number;
+  private readonly idleSetupRaw: (qid: number, ports: Uint16Array, n: number, intr: Int32Array) => number;
+  /**
+   * Worker: sleeps until a packet arrives on one of its rx interrupt ports, dps_idle_wake, or the
+   * timeout (microseconds). Returns the interrupt ports that had packets (0: timeout or woken).
+   */
+  readonly idleWait: (timeoutUs: number) => number;
+  /** Supervisor: wakes a worker sleeping in idleWait (the fd its idleSetup returned). */
+  readonly idleWake: (fd: number) => number;
   /** Allocates n mbufs (all or none): offsets out, data_off = headroom; returns n or 0. */
   readonly allocMbufs: (offs: Uint32Array, n: number) => number;
 
@@ -112,6 +120,9 @@ export class Dpdk {
     this.ioAreaRaw = lib.func('void *dps_io_area(void)');
     this.adviseHugeRaw = lib.func('int64_t dps_advise_huge(void *addr, uint64_t len)');
     this.ioLayoutRaw = lib.func('int dps_io_layout(_Out_ uint32_t *out)');
+    this.idleSetupRaw = lib.func('int dps_idle_setup(uint16_t qid, const uint16_t *ports, int n, _Out_ int32_t *intr)');
+    this.idleWait = lib.func('int dps_idle_wait(int timeout_us)');
+    this.idleWake = lib.func('int dps_idle_wake(int fd)');
     this.freeMbufs = lib.func('int dps_free_mbufs(const uint32_t *offs, int n)');
     this.allocMbufs = lib.func('int dps_alloc_mbufs(_Out_ uint32_t *offs, int n)');
   }
@@ -146,6 +157,18 @@ export class Dpdk {
    */
   adviseHuge(sab: SharedArrayBuffer): number {
     return Number(this.adviseHugeRaw(new Uint8Array(sab), sab.byteLength));
+  }
+
+  /**
+   * Worker: prepares its idle sleep on queue `qid` of `ports` (after the ports started). Returns the
+   * eventfd that wakes it and how many of the ports have rx interrupts (the others are polled
+   * again when a sleep times out). Throws if the kernel gives no epoll or eventfd.
+   */
+  idleSetup(qid: number, ports: Uint16Array): { wakeFd: number; interruptPorts: number } {
+    const intr = new Int32Array(1);
+    const fd = this.idleSetupRaw(qid, ports, ports.length, intr);
+    if (fd < 0) throw new Error(`idle sleep setup: ${this.strerror(fd)}`);
+    return { wakeFd: fd, interruptPorts: intr[0]! };
   }
 
   /** The calling thread's io area (the shim allocates it once per thread). */

@@ -4,8 +4,11 @@
  *
  * Why rings and not postMessage: a polling worker never returns to its event loop, so messages
  * posted to it would never be delivered. The worker checks the command ring once per poll
- * iteration (one Atomics load when empty). When the worker sleeps in its idle back-off it waits on
- * CTL_WAKE, so the supervisor notifies that slot after pushing a command.
+ * iteration (one Atomics load when empty). When the worker sleeps in its idle back-off
+ * (CTL_SLEEPING) it waits in the shim on its rx interrupts and an eventfd (CTL_WAKE_FD), which the
+ * supervisor writes to after pushing a command; a worker without one waits on CTL_WAKE, which the
+ * supervisor notifies. The worker sets CTL_SLEEPING before it checks the ring a last time, the
+ * supervisor pushes before it reads CTL_SLEEPING, so a command never waits for a sleep to end.
  */
 import { RingBuffer } from 'ringbuf.js';
 
@@ -31,6 +34,7 @@ export const CTL_STOP = 1;       // non-zero: leave the poll loop
 export const CTL_ACKS = 2;       // incremented (and notified) after every ack push
 export const CTL_READY = 3;      // 1 once the worker polls, -1 if it failed to start
 export const CTL_SLEEPING = 4;   // 1 while in the idle back-off wait
+export const CTL_WAKE_FD = 5;    // the worker's wake-up eventfd (dps_idle_wake), -1 none
 const CTL_WORDS = 8;
 
 export interface ChannelBuffers {
@@ -43,7 +47,7 @@ export function createChannelBuffers(): ChannelBuffers {
   return {
     cmd: RingBuffer.getStorageForCapacity(RING_MSGS * MSG_WORDS, Int32Array),
     ack: RingBuffer.getStorageForCapacity(RING_MSGS * MSG_WORDS, Int32Array),
-    ctl: new SharedArrayBuffer(CTL_WORDS * 4),
+    ctl: ((ctl) => { new Int32Array(ctl)[CTL_WAKE_FD] = -1; return ctl; })(new SharedArrayBuffer(CTL_WORDS * 4)),
   };
 }
 
@@ -64,6 +68,11 @@ export class WorkerChannel {
   poll(out: Int32Array): boolean {
     if (this.cmd.availableRead() < MSG_WORDS) return false;
     return this.cmd.pop(out, MSG_WORDS) === MSG_WORDS;
+  }
+
+  /** Whether a command waits (without taking it). */
+  pending(): boolean {
+    return this.cmd.availableRead() >= MSG_WORDS;
   }
 
   /** Acknowledges command `seq` with a result code (0 = ok). */
@@ -91,7 +100,8 @@ export class SupervisorChannel {
   private readonly ackMsg = new Int32Array(MSG_WORDS);
   private watching = false;
 
-  constructor(bufs: ChannelBuffers) {
+  /** `wakeFd` writes to a worker's wake-up eventfd (Dpdk.idleWake); without it, Atomics.notify only. */
+  constructor(bufs: ChannelBuffers, private readonly wakeFd?: (fd: number) => void) {
     this.cmd = new RingBuffer(bufs.cmd, Int32Array);
     this.ack = new RingBuffer(bufs.ack, Int32Array);
     this.ctl = new Int32Array(bufs.ctl);
@@ -110,7 +120,7 @@ export class SupervisorChannel {
     m[3] = b;
     if (this.cmd.availableWrite() < MSG_WORDS) return Promise.reject(new Error('worker command ring full'));
     this.cmd.push(m, MSG_WORDS);
-    Atomics.notify(this.ctl, CTL_WAKE);
+    this.wake();
     return new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(seq);
@@ -161,6 +171,14 @@ export class SupervisorChannel {
 
   stop(): void {
     Atomics.store(this.ctl, CTL_STOP, 1);
-    Atomics.notify(this.ctl, CTL_WAKE);
+    this.wake();
+  }
+
+  /** Ends the worker's idle sleep, if it sleeps (after a push or a stop). */
+  private wake(): void {
+    if (Atomics.load(this.ctl, CTL_SLEEPING) === 0) return;
+    const fd = Atomics.load(this.ctl, CTL_WAKE_FD);
+    if (fd >= 0 && this.wakeFd !== undefined) this.wakeFd(fd);
+    else Atomics.notify(this.ctl, CTL_WAKE);
   }
 }

@@ -42,4 +42,6 @@ export const WS_IDLE_WAITS = 4;
 export const WS_BUSY = 5;
 export const WS_COMMANDS = 6;
 export const WS_ALLOC_FAILED = 7;
-export const WS_WORDS = 8;
+/** Idle sleeps a packet on an rx interrupt port ended (not the timeout or a command). */
+export const WS_RX_WAKEUPS = 8;
+export const WS_WORDS = 9;

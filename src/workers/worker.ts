@@ -13,7 +13,7 @@ import { MAX_SLOTS, PacketBatch } from '../packet/batch.js';
 import { DropReason } from '../packet/drop-reasons.js';
 import { PortTable } from '../tables/port-table.js';
 import { buildNodes } from './build-graph.js';
-import { CTL_READY, CTL_SLEEPING, CTL_STOP, CTL_WAKE, MSG_WORDS, Op, WorkerChannel } from './channel.js';
+import { CTL_READY, CTL_SLEEPING, CTL_STOP, CTL_WAKE, CTL_WAKE_FD, MSG_WORDS, Op, WorkerChannel } from './channel.js';
 import { Graph } from './graph.js';
 import { FAST_DONE, FAST_DROP, FAST_SLOT, FAST_TX, FastPath } from './fast-path.js';
 import { tuneJit } from './jit.js';
@@ -28,7 +28,7 @@ import {
   routerProbeWanted,
 } from './nodes/periodic.js';
 import {
-  WS_ALLOC_FAILED, WS_BUSY, WS_COMMANDS, WS_IDLE_WAITS, WS_ITERATIONS, WS_RX, WS_TX, WS_TX_FAILED, type WorkerData,
+  WS_ALLOC_FAILED, WS_BUSY, WS_COMMANDS, WS_IDLE_WAITS, WS_ITERATIONS, WS_RX, WS_RX_WAKEUPS, WS_TX, WS_TX_FAILED, type WorkerData,
 } from './worker-data.js';
 
 /** Empty polls before the first back-off wait (~ tens of microseconds of spinning). */
@@ -37,9 +37,14 @@ const SPIN_POLLS = 512;
 const AGE_PER_ITERATION = 16;
 /** Established TCP flows live 24 h (upstream DP_FLOW_TCP_EXTENDED_TIMEOUT). */
 const TCP_ESTABLISHED_TIMEOUT_S = 86400;
-/** Back-off wait bounds in milliseconds: doubles from MIN to MAX while idle. */
-const WAIT_MIN_MS = 0.02;
-const WAIT_MAX_MS = 1;
+/**
+ * Idle sleep bounds in microseconds: doubles from MIN to MAX while idle. A packet on a port with rx
+ * interrupts (net_tap) ends a sleep at once; ports without them are polled again when it times
+ * out, so with such a port the sleep stays short (POLLED_MAX), with none it may be long (MAX).
+ */
+const WAIT_MIN_US = 20;
+const WAIT_POLLED_MAX_US = 1000;
+const WAIT_MAX_US = 100_000;
 
 function run(data: WorkerData): void {
   tuneJit();
@@ -113,7 +118,21 @@ function run(data: WorkerData): void {
   let ntx = 0;
   let nfree = 0;
   let emptyPolls = 0;
-  let waitMs = WAIT_MIN_MS;
+  let waitUs = WAIT_MIN_US;
+  // the idle sleep: on the rx interrupts of the ports that have them and an eventfd the supervisor
+  // writes to for a command (CTL_WAKE_FD); if the kernel gave neither, a timed Atomics.wait
+  let idleSleep = false;
+  let waitMaxUs = WAIT_POLLED_MAX_US;
+  if (data.idleBackoff) {
+    try {
+      const idle = dpdk.idleSetup(data.queue, portList);
+      if (idle.interruptPorts === nports) waitMaxUs = WAIT_MAX_US;
+      Atomics.store(chan.ctl, CTL_WAKE_FD, idle.wakeFd);
+      idleSleep = true;
+    } catch {
+      idleSleep = false;
+    }
+  }
   const schedule = new PeriodicSchedule();
   let nextPeriodic = nowMs + PERIODIC_FAST_INTERVAL_MS;
 
@@ -266,15 +285,21 @@ function run(data: WorkerData): void {
         stats[WS_IDLE_WAITS] = stats[WS_IDLE_WAITS]! + 1;
         Atomics.store(ctl, CTL_SLEEPING, 1);
         qsbr.offline(queue);
-        Atomics.wait(ctl, CTL_WAKE, 0, waitMs);
+        // a command pushed before the flag was visible is seen here; after it, the supervisor wakes us
+        if (!chan.pending() && Atomics.load(ctl, CTL_STOP) === 0) {
+          // not past the next periodic packets (GARP, RA, probes), which only this loop sends
+          const us = data.periodic ? Math.max(WAIT_MIN_US, Math.min(waitUs, (nextPeriodic - nowMs) * 1000)) : waitUs;
+          if (!idleSleep) Atomics.wait(ctl, CTL_WAKE, 0, us / 1000);
+          else if (dpdk.idleWait(us | 0) > 0) stats[WS_RX_WAKEUPS] = stats[WS_RX_WAKEUPS]! + 1;
+        }
         qsbr.online(queue);
         Atomics.store(ctl, CTL_SLEEPING, 0);
-        waitMs = Math.min(waitMs * 2, WAIT_MAX_MS);
+        waitUs = Math.min(waitUs * 2, waitMaxUs);
       }
       continue;
     }
     emptyPolls = 0;
-    waitMs = WAIT_MIN_MS;
+    waitUs = WAIT_MIN_US;
     stats[WS_BUSY] = stats[WS_BUSY]! + 1;
     stats[WS_RX] = stats[WS_RX]! + n;
 

@@ -1,11 +1,14 @@
 /**
  * With `-l 0,1,2` the service runs two workers (on this 2-CPU machine the lcores share CPUs), each
  * owning one queue on every port, and both carry traffic: the TAP driver spreads flows over the
- * queues by flow hash. Per-worker counters on /metrics prove it.
+ * queues by flow hash. Per-worker counters on /metrics prove it. Idle, the workers sleep on their
+ * TAP queues' rx interrupts, and a packet wakes them.
  */
+import { readFileSync } from 'node:fs';
 import test from 'ava';
 import {
-  dpClient, moveToNs, nsCreate, nsDelete, nsExec, removeLinks, type Service, startService, tapTopology, tryRun, waitFor, workerStats,
+  dpClient, moveToNs, nsCreate, nsDelete, nsExec, removeLinks, type Service, sleep, startService, tapTopology, tryRun, waitFor,
+  workerStats,
 } from './harness.js';
 
 const P = 'dwk';
@@ -73,6 +76,45 @@ test.serial('-l 0,1,2 starts two workers and both carry traffic', async (t) => {
     t.true((m.get('tx_packets') ?? 0) > 0, `worker ${lcore} sent nothing`);
   }
   t.true(svc!.log().includes('--lcores=0@0,1@1,2@0'), 'lcores mapped onto the 2 CPUs');
+});
+
+/** CPU time (user + system, all threads) of a process so far, in seconds (100 ticks a second on Linux). */
+function cpuSeconds(pid: number): number {
+  // the fields after the command name (which may hold spaces) start at state: utime and stime are the 12th and 13th
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+function sum(s: Map<string, Map<string, number>>, stat: string): number {
+  return [...s.values()].reduce((a, m) => a + (m.get(stat) ?? 0), 0);
+}
+
+test.serial('idle workers sleep on their TAP queues\' rx interrupts: little CPU while idle, and a packet wakes them at once', async (t) => {
+  const pid = svc!.proc.pid!;
+  await sleep(1000);
+  const cpu0 = cpuSeconds(pid);
+  const s0 = await workerStats(METRICS);
+  await sleep(3000);
+  const idleCpu = (cpuSeconds(pid) - cpu0) / 3;
+  const s1 = await workerStats(METRICS);
+  t.log(`idle: ${(idleCpu * 100).toFixed(1)}% of a CPU for the whole service, ${sum(s1, 'idle_waits') - sum(s0, 'idle_waits')} sleeps in 3 s`);
+  // two busy-polling workers would take ~200%; sleeping ones a few percent (the supervisor included)
+  t.true(idleCpu < 0.25, `the idle service used ${(idleCpu * 100).toFixed(1)}% of a CPU`);
+  // sparse pings: every request arrives at sleeping workers
+  const ping = await nsExec(NS1, ['ping', '-c', '10', '-i', '0.3', '-W', '2', '10.100.1.2']);
+  t.is(ping.code, 0, ping.stdout + ping.stderr);
+  const rtt = /= ([\d.]+)\/([\d.]+)\/([\d.]+)/.exec(ping.stdout);
+  t.truthy(rtt, ping.stdout);
+  const s2 = await workerStats(METRICS);
+  const wakeups = sum(s2, 'idle_rx_wakeups') - sum(s1, 'idle_rx_wakeups');
+  const rx = sum(s2, 'rx_packets') - sum(s1, 'rx_packets');
+  t.log(`10 pings 300 ms apart: rtt min/avg/max ${rtt![1]}/${rtt![2]}/${rtt![3]} ms; ${rx} packets received, ${wakeups} sleeps ended by one`);
+  t.true(wakeups >= 10, `only ${wakeups} sleeps were ended by a packet`);
+  // a wake-up that finds nothing to receive (the TAP driver's rx waits for its signal) would repeat
+  t.true(wakeups <= rx, `${wakeups} wake-ups for ${rx} packets`);
+  // a worker that slept out its timeouts (up to 100 ms) instead would show it here
+  t.true(Number(rtt![2]) < 5, `average round trip ${rtt![2]} ms`);
 });
 
 test.serial('SIGTERM stops the service cleanly: exit 0, workers and ports stopped, TAP devices and EAL runtime files gone', async (t) => {
