@@ -44,10 +44,12 @@ export interface ChannelBuffers {
 }
 
 export function createChannelBuffers(): ChannelBuffers {
+  const ctl = new SharedArrayBuffer(CTL_WORDS * 4);
+  new Int32Array(ctl)[CTL_WAKE_FD] = -1;
   return {
     cmd: RingBuffer.getStorageForCapacity(RING_MSGS * MSG_WORDS, Int32Array),
     ack: RingBuffer.getStorageForCapacity(RING_MSGS * MSG_WORDS, Int32Array),
-    ctl: ((ctl) => { new Int32Array(ctl)[CTL_WAKE_FD] = -1; return ctl; })(new SharedArrayBuffer(CTL_WORDS * 4)),
+    ctl,
   };
 }
 

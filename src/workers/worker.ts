@@ -120,7 +120,8 @@ function run(data: WorkerData): void {
   let emptyPolls = 0;
   let waitUs = WAIT_MIN_US;
   // the idle sleep: on the rx interrupts of the ports that have them and an eventfd the supervisor
-  // writes to for a command (CTL_WAKE_FD); if the kernel gave neither, a timed Atomics.wait
+  // writes to for a command (CTL_WAKE_FD); if the kernel gave no epoll or eventfd (it always does
+  // on Linux), a timed Atomics.wait on CTL_WAKE as before interrupts existed
   let idleSleep = false;
   let waitMaxUs = WAIT_POLLED_MAX_US;
   if (data.idleBackoff) {
