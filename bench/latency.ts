@@ -12,9 +12,8 @@
  *
  *   node dist/bench/latency.js [--count 200] [--intervals 100,10,1] [--modes sleep,busy]
  */
-import { readFileSync } from 'node:fs';
 import {
-  dpClient, moveToNs, nsCreate, nsDelete, nsExec, removeLinks, type Service, sleep, startService, tapTopology,
+  cpuSeconds, dpClient, moveToNs, nsCreate, nsDelete, nsExec, removeLinks, type Service, sleep, startService, tapTopology,
 } from '../test/integration/harness.js';
 
 const P = 'dlt';
@@ -31,13 +30,6 @@ function listArg(name: string, def: string): string[] {
 function numArg(name: string, def: number): number {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
-
-/** CPU time (user + system, all threads) of a process so far, in seconds (100 ticks a second). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 function pct(sorted: number[], p: number): number {

@@ -4,7 +4,7 @@
  * removed in teardown, also when a test fails; every wait is bounded.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { portOpen, ROOT, waitFor } from '../../src/cli/host-tools.js';
 import { DPDK_RUNTIME_DIR } from '../../src/ffi/dpdk.js';
@@ -113,6 +113,14 @@ export async function startService(spec: ServiceSpec): Promise<Service> {
   return svc;
 }
 
+
+/** CPU time (user + system, all threads) of a process so far, in seconds (100 ticks a second on Linux). */
+export function cpuSeconds(pid: number): number {
+  // the fields after the command name (which may hold spaces) start at state: utime and stime are the 12th and 13th
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
 
 /** dps_worker_stat of a service's /metrics on `port`: lcore -> stat -> value (bounded by a 5 s timeout). */
 export async function workerStats(port: number): Promise<Map<string, Map<string, number>>> {

@@ -4,11 +4,10 @@
  * queues by flow hash. Per-worker counters on /metrics prove it. Idle, the workers sleep on their
  * TAP queues' rx interrupts, and a packet wakes them.
  */
-import { readFileSync } from 'node:fs';
 import test from 'ava';
 import {
-  dpClient, moveToNs, nsCreate, nsDelete, nsExec, removeLinks, type Service, sleep, startService, tapTopology, tryRun, waitFor,
-  workerStats,
+  cpuSeconds, dpClient, moveToNs, nsCreate, nsDelete, nsExec, removeLinks, type Service, sleep, startService, tapTopology, tryRun,
+  waitFor, workerStats,
 } from './harness.js';
 
 const P = 'dwk';
@@ -77,14 +76,6 @@ test.serial('-l 0,1,2 starts two workers and both carry traffic', async (t) => {
   }
   t.true(svc!.log().includes('--lcores=0@0,1@1,2@0'), 'lcores mapped onto the 2 CPUs');
 });
-
-/** CPU time (user + system, all threads) of a process so far, in seconds (100 ticks a second on Linux). */
-function cpuSeconds(pid: number): number {
-  // the fields after the command name (which may hold spaces) start at state: utime and stime are the 12th and 13th
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
 
 function sum(s: Map<string, Map<string, number>>, stat: string): number {
   return [...s.values()].reduce((a, m) => a + (m.get(stat) ?? 0), 0);
