@@ -34,8 +34,8 @@ import {
 /** Empty polls before the first back-off wait (~ tens of microseconds of spinning). */
 const SPIN_POLLS = 512;
 /**
- * The same when every port wakes the worker by an rx interrupt: a sleep costs only its wake-up then
- * (bench/latency.js, pings every 1 ms: 30-39% -> 15-16% of a CPU, round trips unchanged).
+ * Empty polls before a sleep when every port wakes the worker by an rx interrupt: a sleep then costs
+ * only its wake-up (bench/latency.js, pings every 1 ms: 30-39% -> 15-16% of a CPU, round trips unchanged).
  */
 const SPIN_POLLS_INTERRUPTS = 64;
 /** Owned flows checked for expiry per loop iteration. */
