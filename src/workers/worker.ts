@@ -325,6 +325,8 @@ function run(data: WorkerData): void {
   }
   dpdk.io(queue, ntx, nfree, 0, perPort, 0);
   qsbr.offline(queue);
+  // the eventfd closes with the thread's registration: the supervisor must not write to its number
+  Atomics.store(ctl, CTL_WAKE_FD, -1);
   dpdk.threadUnregister();
 }
 
