@@ -32,13 +32,9 @@ import {
 } from '../src/workers/node-context.js';
 import { tuneJit } from '../src/workers/jit.js';
 import { udpFrame } from './frames.js';
+import { numArg } from './args.js';
 
 const VNI = 100;
-
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
 
 type Variant = 'io' | 'fused' | 'graph' | 'none' | 'new';
 
@@ -85,7 +81,7 @@ function measure(variant: Variant, batch: number, rounds: number, trials: number
     g.resetSinks();
   };
   // new flows: (source port, destination port) = a counter, never 67 or 547 (DHCP) as destination
-  const population = arg('--population', 10000);
+  const population = numArg('--population', 10000);
   const owner = ctx.fwd.owner;
   let seq = 0;
   const always = (): boolean => true;
@@ -135,9 +131,9 @@ function measure(variant: Variant, batch: number, rounds: number, trials: number
 
 function main(): void {
   if (!process.argv.includes('--default-jit')) tuneJit();
-  const batch = arg('--batch', 64);
-  const rounds = arg('--rounds', 50000);
-  const trials = arg('--trials', 7);
+  const batch = numArg('--batch', 64);
+  const rounds = numArg('--rounds', 50000);
+  const trials = numArg('--trials', 7);
   const names: Record<Variant, string> = {
     io: 'fast path on the io area (FastPath.burstIo -> tx descriptors, as worker.ts)',
     fused: 'fast path per packet (FastPath.forward -> tx, the old worker loop)',

@@ -15,6 +15,7 @@
 import {
   cpuSeconds, dpClient, moveToNs, nsCreate, nsDelete, nsExec, removeLinks, type Service, sleep, startService, tapTopology,
 } from '../test/integration/harness.js';
+import { numArg, pct } from './args.js';
 
 const P = 'dlt';
 const NS = [`${P}-vm1`, `${P}-vm2`];
@@ -25,15 +26,6 @@ const GRPC = 21542;
 function listArg(name: string, def: string): string[] {
   const i = process.argv.indexOf(name);
   return (i >= 0 ? process.argv[i + 1]! : def).split(',');
-}
-
-function numArg(name: string, def: number): number {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 async function cleanup(svc?: Service): Promise<void> {

@@ -12,11 +12,7 @@ import { startControl } from '../src/actors/control.js';
 import type { DataplaneApi } from '../src/actors/dataplane-api.js';
 import { parseIpv6 } from '../src/actors/underlay.js';
 import { dpClient, type DpClient } from '../src/cli/grpc-client.js';
-
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
+import { numArg, pct } from './args.js';
 
 class MemoryDataplane implements DataplaneApi {
   readonly hostIpv6 = parseIpv6('fc00:1::')!;
@@ -27,10 +23,6 @@ class MemoryDataplane implements DataplaneApi {
   async attachInterface(): Promise<void> {}
   async detachInterface(): Promise<void> {}
   markInitialized(): void {}
-}
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 async function phase(name: string, clients: DpClient[], perClient: number,
@@ -54,8 +46,8 @@ async function phase(name: string, clients: DpClient[], perClient: number,
 }
 
 async function main(): Promise<void> {
-  const n = arg('--clients', 100);
-  const per = arg('--per-client', 50);
+  const n = numArg('--clients', 100);
+  const per = numArg('--per-client', 50);
   const srv = await startControl({ port: 0, host: '127.0.0.1', version: 'bench', dataplane: new MemoryDataplane(), log: pino({ level: 'warn' }) });
   const clients = Array.from({ length: n }, () => dpClient(`127.0.0.1:${srv.port}`));
   await clients[0]!.call('Initialize');

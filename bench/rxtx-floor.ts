@@ -16,13 +16,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadShim, shimPath } from '../src/ffi/dpdk.js';
+import { numArg } from './args.js';
 
 interface Data { seconds: number; burst: number; touch: boolean; ports: number[]; cpu: number; stats: SharedArrayBuffer }
-
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
 
 function workerLoop(d: Data): void {
   const dpdk = loadShim();
@@ -64,7 +60,7 @@ async function main(): Promise<void> {
   if (dpdk.poolCreate(16383, 256, 2048) < 0) throw new Error('pool');
   for (const p of [0, 1]) if (dpdk.portSetup(p, 1, 1024, 1024) < 0) throw new Error(`port ${p}`);
   const stats = new SharedArrayBuffer(24);
-  const data: Data = { seconds: arg('--seconds', 4), burst: arg('--burst', 32), touch: process.argv.includes('--touch'), ports: [0, 1], cpu: dpdk.lcoreCpu(1), stats };
+  const data: Data = { seconds: numArg('--seconds', 4), burst: numArg('--burst', 32), touch: process.argv.includes('--touch'), ports: [0, 1], cpu: dpdk.lcoreCpu(1), stats };
   const w = new Worker(fileURLToPath(import.meta.url), { workerData: data });
   await new Promise((r) => w.once('exit', r));
   const [pkts, , ms] = new Float64Array(stats) as unknown as [number, number, number];
