@@ -401,22 +401,11 @@ int dps_idle_setup(uint16_t qid, const uint16_t *ports, int n, int32_t *intr)
 	idle->queue = qid;
 	idle->epfd = epoll_create1(EPOLL_CLOEXEC);
 	idle->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (idle->epfd < 0 || idle->evfd < 0) {
-		int err = errno;
-
-		if (idle->epfd >= 0)
-			close(idle->epfd);
-		if (idle->evfd >= 0)
-			close(idle->evfd);
-		free(idle);
-		idle = NULL;
-		return -err;
-	}
 	ev.data.u32 = UINT32_MAX;
-	if (epoll_ctl(idle->epfd, EPOLL_CTL_ADD, idle->evfd, &ev) != 0) {
+	if (idle->epfd < 0 || idle->evfd < 0 || epoll_ctl(idle->epfd, EPOLL_CTL_ADD, idle->evfd, &ev) != 0) {
 		int err = errno;
 
-		idle_release();
+		idle_release();     /* closes what was opened (close(-1) only fails) */
 		return -err;
 	}
 	for (int i = 0; i < n && idle->n < DPS_IDLE_MAX_PORTS; ++i) {

@@ -8,7 +8,7 @@
  * The loop allocates nothing: the io area, the batch and the graph queues are made here once.
  */
 import { parentPort, workerData as rawData } from 'node:worker_threads';
-import { loadShim } from '../ffi/dpdk.js';
+import { type Dpdk, loadShim } from '../ffi/dpdk.js';
 import { MAX_SLOTS, PacketBatch } from '../packet/batch.js';
 import { DropReason } from '../packet/drop-reasons.js';
 import { PortTable } from '../tables/port-table.js';
@@ -50,6 +50,15 @@ const TCP_ESTABLISHED_TIMEOUT_S = 86400;
 const WAIT_MIN_US = 20;
 const WAIT_POLLED_MAX_US = 1000;
 const WAIT_MAX_US = 100_000;
+
+/** The worker's idle sleep (Dpdk.idleSetup), or undefined if the kernel gave no epoll or eventfd. */
+function idleSetup(dpdk: Dpdk, queue: number, ports: Uint16Array): { wakeFd: number; interruptPorts: number } | undefined {
+  try {
+    return dpdk.idleSetup(queue, ports);
+  } catch {
+    return undefined;
+  }
+}
 
 function run(data: WorkerData): void {
   tuneJit();
@@ -123,29 +132,18 @@ function run(data: WorkerData): void {
   let ntx = 0;
   let nfree = 0;
   let emptyPolls = 0;
-  let spinPolls = SPIN_POLLS;
-  let waitMinUs = WAIT_MIN_US;
-  let waitUs = WAIT_MIN_US;
   // the idle sleep: on the rx interrupts of the ports that have them and an eventfd the supervisor
   // writes to for a command (CTL_WAKE_FD); if the kernel gave no epoll or eventfd (it always does
   // on Linux), a timed Atomics.wait on CTL_WAKE as before interrupts existed
-  let idleSleep = false;
-  let waitMaxUs = WAIT_POLLED_MAX_US;
-  if (data.idleBackoff) {
-    try {
-      const idle = dpdk.idleSetup(data.queue, portList);
-      // every port wakes the worker itself: nothing to poll on a timer, so no short sleeps
-      // (bench/latency.js, pings every 1 ms: 50-53% -> 30-39% of a CPU) and less spinning
-      if (idle.interruptPorts === nports) {
-        waitMinUs = waitUs = waitMaxUs = WAIT_MAX_US;
-        spinPolls = SPIN_POLLS_INTERRUPTS;
-      }
-      Atomics.store(chan.ctl, CTL_WAKE_FD, idle.wakeFd);
-      idleSleep = true;
-    } catch {
-      idleSleep = false;
-    }
-  }
+  const idle = data.idleBackoff ? idleSetup(dpdk, queue, portList) : undefined;
+  if (idle !== undefined) Atomics.store(chan.ctl, CTL_WAKE_FD, idle.wakeFd);
+  // every port wakes the worker itself: nothing to poll on a timer, so no short sleeps
+  // (bench/latency.js, pings every 1 ms: 50-53% -> 30-39% of a CPU) and less spinning
+  const everyPortWakes = idle !== undefined && idle.interruptPorts === nports;
+  const spinPolls = everyPortWakes ? SPIN_POLLS_INTERRUPTS : SPIN_POLLS;
+  const waitMinUs = everyPortWakes ? WAIT_MAX_US : WAIT_MIN_US;
+  const waitMaxUs = everyPortWakes ? WAIT_MAX_US : WAIT_POLLED_MAX_US;
+  let waitUs = waitMinUs;
   const schedule = new PeriodicSchedule();
   let nextPeriodic = nowMs + PERIODIC_FAST_INTERVAL_MS;
 
@@ -302,7 +300,7 @@ function run(data: WorkerData): void {
         if (!chan.pending() && Atomics.load(ctl, CTL_STOP) === 0) {
           // not past the next periodic packets (GARP, RA, probes), which only this loop sends
           const us = data.periodic ? Math.max(WAIT_MIN_US, Math.min(waitUs, (nextPeriodic - nowMs) * 1000)) : waitUs;
-          if (!idleSleep) Atomics.wait(ctl, CTL_WAKE, 0, us / 1000);
+          if (idle === undefined) Atomics.wait(ctl, CTL_WAKE, 0, us / 1000);
           else if (dpdk.idleWait(us | 0) > 0) stats[WS_RX_WAKEUPS] = stats[WS_RX_WAKEUPS]! + 1;
         }
         qsbr.online(queue);
