@@ -1,7 +1,9 @@
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import test, { type ExecutionContext } from 'ava';
-import { type ChannelBuffers, createChannelBuffers, CTL_READY, CTL_STOP, SupervisorChannel } from '../../src/workers/channel.js';
+import {
+  type ChannelBuffers, createChannelBuffers, CTL_READY, CTL_SLEEPING, CTL_STOP, CTL_WAKE_FD, SupervisorChannel,
+} from '../../src/workers/channel.js';
 
 /** Starts the echo worker on fresh channel buffers; the worker is terminated when the test ends. */
 function startEcho(t: ExecutionContext, bufs: ChannelBuffers = createChannelBuffers()): { sup: SupervisorChannel; worker: Worker } {
@@ -75,4 +77,19 @@ test('stop() makes the worker leave its poll loop and exit', async (t) => {
   t.is(Atomics.load(sup.ctl, CTL_STOP), 1);
   const [code] = (await exit) as [number];
   t.is(code, 0, 'exited on its own, not terminated');
+});
+
+test('a command or a stop wakes a sleeping worker by its eventfd, and an awake one not at all', (t) => {
+  const bufs = createChannelBuffers();
+  const woken: number[] = [];
+  const sup = new SupervisorChannel(bufs, (fd) => woken.push(fd));
+  const ctl = new Int32Array(bufs.ctl);
+  t.is(ctl[CTL_WAKE_FD], -1, 'no wake fd until a worker sets one');
+  Atomics.store(ctl, CTL_WAKE_FD, 42);
+  void sup.send(1, 0, 0, 50).catch(() => undefined);
+  t.deepEqual(woken, [], 'an awake worker polls its ring anyway');
+  Atomics.store(ctl, CTL_SLEEPING, 1);
+  void sup.send(1, 0, 0, 50).catch(() => undefined);
+  sup.stop();
+  t.deepEqual(woken, [42, 42], 'one write to the eventfd per command and per stop');
 });
