@@ -90,6 +90,7 @@ export class Dpdk {
   readonly idleWait: (timeoutUs: number) => number;
   /** Supervisor: wakes a worker sleeping in idleWait (the fd its idleSetup returned). */
   readonly idleWake: (fd: number) => number;
+  private readonly rxSignalsHereRaw: (qid: number, ports: Uint16Array, n: number) => number;
   /** Allocates n mbufs (all or none): offsets out, data_off = headroom; returns n or 0. */
   readonly allocMbufs: (offs: Uint32Array, n: number) => number;
 
@@ -123,6 +124,7 @@ export class Dpdk {
     this.idleSetupRaw = lib.func('int dps_idle_setup(uint16_t qid, const uint16_t *ports, int n, _Out_ int32_t *intr)');
     this.idleWait = lib.func('int dps_idle_wait(int timeout_us)');
     this.idleWake = lib.func('int dps_idle_wake(int fd)');
+    this.rxSignalsHereRaw = lib.func('int dps_rx_signals_here(uint16_t qid, const uint16_t *ports, int n)');
     this.freeMbufs = lib.func('int dps_free_mbufs(const uint32_t *offs, int n)');
     this.allocMbufs = lib.func('int dps_alloc_mbufs(_Out_ uint32_t *offs, int n)');
   }
@@ -169,6 +171,17 @@ export class Dpdk {
     const fd = this.idleSetupRaw(qid, ports, ports.length, intr);
     if (fd < 0) throw new Error(`idle sleep setup: ${this.strerror(fd)}`);
     return { wakeFd: fd, interruptPorts: intr[0]! };
+  }
+
+  /**
+   * Worker: the rx signals of its queue `qid` on `ports` (net_tap's, see dps_rx_signals_here) go to
+   * this thread instead of the process. Returns how many queues had one; throws if the kernel
+   * refused.
+   */
+  rxSignalsHere(qid: number, ports: Uint16Array): number {
+    const n = this.rxSignalsHereRaw(qid, ports, ports.length);
+    if (n < 0) throw new Error(`rx signals to the worker: ${this.strerror(n)}`);
+    return n;
   }
 
   /** The calling thread's io area (the shim allocates it once per thread). */

@@ -136,6 +136,14 @@ function run(data: WorkerData): void {
   // writes to for a command (CTL_WAKE_FD); if the kernel gave no epoll or eventfd (it always does
   // on Linux), a timed Atomics.wait on CTL_WAKE as before interrupts existed
   const idle = data.idleBackoff ? idleSetup(dpdk, queue, portList) : undefined;
+  // net_tap's rx signal comes to this thread, awake or sleeping on its queues, rather than to a
+  // thread the kernel picks (see dps_rx_signals_here); if the kernel refuses, it still reaches
+  // the process, only later
+  try {
+    dpdk.rxSignalsHere(queue, portList);
+  } catch {
+    // the process-wide signal still works
+  }
   if (idle !== undefined) Atomics.store(chan.ctl, CTL_WAKE_FD, idle.wakeFd);
   // every port wakes the worker itself: nothing to poll on a timer, so no short sleeps
   // (bench/latency.js, pings every 1 ms: 50-53% -> 30-39% of a CPU) and less spinning
