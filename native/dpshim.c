@@ -38,6 +38,7 @@
 #include <rte_mbuf.h>
 #include <rte_malloc.h>
 #include <rte_mempool.h>
+#include <rte_telemetry.h>
 
 #define DPS_MAX_BURST 1024
 #define DPS_NO_PORT 0xffffu
@@ -833,4 +834,168 @@ int dps_alloc_mbufs(uint32_t *offs, int n)
 	for (int i = 0; i < n; ++i)
 		offs[i] = mbuf_off(alloc_bufs[i]);
 	return n;
+}
+
+/*
+ * Telemetry commands of our own (upstream's /dp_service/... ones) on DPDK's telemetry socket. The
+ * socket's thread answers from the last snapshot the supervisor published for the command
+ * (dps_telemetry_publish), so it never calls into JS. A snapshot is text, one entry per line:
+ * "key\tvalue" (a number at the top level) or "key\tsubkey\tvalue" (a number in the dictionary
+ * `key`; lines of one dictionary are consecutive). Keys of more than RTE_TEL_MAX_STRING_LEN - 1
+ * bytes and dictionaries of more than RTE_TEL_MAX_DICT_ENTRIES entries are cut (DPDK's limits).
+ */
+#define DPS_TEL_MAX 16
+struct dps_tel {
+	char cmd[RTE_TEL_MAX_STRING_LEN];
+	char *snap;                 /* NUL-terminated, malloc'd; NULL: none published yet */
+	pthread_mutex_t lock;
+};
+static struct dps_tel tel[DPS_TEL_MAX];
+static int ntel;
+static pthread_mutex_t tel_reg_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * DPDK 22.11 accepts only [A-Za-z0-9_/] in dictionary keys; upstream's keys have more ("rx-0-0",
+ * "UDP:1.2.3.4:5353"), and upstream patches its DPDK to allow them. Without patching DPDK, a key
+ * it refuses is added with the refused characters as '_' and then renamed in place, in DPDK
+ * 22.11's own layout of struct rte_tel_data (lib/telemetry/telemetry_data.h: type, count, then the
+ * entries, each a name, a value type and a value union). The layout is checked on every use: the
+ * count and the '_' name must be where it says, else the entry keeps the '_' name.
+ */
+struct tel_entry_layout {
+	char name[RTE_TEL_MAX_STRING_LEN];
+	int type;
+	union {
+		char s[RTE_TEL_MAX_STRING_LEN];
+		int i;
+		uint64_t u;
+		struct { void *data; int keep; } c;
+	} v;
+};
+struct tel_data_layout {
+	int type;
+	unsigned int count;
+	struct tel_entry_layout dict[RTE_TEL_MAX_DICT_ENTRIES];
+};
+
+/* Adds a u64 (child NULL) or a dictionary (child, then owned by d) under `key`; 0 or negative errno. */
+static int tel_add(struct rte_tel_data *d, const char *key, uint64_t v, struct rte_tel_data *child)
+{
+	struct tel_data_layout *l = (struct tel_data_layout *)d;
+	char safe[RTE_TEL_MAX_STRING_LEN];
+	unsigned int before = l->count;
+	int r;
+
+	r = child ? rte_tel_data_add_dict_container(d, key, child, 0) : rte_tel_data_add_dict_u64(d, key, v);
+	if (r != -EINVAL)
+		return r;
+	snprintf(safe, sizeof(safe), "%s", key);
+	for (char *c = safe; *c; ++c)
+		if (!((*c >= '0' && *c <= '9') || (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || *c == '_' || *c == '/'))
+			*c = '_';
+	r = child ? rte_tel_data_add_dict_container(d, safe, child, 0) : rte_tel_data_add_dict_u64(d, safe, v);
+	if (r != 0)
+		return r;
+	if (before < RTE_TEL_MAX_DICT_ENTRIES && l->count == before + 1 && strcmp(l->dict[before].name, safe) == 0)
+		snprintf(l->dict[before].name, RTE_TEL_MAX_STRING_LEN, "%s", key);
+	return 0;
+}
+
+/* Adds the numbers of `line` ("key\tvalue" or "key\tsub\tvalue") to d, or to the open child. */
+static void tel_line(struct rte_tel_data *d, char *line, struct rte_tel_data **child, char *child_key)
+{
+	char *f[3];
+	int n = 0;
+	char *save = NULL;
+
+	for (char *t = strtok_r(line, "\t", &save); t && n < 3; t = strtok_r(NULL, "\t", &save))
+		f[n++] = t;
+	if (n < 2)
+		return;
+	/* a dictionary ends where the next line names another one (or none) */
+	if (*child && (n == 2 || strcmp(child_key, f[0]) != 0)) {
+		if (tel_add(d, child_key, 0, *child) != 0)
+			rte_tel_data_free(*child);
+		*child = NULL;
+	}
+	if (n == 2) {
+		tel_add(d, f[0], strtoull(f[1], NULL, 10), NULL);
+		return;
+	}
+	if (!*child) {
+		*child = rte_tel_data_alloc();
+		if (!*child)
+			return;
+		rte_tel_data_start_dict(*child);
+		snprintf(child_key, RTE_TEL_MAX_STRING_LEN, "%s", f[0]);
+	}
+	tel_add(*child, f[1], strtoull(f[2], NULL, 10), NULL);
+}
+
+static int tel_cb(const char *cmd, const char *params __rte_unused, struct rte_tel_data *d)
+{
+	struct rte_tel_data *child = NULL;
+	char child_key[RTE_TEL_MAX_STRING_LEN];
+	char *copy = NULL;
+
+	for (int i = 0; i < ntel; ++i) {
+		if (strcmp(tel[i].cmd, cmd) != 0)
+			continue;
+		pthread_mutex_lock(&tel[i].lock);
+		copy = tel[i].snap ? strdup(tel[i].snap) : NULL;
+		pthread_mutex_unlock(&tel[i].lock);
+		break;
+	}
+	rte_tel_data_start_dict(d);
+	if (!copy)
+		return 0;
+	char *save = NULL;
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		tel_line(d, line, &child, child_key);
+	if (child && tel_add(d, child_key, 0, child) != 0)
+		rte_tel_data_free(child);
+	free(copy);
+	return 0;
+}
+
+/* Registers telemetry command `cmd` (after EAL init). Returns its handle, or negative errno. */
+int dps_telemetry_register(const char *cmd, const char *help)
+{
+	int h, r;
+
+	if (strlen(cmd) >= RTE_TEL_MAX_STRING_LEN)
+		return -ENAMETOOLONG;
+	pthread_mutex_lock(&tel_reg_lock);
+	if (ntel >= DPS_TEL_MAX) {
+		pthread_mutex_unlock(&tel_reg_lock);
+		return -ENOSPC;
+	}
+	h = ntel;
+	snprintf(tel[h].cmd, sizeof(tel[h].cmd), "%s", cmd);
+	tel[h].snap = NULL;
+	pthread_mutex_init(&tel[h].lock, NULL);
+	r = rte_telemetry_register_cmd(tel[h].cmd, tel_cb, help);
+	if (r == 0)
+		ntel = h + 1;    /* visible to tel_cb only once complete */
+	pthread_mutex_unlock(&tel_reg_lock);
+	return r == 0 ? h : (r < 0 ? r : -r);
+}
+
+/* Replaces the snapshot of command handle `h` with `snap` (see above). Returns 0 or negative errno. */
+int dps_telemetry_publish(int h, const char *snap)
+{
+	char *copy;
+	char *old;
+
+	if (h < 0 || h >= ntel)
+		return -EINVAL;
+	copy = strdup(snap);
+	if (!copy)
+		return -ENOMEM;
+	pthread_mutex_lock(&tel[h].lock);
+	old = tel[h].snap;
+	tel[h].snap = copy;
+	pthread_mutex_unlock(&tel[h].lock);
+	free(old);
+	return 0;
 }

@@ -17,7 +17,7 @@ import { RteHashOrder } from './rte-hash-order.js';
 import { formatIpv4 } from './underlay.js';
 
 /** Upstream sizes its SNAT table for 126 VFs x 32 ranges (DP_NAT_TABLE_MAX). */
-const SNAT_TABLE_CAPACITY = 126 * 32;
+export const SNAT_TABLE_CAPACITY = 126 * 32;
 
 interface DnatRecord {
   entry: DnatEntry;
@@ -47,6 +47,11 @@ export class NatTables {
   constructor(private readonly changes: ChangeLog) {}
 
   // ---- DNAT ---------------------------------------------------------------------------------
+
+  /** Claimed {VNI, IPv4} addresses (VIPs and NAT addresses). */
+  get dnatCount(): number {
+    return this.dnat.size;
+  }
 
   hasDnat(vni: number, ip: number): boolean {
     return this.dnat.has(dnatKey(vni, ip));

@@ -1050,4 +1050,28 @@ export class Registry {
   captureStatus(): CaptureStatusInfo {
     return this.capture.status((port) => this.getInterfaceByPort(port)?.id ?? '');
   }
+
+  /** What the tables hold, for telemetry: entry counts, and per live interface its firewall rules. */
+  usage(): RegistryUsage {
+    const firewallRules = new Map<string, number>();
+    for (const info of this.listInterfaces()) firewallRules.set(info.id, this.byId.get(info.id)?.firewall.size ?? 0);
+    return {
+      interfaces: this.byId.size, firewallRules, dnat: this.nat.dnatCount, snat: this.nat.snatOrder.size,
+      loadBalancers: this.lbs.size, vnis: this.vnis.size, vnf: this.vnf.size,
+    };
+  }
+}
+
+export interface RegistryUsage {
+  interfaces: number;
+  /** Live interfaces in port order: id -> firewall rules. */
+  firewallRules: Map<string, number>;
+  /** VIP and NAT addresses claimed ({VNI, IPv4}: upstream's dnat_table). */
+  dnat: number;
+  /** Interfaces with a VIP or a NAT (upstream's snat_table). */
+  snat: number;
+  loadBalancers: number;
+  vnis: number;
+  /** Underlay addresses in use (upstream's vnf_table). */
+  vnf: number;
 }

@@ -10,6 +10,7 @@ import { type ControlServer, startControl } from './control.js';
 import { Dataplane } from './dataplane.js';
 import { createLogger, loggerFor } from './logging.js';
 import { type MetricsServer, startMetrics } from './metrics.js';
+import { serviceSources, Telemetry } from './telemetry.js';
 
 export interface Supervisor {
   log: Logger;
@@ -48,8 +49,15 @@ export async function startSupervisor(opts: ServiceOptions, ealArgs: string[]): 
     await dataplane.stop();
     throw err;
   }
-  // the forwarding tables follow every committed registry change before its RPC answers
-  control.registry.changes.subscribe((changes) => dataplane.applyChanges(changes));
+  // upstream's /dp_service/... commands on DPDK's telemetry socket
+  const telemetry = new Telemetry(dataplane.dpdk, serviceSources(dataplane, opts, () => control.registry.usage()), root);
+  telemetry.start();
+  // the forwarding tables follow every committed registry change before its RPC answers, and so
+  // does telemetry
+  control.registry.changes.subscribe(async (changes) => {
+    await dataplane.applyChanges(changes);
+    telemetry.refresh();
+  });
   const metrics = opts.metricsPort > 0 ? await startMetrics({ port: opts.metricsPort, dataplane, log: root }) : undefined;
   log.info({ grpcPort: control.port, uuid: control.uuid }, 'gRPC server listening');
 
@@ -58,6 +66,7 @@ export async function startSupervisor(opts: ServiceOptions, ealArgs: string[]): 
     stopping ??= (async () => {
       log.info('shutting down');
       await control.close().catch((e: Error) => log.error({ err: e.message }, 'gRPC close failed'));
+      telemetry.stop();
       await metrics?.close();
       await dataplane.stop();
     })();

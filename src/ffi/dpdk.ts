@@ -91,6 +91,8 @@ export class Dpdk {
   /** Supervisor: wakes a worker sleeping in idleWait (the fd its idleSetup returned). */
   readonly idleWake: (fd: number) => number;
   private readonly rxSignalsHereRaw: (qid: number, ports: Uint16Array, n: number) => number;
+  private readonly telemetryRegisterRaw: (cmd: string, help: string) => number;
+  private readonly telemetryPublishRaw: (handle: number, snapshot: string) => number;
   /** Allocates n mbufs (all or none): offsets out, data_off = headroom; returns n or 0. */
   readonly allocMbufs: (offs: Uint32Array, n: number) => number;
 
@@ -125,6 +127,8 @@ export class Dpdk {
     this.idleWait = lib.func('int dps_idle_wait(int timeout_us)');
     this.idleWake = lib.func('int dps_idle_wake(int fd)');
     this.rxSignalsHereRaw = lib.func('int dps_rx_signals_here(uint16_t qid, const uint16_t *ports, int n)');
+    this.telemetryRegisterRaw = lib.func('int dps_telemetry_register(const char *cmd, const char *help)');
+    this.telemetryPublishRaw = lib.func('int dps_telemetry_publish(int h, const char *snap)');
     this.freeMbufs = lib.func('int dps_free_mbufs(const uint32_t *offs, int n)');
     this.allocMbufs = lib.func('int dps_alloc_mbufs(_Out_ uint32_t *offs, int n)');
   }
@@ -182,6 +186,25 @@ export class Dpdk {
     const n = this.rxSignalsHereRaw(qid, ports, ports.length);
     if (n < 0) throw new Error(`rx signals to the worker: ${this.strerror(n)}`);
     return n;
+  }
+
+  /**
+   * A command of ours on DPDK's telemetry socket (after EAL init): its handle for
+   * telemetryPublish. The socket's thread answers it from the last published snapshot.
+   */
+  telemetryRegister(cmd: string, help: string): number {
+    const h = this.telemetryRegisterRaw(cmd, help);
+    if (h < 0) throw new Error(`telemetry command ${cmd}: ${this.strerror(h)}`);
+    return h;
+  }
+
+  /**
+   * Replaces a telemetry command's answer: one entry per line, "key\tnumber" or
+   * "dictionary\tkey\tnumber" (a dictionary's lines consecutive).
+   */
+  telemetryPublish(handle: number, snapshot: string): void {
+    const r = this.telemetryPublishRaw(handle, snapshot);
+    if (r < 0) throw new Error(`telemetry snapshot: ${this.strerror(r)}`);
   }
 
   /** The calling thread's io area (the shim allocates it once per thread). */
