@@ -12,6 +12,7 @@ import { FS_AGED, FS_CREATED, FS_CROSS_WORKER, FS_DUPLICATE, FS_FAST_PATH, FS_FL
 import { WS_BUSY, WS_IDLE_WAITS, WS_ITERATIONS, WS_RX, WS_RX_WAKEUPS, WS_TX, WS_TX_FAILED } from '../workers/worker-data.js';
 import type { Dataplane } from './dataplane.js';
 import { loggerFor } from './logging.js';
+import { tableUsage, type TelemetrySources, virtsvcUsage } from './telemetry.js';
 
 export interface MetricsServer {
   port: number;
@@ -46,7 +47,7 @@ export function dropCounters(dp: Dataplane): Map<string, number> {
   return out;
 }
 
-export function buildRegistry(dp: Dataplane): Registry {
+export function buildRegistry(dp: Dataplane, sources: () => TelemetrySources): Registry {
   const registry = new Registry();
   const host = hostname();
   new Gauge({
@@ -93,18 +94,42 @@ export function buildRegistry(dp: Dataplane): Registry {
       }
     },
   });
+  // upstream's tables as its exporter names them (from the telemetry sources), and our route tables
   new Gauge({
     name: 'dps_hash_table_saturation', help: 'Table capacity and entries', labelNames: ['table', 'stat'], registers: [registry],
     collect() {
       this.reset();
+      for (const [table, capacity, entries] of tableUsage(sources())) {
+        this.set({ table, stat: 'capacity' }, capacity);
+        this.set({ table, stat: 'entries' }, entries);
+      }
       for (const [table, t] of [['route_table_ipv4', dp.routes.v4], ['route_table_ipv6', dp.routes.v6]] as const) {
         this.set({ table, stat: 'capacity' }, t.capacity);
         this.set({ table, stat: 'entries' }, t.size);
       }
-      this.set({ table: 'conntrack_table', stat: 'capacity' }, dp.flows.capacity);
-      this.set({ table: 'conntrack_table', stat: 'entries' }, dp.flows.live);
-      this.set({ table: 'vnf_table', stat: 'capacity' }, dp.vnf.slots);
-      this.set({ table: 'vnf_table', stat: 'entries' }, dp.vnf.size);
+    },
+  });
+  new Gauge({
+    name: 'dps_firewall_rules_count', help: 'Firewall rules per interface', labelNames: ['interface_id'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [id, n] of sources().usage.firewallRules) this.set({ interface_id: id }, n);
+    },
+  });
+  new Gauge({
+    name: 'dps_nat_used_ports_count', help: 'NAT ports in use per interface (network NAT is not forwarded yet: 0)',
+    labelNames: ['interface_id'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const id of sources().usage.firewallRules.keys()) this.set({ interface_id: id }, 0);
+    },
+  });
+  new Gauge({
+    name: 'dps_virtsvc_used_ports_count', help: 'Ports in use per virtual service (not forwarded yet: 0)',
+    labelNames: ['address'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [address, n] of virtsvcUsage(sources())) this.set({ address }, n);
     },
   });
   const packets = new Gauge({ name: 'dpdk_ethdev_packets_total', help: 'Port packets', labelNames: ['name', 'stat'], registers: [registry] });
@@ -140,8 +165,10 @@ export function buildRegistry(dp: Dataplane): Registry {
   return registry;
 }
 
-export async function startMetrics(o: { port: number; host?: string; dataplane: Dataplane; log: Logger }): Promise<MetricsServer> {
-  const registry = buildRegistry(o.dataplane);
+export async function startMetrics(o: {
+  port: number; host?: string; dataplane: Dataplane; sources: () => TelemetrySources; log: Logger;
+}): Promise<MetricsServer> {
+  const registry = buildRegistry(o.dataplane, o.sources);
   const server: Server = createServer((req, res) => {
     if (req.url !== '/metrics') {
       res.statusCode = 404;

@@ -50,7 +50,8 @@ export async function startSupervisor(opts: ServiceOptions, ealArgs: string[]): 
     throw err;
   }
   // upstream's /dp_service/... commands on DPDK's telemetry socket
-  const telemetry = new Telemetry(dataplane.dpdk, serviceSources(dataplane, opts, () => control.registry.usage()), root);
+  const sources = serviceSources(dataplane, opts, () => control.registry.usage());
+  const telemetry = new Telemetry(dataplane.dpdk, sources, root);
   telemetry.start();
   // the forwarding tables follow every committed registry change before its RPC answers, and so
   // does telemetry
@@ -58,7 +59,7 @@ export async function startSupervisor(opts: ServiceOptions, ealArgs: string[]): 
     await dataplane.applyChanges(changes);
     telemetry.refresh();
   });
-  const metrics = opts.metricsPort > 0 ? await startMetrics({ port: opts.metricsPort, dataplane, log: root }) : undefined;
+  const metrics = opts.metricsPort > 0 ? await startMetrics({ port: opts.metricsPort, dataplane, sources, log: root }) : undefined;
   log.info({ grpcPort: control.port, uuid: control.uuid }, 'gRPC server listening');
 
   let stopping: Promise<void> | undefined;

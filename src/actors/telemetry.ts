@@ -68,10 +68,10 @@ export function graphSnapshot(src: TelemetrySources, stat: GraphStat): string {
   return lines.join('\n');
 }
 
-/** The snapshot of /dp_service/table/saturation, under upstream's table names. */
-export function tableSnapshot(src: TelemetrySources): string {
+/** [table, capacity, entries] under upstream's table names (telemetry and /metrics). */
+export function tableUsage(src: TelemetrySources): [string, number, number][] {
   const u = src.usage;
-  const tables: [string, number, number][] = [
+  return [
     ['interface_table', src.vfPorts, u.interfaces],
     ['conntrack_table', src.flows.capacity, src.flows.live],
     ['dnat_table', SNAT_TABLE_CAPACITY, u.dnat],
@@ -84,7 +84,23 @@ export function tableSnapshot(src: TelemetrySources): string {
     ['vnf_table', src.vnf.capacity, u.vnf],
     ['reverse_vnf_table', src.vnf.capacity, u.vnf],
   ];
-  return tables.map(([t, cap, n]) => `${t}\tcapacity\t${cap}\n${t}\tentries\t${n}`).join('\n');
+}
+
+/** The snapshot of /dp_service/table/saturation. */
+export function tableSnapshot(src: TelemetrySources): string {
+  return tableUsage(src).map(([t, cap, n]) => `${t}\tcapacity\t${cap}\n${t}\tentries\t${n}`).join('\n');
+}
+
+/** Virtual services as upstream names them: [PROTOCOL:ip:port, ports in use]. */
+export function virtsvcUsage(src: TelemetrySources): [string, number][] {
+  const out: [string, number][] = [];
+  for (const [proto, specs] of [['UDP', src.udpVirtsvc], ['TCP', src.tcpVirtsvc]] as const) {
+    for (const spec of specs) {
+      const s = parseVirtsvc(spec);
+      out.push([`${proto}:${s.virtualIp}:${s.virtualPort}`, 0]);
+    }
+  }
+  return out;
 }
 
 /** The snapshot of /dp_service/firewall/rule_count. */
@@ -97,16 +113,9 @@ export function natSnapshot(src: TelemetrySources): string {
   return [...src.usage.firewallRules.keys()].map((id) => `${key(id)}\t0`).join('\n');
 }
 
-/** The snapshot of /dp_service/virtsvc/used_port_count: "UDP:ip:port" / "TCP:ip:port". */
+/** The snapshot of /dp_service/virtsvc/used_port_count. */
 export function virtsvcSnapshot(src: TelemetrySources): string {
-  const lines: string[] = [];
-  for (const [proto, specs] of [['UDP', src.udpVirtsvc], ['TCP', src.tcpVirtsvc]] as const) {
-    for (const spec of specs) {
-      const s = parseVirtsvc(spec);
-      lines.push(`${proto}:${s.virtualIp}:${s.virtualPort}\t0`);
-    }
-  }
-  return lines.join('\n');
+  return virtsvcUsage(src).map(([k, n]) => `${k}\t${n}`).join('\n');
 }
 
 interface Command {

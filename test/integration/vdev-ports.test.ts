@@ -86,6 +86,12 @@ test('net_null uplinks and net_ring VM ports run by device name; garbage is coun
   t.is(fw.status.code, 0, JSON.stringify(fw.status));
   c2.close();
   t.deepEqual(await telemetry('/dp_service/firewall/rule_count'), { vm1: 1 });
+  // the same numbers on /metrics, under upstream's exporter names
+  const metrics = await (await fetch(`http://127.0.0.1:${METRICS}/metrics`)).text();
+  t.regex(metrics, /^dps_firewall_rules_count\{interface_id="vm1"\} 1$/m);
+  t.regex(metrics, /^dps_nat_used_ports_count\{interface_id="vm1"\} 0$/m);
+  t.regex(metrics, /^dps_hash_table_saturation\{table="interface_table",stat="entries"\} 1$/m);
+  t.regex(metrics, /^dps_hash_table_saturation\{table="conntrack_table",stat="capacity"\} 1048576$/m);
 
   proc.kill('SIGTERM');
   t.is(await exited, 0, log.slice(-2000));
