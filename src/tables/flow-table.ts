@@ -362,6 +362,41 @@ export function reverseKey(src: Int32Array, so: number, dst: Int32Array, dOff: n
 }
 
 /**
+ * How many owned flows a worker checks for expiry at a time: enough that each of them is checked
+ * about once per `periodMs`, whatever the packet rate. A fixed count per loop iteration (16, before)
+ * scanned a busy worker's flows many times a second for nothing (100,000 flows at 10 Mpps: the
+ * whole table ~50 times a second, a cache miss per flow) and an idle one's, waking ten times a
+ * second, in minutes. Credit accrues with time and the number of flows, at most one full pass of
+ * them; one call takes at most `maxPerCall`, the rest waits for the next. The budget counts the
+ * flows that stay (FlowOwner.age's maxRemoved): charging removals too made the pace shrink with
+ * every removal, and a batch of expired flows decayed over seconds (34 UDP flows, 2 s timeout:
+ * gone after 5.6 s) instead of going in one pass (2.9 s).
+ */
+export class AgingPace {
+  private credit = 0;
+  private last: number;
+
+  constructor(private readonly periodMs: number, private readonly maxPerCall: number, nowMs: number) {
+    this.last = nowMs;
+  }
+
+  /** Flows to check now, with `owned` flows at time `nowMs`. */
+  take(owned: number, nowMs: number): number {
+    const dt = nowMs - this.last;
+    this.last = nowMs;
+    if (dt > 0) this.credit = Math.min(owned, this.credit + (owned * dt) / this.periodMs);
+    const n = Math.min(this.maxPerCall, Math.floor(this.credit));
+    this.credit -= n;
+    return n;
+  }
+
+  /** Returns the part of the last take that was not used (FlowOwner.age stopped at maxRemoved). */
+  giveBack(unused: number): void {
+    if (unused > 0) this.credit += unused;
+  }
+}
+
+/**
  * A worker's handle on the shared table: record allocation (chunks from the shared cursor plus
  * its own recycled records), the list of flows it owns (aging, flushes) and deferred reuse.
  * Allocates its arrays once; nothing per packet.
@@ -378,6 +413,8 @@ export class FlowOwner {
   private limboHead = 0;
   private limboCount = 0;
   private scan = 0;
+  /** Checks of the last age() call that counted against its `max`. */
+  agePassed = 0;
   /**
    * Starts a grace period for a record that was briefly visible (the worker sets its Qsbr's start;
    * token 0, the default, means "no other reader").
@@ -495,25 +532,32 @@ export class FlowOwner {
   }
 
   /**
-   * Ages up to `max` owned flows from a rotating cursor: `expired(flow)` decides; expired ones are
-   * removed with `token` (one grace period for the batch). Returns how many were removed.
+   * Checks up to `max` owned flows for expiry, from where the last call stopped, and removes the
+   * expired ones (the grace token taken once, for the first). With `maxRemoved` > 0 a removal does
+   * not count against `max`, and at most `maxRemoved` flows go in one call. Returns the removals.
    */
-  age(max: number, expired: (flow: number) => boolean, token: () => number): number {
+  age(max: number, expired: (flow: number) => boolean, token: () => number, maxRemoved = 0): number {
     let removed = 0;
     let tok = 0;
-    for (let n = 0; n < max && this.ownedCount > 0; n++) {
+    let n = 0;
+    for (; n < max && this.ownedCount > 0;) {
       if (this.scan >= this.ownedCount) this.scan = 0;
       const f = this.owned[this.scan]!;
       if (expired(f)) {
         if (tok === 0) tok = token();
         this.remove(f, tok);
         removed++;
+        if (maxRemoved === 0) n++;
+        else if (removed >= maxRemoved) break;
       } else {
         this.scan++;
+        n++;
       }
     }
+    this.agePassed = n;
     return removed;
   }
+
 
   /** Removes every owned flow for which `match(flow)` holds (flushes). */
   removeWhere(match: (flow: number) => boolean, token: number): number {

@@ -20,7 +20,7 @@ import { tuneJit } from './jit.js';
 import { type NodeContext, openForwarding } from './node-context.js';
 import { Qsbr } from '../tables/qsbr.js';
 import {
-  FLOW_DST_NAT, K_SRC, K_VNI, KEY_STRIDE, R_FLAGS, R_KEY, R_PORT, R_SEEN, R_STATE, RECORD, TcpState,
+  AgingPace, FLOW_DST_NAT, K_SRC, K_VNI, KEY_STRIDE, R_FLAGS, R_KEY, R_PORT, R_SEEN, R_STATE, RECORD, TcpState,
 } from '../tables/flow-table.js';
 import { FS_AGED, FS_FLUSHED } from './node-context.js';
 import {
@@ -38,8 +38,13 @@ const SPIN_POLLS = 512;
  * only its wake-up (bench/latency.js, pings every 1 ms: 30-39% -> 15-16% of a CPU, round trips unchanged).
  */
 const SPIN_POLLS_INTERRUPTS = 64;
-/** Owned flows checked for expiry per loop iteration. */
-const AGE_PER_ITERATION = 16;
+/**
+ * Every owned flow is checked for expiry about once per AGE_PERIOD_MS (upstream sweeps every 5 s),
+ * at most AGE_MAX_PER_ITERATION flows that stay and as many expired ones in one loop iteration
+ * (see AgingPace).
+ */
+const AGE_PERIOD_MS = 1000;
+const AGE_MAX_PER_ITERATION = 256;
 /** Established TCP flows live 24 h (upstream DP_FLOW_TCP_EXTENDED_TIMEOUT). */
 const TCP_ESTABLISHED_TIMEOUT_S = 86400;
 /**
@@ -84,6 +89,7 @@ function run(data: WorkerData): void {
   // performance.now() costs ~65 ns here (kvm-clock): read once per iteration, for flow ages and periodic packets
   const originMs = performance.timeOrigin - epochMs;
   let nowMs = performance.now();
+  const aging = new AgingPace(AGE_PERIOD_MS, AGE_MAX_PER_ITERATION, nowMs);
   const expired = (f: number): boolean => {
     const idle = fwd.clock.now - rec[f * RECORD + R_SEEN]!;
     const timeout = (rec[f * RECORD + R_STATE]! & 0xff) === TcpState.ESTABLISHED ? TCP_ESTABLISHED_TIMEOUT_S : flowTimeout;
@@ -280,7 +286,9 @@ function run(data: WorkerData): void {
       chan.acknowledge(cmd[1]!, result);
     }
     owner.reclaim(graceDone);
-    const aged = owner.age(AGE_PER_ITERATION, expired, graceToken);
+    const ageBudget = aging.take(owner.ownedCount, nowMs);
+    const aged = owner.age(ageBudget, expired, graceToken, AGE_MAX_PER_ITERATION);
+    aging.giveBack(ageBudget - owner.agePassed);
     if (aged > 0) fwd.stats[FS_AGED] = fwd.stats[FS_AGED]! + aged;
 
     // one crossing: the last iteration's tx and drops go out, then this iteration's rx comes in
@@ -300,7 +308,8 @@ function run(data: WorkerData): void {
       nextPeriodic = nowMs + schedule.next(ports.initialized);
     }
     if (count === 0) {
-      if (data.idleBackoff && ++emptyPolls > spinPolls) {
+      // expired flows left over (the removal cap was hit): no sleep until they are gone
+      if (data.idleBackoff && ++emptyPolls > spinPolls && aged < AGE_MAX_PER_ITERATION) {
         stats[WS_IDLE_WAITS] = stats[WS_IDLE_WAITS]! + 1;
         Atomics.store(ctl, CTL_SLEEPING, 1);
         qsbr.offline(queue);

@@ -17,6 +17,8 @@ const NS2 = `${P}-vm2`;
 const { PF0, PF1, VF0, VF1 } = tapTopology(P);
 const GRPC = 21442;
 const METRICS = 21443;
+/** Flows idle this long are removed (upstream's test builds take 1 s too: --flow-timeout). */
+const FLOW_TIMEOUT_S = 2;
 
 let svc: Service | undefined;
 
@@ -31,7 +33,7 @@ test.before(async () => {
   await cleanup();
   svc = await startService({
     lcores: '0,1,2', pf0: PF0, pf1: PF1, vfs: [VF0, VF1], vfPattern: `${P}vf`, grpcPort: GRPC, filePrefix: `${P}${process.pid}`,
-    extra: [`--metrics-port=${METRICS}`],
+    extra: [`--metrics-port=${METRICS}`, `--flow-timeout=${FLOW_TIMEOUT_S}`],
   });
   const c = dpClient(`127.0.0.1:${GRPC}`);
   await c.call('Initialize');
@@ -130,6 +132,33 @@ test.serial('the TAP driver\'s rx signal goes to the worker polling the queue, n
   t.log(`supervisor main thread: ${idle} wake-ups in 2 s idle, ${busy} during 100 pings (200 packets)`);
   // its own timers and the metrics scrapes wake it about as often either way
   t.true(busy < idle + 50, `the main thread woke ${busy} times for 200 packets (${idle} in 2 s idle)`);
+});
+
+/** The conntrack table's live flows, from /metrics. */
+async function liveFlows(): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${METRICS}/metrics`)).text();
+  const m = /^dps_hash_table_saturation\{table="conntrack_table",stat="entries"\} (\d+)$/m.exec(text);
+  return Number(m?.[1] ?? NaN);
+}
+
+test.serial('idle flows age out after --flow-timeout: every flow is checked about once a second', async (t) => {
+  // the gateway resolved first (ARP), so that the datagrams leave at once
+  await waitFor('a ping between the VMs', async () => (await nsExec(NS1, ['ping', '-c', '1', '-W', '1', '10.100.1.2'])).code === 0, 10000);
+  const before = sum(await workerStats(METRICS), 'flow_aged');
+  const sends = [];
+  for (let p = 0; p < 32; p++) sends.push(nsExec(NS1, ['sh', '-c', `echo age${p} | nc -u -w0 -p ${41000 + p} 10.100.1.2 9998`], 10000));
+  await Promise.all(sends);
+  const live = await waitFor('the new flows', async () => { const n = await liveFlows(); return n >= 32 ? n : undefined; }, 5000);
+  // every flow is checked about once a second: gone within the timeout plus ~2 s (upstream: + 5 s)
+  const start = Date.now();
+  await waitFor('the flows aged out', async () => ((await liveFlows()) === 0 ? true : undefined), (FLOW_TIMEOUT_S + 6) * 1000);
+  const took = (Date.now() - start) / 1000;
+  const aged = sum(await workerStats(METRICS), 'flow_aged') - before;
+  t.log(`${live} flows aged out ${took.toFixed(1)} s after their last packet (timeout ${FLOW_TIMEOUT_S} s); flow_aged +${aged}`);
+  t.true(aged >= 32, `flow_aged +${aged}`);
+  t.true(took >= FLOW_TIMEOUT_S - 0.5, `gone after ${took} s, before the timeout`);
+  // ages count whole seconds (up to 1 s late) and a flow is checked once a second (up to 1 s more)
+  t.true(took <= FLOW_TIMEOUT_S + 2.5, `gone only after ${took} s`);
 });
 
 test.serial('SIGTERM stops the service cleanly: exit 0, workers and ports stopped, TAP devices and EAL runtime files gone', async (t) => {

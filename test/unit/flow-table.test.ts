@@ -1,6 +1,6 @@
 import test from 'ava';
 import {
-  BUCKET_WAYS, CHUNK, FlowOwner, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_STRIDE, KEY_WORDS, R_HASH, R_KEY, R_OWNER,
+  AgingPace, BUCKET_WAYS, CHUNK, FlowOwner, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_STRIDE, KEY_WORDS, R_HASH, R_KEY, R_OWNER,
   R_PORT, R_SEEN, RECORD, reverseKey,
 } from '../../src/tables/flow-table.js';
 import { fmix32 } from '../../src/tables/lpm-core.js';
@@ -355,4 +355,48 @@ test('hashV4 and lookupV4 (the fast path\'s word forms) agree with hash and look
   const k6 = key6(100, '2000::1', '2000::2', 1, 2);
   insert(o, k6);
   t.is(table.lookupV4(FlowTable.hashV4(k6[K_VNI]!, k6[K_PORTS]!, 17, k6[K_SRC]!, k6[K_DST]!), k6[K_VNI]!, k6[K_PORTS]!, 17, k6[K_SRC]!, k6[K_DST]!), -1);
+});
+
+test('AgingPace: every owned flow is checked about once per period, whatever the loop rate', (t) => {
+  // a busy loop (an iteration every 3 µs) over 100,000 flows: one pass a second, not per 6,250 iterations
+  const busy = new AgingPace(1000, 256, 0);
+  let checked = 0;
+  for (let now = 0.003; now <= 1000; now += 0.003) checked += busy.take(100000, now);
+  t.true(Math.abs(checked - 100000) <= 256, `busy: ${checked} checks in one period`);
+  // an idle loop waking every 100 ms: the same pass, 256 at a time per iteration
+  const idle = new AgingPace(1000, 256, 0);
+  checked = 0;
+  for (let now = 100; now <= 1000; now += 100) {
+    for (let spin = 0; spin < 64; spin++) checked += idle.take(100000, now);
+  }
+  t.true(checked >= 90000 - 256 && checked <= 100000, `idle: ${checked} checks in one period`);
+  // few flows: each still checked once a period; the credit never exceeds one pass
+  const few = new AgingPace(1000, 256, 0);
+  t.is(few.take(3, 10000), 3);
+  t.is(few.take(3, 10000), 0);
+  t.is(few.take(3, 10500), 1);
+  t.is(few.take(0, 20000), 0);
+  // time going backwards (it does not, but a clock source may) adds nothing
+  t.is(few.take(3, 5000), 0);
+});
+
+test('age with maxRemoved: removals do not count against the budget, at most maxRemoved a call', (t) => {
+  const table = FlowTable.create(256);
+  const o = new FlowOwner(table, 0);
+  for (let i = 0; i < 20; i++) insert(o, key4(1, '10.0.0.1', '10.0.0.2', i, 80), 3, i);   // flow i last seen at i
+  const expired = (f: number): boolean => table.rec[f * RECORD + R_SEEN]! < 12;
+  // a budget of 8 flows that stay: the expired ones met on the way go too, and do not use it up
+  t.is(o.age(8, expired, () => 1, 100), 8);
+  t.is(o.age(1, expired, () => 1, 100), 4);
+  t.is(o.ownedCount, 8);
+  t.is(o.age(100, expired, () => 1, 100), 0);
+  // at most maxRemoved go in one call
+  const all = new FlowOwner(table, 2);
+  for (let i = 0; i < 20; i++) insert(all, key4(3, '10.0.0.1', '10.0.0.2', i, 80), 3, 0);
+  t.is(all.age(1, () => true, () => 1, 5), 5);
+  t.is(all.ownedCount, 15);
+  // without maxRemoved a removal is one of the budget, as before
+  const p = new FlowOwner(table, 1);
+  for (let i = 0; i < 4; i++) insert(p, key4(2, '10.0.0.1', '10.0.0.2', i, 80), 3, 0);
+  t.is(p.age(2, () => true, () => 1), 2);
 });
