@@ -558,7 +558,6 @@ export class FlowOwner {
     return removed;
   }
 
-
   /** Removes every owned flow for which `match(flow)` holds (flushes). */
   removeWhere(match: (flow: number) => boolean, token: number): number {
     let removed = 0;
