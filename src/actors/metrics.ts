@@ -12,7 +12,7 @@ import { FS_AGED, FS_CREATED, FS_CROSS_WORKER, FS_DUPLICATE, FS_FAST_PATH, FS_FL
 import { WS_BUSY, WS_IDLE_WAITS, WS_ITERATIONS, WS_RX, WS_RX_WAKEUPS, WS_TX, WS_TX_FAILED } from '../workers/worker-data.js';
 import type { Dataplane } from './dataplane.js';
 import { loggerFor } from './logging.js';
-import { tableUsage, type TelemetrySources, virtsvcUsage } from './telemetry.js';
+import { natUsage, tableUsage, type TelemetrySources, virtsvcUsage } from './telemetry.js';
 
 export interface MetricsServer {
   port: number;
@@ -121,7 +121,7 @@ export function buildRegistry(dp: Dataplane, sources: () => TelemetrySources): R
     labelNames: ['interface_id'], registers: [registry],
     collect() {
       this.reset();
-      for (const id of sources().usage.firewallRules.keys()) this.set({ interface_id: id }, 0);
+      for (const [id, n] of natUsage(sources())) this.set({ interface_id: id }, n);
     },
   });
   new Gauge({

@@ -108,9 +108,17 @@ export function firewallSnapshot(src: TelemetrySources): string {
   return [...src.usage.firewallRules].map(([id, n]) => `${key(id)}\t${n}`).join('\n');
 }
 
-/** The snapshot of /dp_service/nat/used_port_count: every live interface. */
+/**
+ * NAT ports in use per live interface (every one, as upstream lists them): [interface id, ports].
+ * Network NAT is not forwarded yet, so no port is ever allocated.
+ */
+export function natUsage(src: TelemetrySources): [string, number][] {
+  return [...src.usage.firewallRules.keys()].map((id) => [id, 0]);
+}
+
+/** The snapshot of /dp_service/nat/used_port_count. */
 export function natSnapshot(src: TelemetrySources): string {
-  return [...src.usage.firewallRules.keys()].map((id) => `${key(id)}\t0`).join('\n');
+  return natUsage(src).map(([id, n]) => `${key(id)}\t${n}`).join('\n');
 }
 
 /** The snapshot of /dp_service/virtsvc/used_port_count. */
