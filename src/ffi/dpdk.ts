@@ -73,10 +73,7 @@ export class Dpdk {
   readonly portStatsRaw: (port: number, out: BigUint64Array) => number;
   readonly threadRegister: (cpu: number) => number;
   private readonly threadUnregisterRaw: () => void;
-  /**
-   * The hot call, once per worker iteration: (queue, ntx, nfree, npoll, perPort, max) -> packets
-   * received. Sends and frees what the thread's IoArea lists, then polls; see IoArea.
-   */
+  /** dps_io_args: io() with its arguments in the io area's args words. */
   private readonly ioArgsRaw: () => number;
   /** The calling thread's io area's argument words (set by ioArea()). */
   private ioArgs: Int32Array | undefined;
@@ -229,8 +226,8 @@ export class Dpdk {
   /**
    * The one crossing per worker iteration (dps_io): transmits the io area's ntx tx descriptors,
    * frees its nfree free descriptors, then polls queue qid of the first npoll ports of pollPort,
-   * up to perPort packets each and max in total, into its rx descriptors. Returns the rx count.
-   * The arguments go through the io area (dps_io_args): koffi converts each argument of a call,
+   * up to perPort packets each and max in total, into its rx descriptors; see IoArea. Returns the
+   * rx count. The arguments go through the io area (dps_io_args): koffi converts each argument of a call,
    * ~7 ns apiece here.
    */
   io(qid: number, ntx: number, nfree: number, npoll: number, perPort: number, max: number): number {
