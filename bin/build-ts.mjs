@@ -101,7 +101,7 @@ function memberOf(checker, pa, seen = new Set()) {
   // `as const`: its members are read-only, so X.Y is never assigned to
   let init = d.initializer;
   while (ts.isParenthesizedExpression(init)) init = init.expression;
-  if (!ts.isAsExpression(init) || !ts.isTypeReferenceNode(init.type) || init.type.typeName.getText() !== 'const') return undefined;
+  if (!ts.isAsExpression(init) || !ts.isConstTypeReference(init.type)) return undefined;
   init = init.expression;
   while (ts.isParenthesizedExpression(init)) init = init.expression;
   if (!ts.isObjectLiteralExpression(init)) return undefined;
@@ -122,7 +122,7 @@ function memberOf(checker, pa, seen = new Set()) {
 function isNamePosition(id) {
   const p = id.parent;
   if (!p) return true;
-  if ((ts.isPropertyAccessExpression(p) || ts.isQualifiedName(p)) && p.name === id) return true;
+  if ((ts.isPropertyAccessExpression(p) && p.name === id) || (ts.isQualifiedName(p) && p.right === id)) return true;
   if (ts.isShorthandPropertyAssignment(p) || ts.isImportSpecifier(p) || ts.isExportSpecifier(p) || ts.isImportClause(p)
     || ts.isNamespaceImport(p) || ts.isExportAssignment(p) || ts.isLabeledStatement(p) || ts.isBreakOrContinueStatement(p)) return true;
   return ('name' in p && p.name === id) || ('propertyName' in p && p.propertyName === id);
