@@ -57,10 +57,15 @@ export const RECORD = 48;
 export const ACT_TO_VF = 1;     // rewrite Ethernet toward the out port's VM
 export const ACT_ENCAP = 2;     // IP-in-IPv6 toward R_UL, out of the PF in the low half
 /**
- * R_ACT bit: the decision was made for a packet from an uplink. A key can arrive from a VM or,
- * tunnelled, from an uplink; a decision is only used for (and only replaced by) packets of its side.
+ * R_ACT bits 24-25, the side of the key the decision was made for (see actSide in conntrack). A key
+ * can arrive from a VM or, tunnelled, from an uplink: to an interface's own address (or an alias
+ * prefix), which the graph delivers without NAT, or to a VIP or NAT address, which it walks through
+ * dnat and snat. A decision is only used for (and only replaced by) packets of its side.
  */
 export const ACT_FROM_PF = 1 << 24;
+/** With ACT_FROM_PF: the tunnel was addressed to a VIP or NAT VNF. */
+export const ACT_VIA_NAT = 1 << 25;
+export const ACT_SIDE = ACT_FROM_PF | ACT_VIA_NAT;
 export const ACT_KIND_SHIFT = 16;
 export const ACT_KIND_MASK = 0xff;
 

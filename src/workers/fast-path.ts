@@ -19,12 +19,12 @@ import {
   IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, IPV4_DST, IPV4_SRC, IPV6_DST, IPV6_HLEN, TCP_FLAGS,
 } from '../packet/headers.js';
 import {
-  ACT_ENCAP, ACT_FROM_PF, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_TO_VF, FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable, KEY_WORDS, R_ACT,
+  ACT_ENCAP, ACT_KIND_MASK, ACT_SIDE, ACT_KIND_SHIFT, ACT_TO_VF, FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable, KEY_WORDS, R_ACT,
   R_FLAGS, R_GEN, R_OWNER, R_UL, RECORD,
 } from '../tables/flow-table.js';
 import { PortState } from '../tables/port-table.js';
 import { FS_CROSS_WORKER, FS_FAST_PATH, type NodeContext } from './node-context.js';
-import { applyCached, icmpPorts, touchFlow, touchRecord, writeKey } from './nodes/conntrack.js';
+import { actSide, applyCached, icmpPorts, touchFlow, touchRecord, writeKey } from './nodes/conntrack.js';
 import { encapsulate, writeUnderlay } from './nodes/ipip-encap.js';
 
 /** forward(), applySlot() and burstIo() verdicts. */
@@ -39,7 +39,7 @@ const K_NONE = 0;
 const K_V4 = 1;
 const K_V6 = 2;
 const K_FROM_PF = 4;
-/** Words per slot of FastPath.found: kind, IP header, L4 header, L3 end, protocol, VNI, ports word, hash, IPv4 addresses. */
+/** Words per slot of FastPath.found: kind, IP header, L4 header, L3 end, protocol, VNI, ports word, hash, IPv4 addresses, lookup, side. */
 const SLOT_WORDS = 16;
 const S_KIND = 0;
 const S_IP = 1;
@@ -52,20 +52,23 @@ const S_HASH = 7;
 const S_SRC = 8;
 const S_DST = 9;
 const S_FOUND = 10;   // the lookup's result (lookupSlot)
-/** Words of FastPath.lastVnf: the address, then the VNF's port and VNI. */
+const S_SIDE = 11;    // actSide of the packet
+/** Words of FastPath.lastVnf: the address, then the VNF's port, VNI and side (actSide of its type). */
 const V_A0 = 0;
 const V_A1 = 1;
 const V_A2 = 2;
 const V_A3 = 3;
 const V_PORT = 4;
 const V_VNI = 5;
+const V_SIDE = 6;
 
 /**
  * Whether the record at rec[base] holds a decision for direction dir made in generation `gen` for
- * this side (VM or uplink, fromPf) of the key: only then may the fast path repeat it.
+ * this side of the key (actSide: a VM, or an uplink tunnel to an interface or to a VIP): only then
+ * may the fast path repeat it.
  */
-function decided(rec: Int32Array, base: number, dir: number, gen: number, fromPf: boolean): boolean {
-  return rec[base + R_GEN + dir] === gen && (rec[base + R_ACT + dir]! & ACT_FROM_PF) === (fromPf ? ACT_FROM_PF : 0);
+function decided(rec: Int32Array, base: number, dir: number, gen: number, side: number): boolean {
+  return rec[base + R_GEN + dir] === gen && (rec[base + R_ACT + dir]! & ACT_SIDE) === side;
 }
 
 export class FastPath {
@@ -78,7 +81,7 @@ export class FastPath {
    * The VNF the last tunnel of this burst was addressed to (V_* words; port -1: none). Valid for one
    * burst: a configuration change is acknowledged by every worker between bursts (table-sync.ts).
    */
-  private readonly lastVnf = Int32Array.of(0, 0, 0, 0, -1, 0);
+  private readonly lastVnf = Int32Array.of(0, 0, 0, 0, -1, 0, 0);
 
   constructor(private readonly ctx: NodeContext) {}
 
@@ -154,7 +157,7 @@ export class FastPath {
       const dir = found & 1;
       const base = (found >>> 1) * RECORD;
       const fromPf = (kind & K_FROM_PF) !== 0;
-      if (!decided(rec, base, dir, gen, fromPf)) {
+      if (!decided(rec, base, dir, gen, st[o + S_SIDE]!)) {
         verdict[i] = FAST_MISS;
         continue;
       }
@@ -269,7 +272,10 @@ export class FastPath {
         lv[V_A3] = a3;
         lv[V_PORT] = vnf.port;
         lv[V_VNI] = vnf.vni;
+        lv[V_SIDE] = actSide(true, vnf.type);
       }
+      // a VNF type the graph drops (a load balancer's) has no decision to repeat
+      if (lv[V_SIDE]! < 0) return false;
       if (ports.state(lv[V_PORT]!) !== PortState.VF_ACTIVE) return false;
       vni = lv[V_VNI]!;
       v6 = next === IPPROTO_IPV6;
@@ -327,6 +333,7 @@ export class FastPath {
       h = FlowTable.hashV4(vni, portsWord, proto, src, dst);
     }
     st[o + S_KIND] = (v6 ? K_V6 : K_V4) | (fromPf ? K_FROM_PF : 0);
+    st[o + S_SIDE] = fromPf ? this.lastVnf[V_SIDE]! : 0;
     st[o + S_IP] = ip;
     st[o + S_L4] = l4;
     st[o + S_L3END] = l3end;
@@ -369,7 +376,7 @@ export class FastPath {
     const proto = st[o + S_PROTO]!;
     const vni = st[o + S_VNI]!;
     const found = st[o + S_FOUND]!;
-    if (found < 0 || !decided(fwd.flows.rec, (found >>> 1) * RECORD, found & 1, fwd.flows.generation, fromPf)) return FAST_MISS;
+    if (found < 0 || !decided(fwd.flows.rec, (found >>> 1) * RECORD, found & 1, fwd.flows.generation, st[o + S_SIDE]!)) return FAST_MISS;
     const f = found >>> 1;
     const dir = found & 1;
 

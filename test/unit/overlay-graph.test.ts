@@ -314,6 +314,35 @@ test('VIP SNAT: a south-north flow leaves from the VIP and the reply to the VIP 
   t.is(hex(again.out), hex(back.out), 'fast path: the same un-SNAT');
 });
 
+test('a VIP\'s reply tunnelled to the interface\'s own address is delivered as the graph delivers it, cached decision or not', (t) => {
+  // the graph takes a tunnel to an interface address straight to the firewall (upstream), without
+  // NAT; a decision cached for the VIP's tunnel (un-SNAT) must not be repeated for it (found by
+  // test/unit/graph-fuzz.test.ts: the fast path un-NATed such packets, the graph did not)
+  const answer = withL4Checksum4(ipv4('8.8.8.8', VIP, 17, udp(53, 40000, ascii('answer'))), 0);
+  const results: string[] = [];
+  for (const fastPath of [true, false]) {
+    const rig = new Rig({ fastPath });
+    const { A } = VMS;
+    rig.ctx.ports.setVip(A.port, ip4num(VIP), ip6(VIP_UL));
+    vnf(rig.ctx, VIP_UL, VnfType.VIP, 100, A.port);
+    rig.send(vmFrame(A, '8.8.8.8', 17, udp(40000, 53, ascii('query'))), A.port);
+    const viaVip = rig.send(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, VIP_UL, answer), 0);
+    t.is(hex(viaVip.out.subarray(30, 34)), hex(ip4(A.ip)), 'via the VIP\'s address: un-SNATed');
+    const viaIface = tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, A.ul, answer);
+    for (let i = 0; i < 2; i++) {
+      const r = rig.send(viaIface, 0);
+      t.is(r.sink, 'tx-3');
+      t.is(hex(r.out.subarray(30, 34)), hex(ip4(VIP)), `via the interface's address (${i}): as sent`);
+      results.push(hex(r.out));
+      const fused = rig.sendFused(viaIface, 0);
+      t.is(hex(fused.out), hex(r.out), 'the fused fast path agrees');
+    }
+    t.is(hex(rig.send(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, VIP_UL, answer), 0).out), hex(viaVip.out),
+      'the VIP\'s tunnel still takes its own decision');
+  }
+  t.is(new Set(results).size, 1, 'the same bytes with the fast path on and off');
+});
+
 test('WCMP at 50%: upstream\'s two known destinations leave by pf0 and pf1', (t) => {
   const rig = new Rig({ wcmp: 50 });
   const { A } = VMS;

@@ -11,7 +11,7 @@ import {
   IPV6_DST, IPV6_HLEN, IPV6_NEXT, IPV6_SRC, TCP_FLAGS, UDP_DPORT, UDP_HLEN, UDP_SPORT,
 } from '../../packet/headers.js';
 import {
-  ACT_ENCAP, ACT_FROM_PF, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_TO_VF, FLOW_DST_NAT, FLOW_DUP_SETTLED, FLOW_SRC_NAT, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_WORDS, R_ACT,
+  ACT_ENCAP, ACT_FROM_PF, ACT_KIND_MASK, ACT_SIDE, ACT_VIA_NAT, ACT_KIND_SHIFT, ACT_TO_VF, FLOW_DST_NAT, FLOW_DUP_SETTLED, FLOW_SRC_NAT, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_WORDS, R_ACT,
   R_FLAGS, R_GEN, R_OWNER, R_SEEN, R_STATE, R_UL, RECORD, reverseKey, TcpState,
 } from '../../tables/flow-table.js';
 import { VnfType } from '../../actors/underlay.js';
@@ -125,7 +125,7 @@ export class ConntrackNode extends GraphNode {
     b.gen[slot] = gen;
 
     if (fwd.settings.fastPath && flows.rec[f * RECORD + R_GEN + dir] === gen
-      && (flows.rec[f * RECORD + R_ACT + dir]! & ACT_FROM_PF) === ((b.flags[slot]! & PF_FROM_PF) !== 0 ? ACT_FROM_PF : 0)) {
+      && (flows.rec[f * RECORD + R_ACT + dir]! & ACT_SIDE) === actSide((b.flags[slot]! & PF_FROM_PF) !== 0, b.vnfType[slot]!)) {
       fwd.stats[FS_FAST_PATH] = fwd.stats[FS_FAST_PATH]! + 1;
       return applyCached(this.ctx, b, slot, f, dir) === ACT_ENCAP ? E_ENCAP : E_TX;
     }
@@ -137,6 +137,21 @@ export class ConntrackNode extends GraphNode {
     if (t === VnfType.INTERFACE_IP || t === VnfType.ALIAS_PFX || t === VnfType.LB_ALIAS_PFX) return E_FIREWALL;
     return drop(b, slot, DropReason.UNSUPPORTED_VNF);
   }
+}
+
+/**
+ * The side of a flow's key a packet comes from, as R_ACT records it for a cached decision: 0 from a
+ * VM; from an uplink, ACT_FROM_PF for a tunnel to an interface's address or an alias prefix (the
+ * graph takes it straight to the firewall, no NAT), ACT_FROM_PF | ACT_VIA_NAT for one to a VIP or
+ * NAT address (through dnat and snat); -1 for other VNF types, which the graph drops, so no
+ * decision matches. One connection's packets may arrive by either kind of tunnel (a VIP's replies
+ * sent to the interface's own address), and the graph treats them differently.
+ */
+export function actSide(fromPf: boolean, vnfType: number): number {
+  if (!fromPf) return 0;
+  if (vnfType === VnfType.VIP || vnfType === VnfType.NAT) return ACT_FROM_PF | ACT_VIA_NAT;
+  if (vnfType === VnfType.INTERFACE_IP || vnfType === VnfType.ALIAS_PFX || vnfType === VnfType.LB_ALIAS_PFX) return ACT_FROM_PF;
+  return -1;
 }
 
 /**
