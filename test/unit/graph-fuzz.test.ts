@@ -1,0 +1,451 @@
+/**
+ * Hostile input on the whole worker path. Frames of every kind the service handles (ARP, DHCPv4,
+ * DHCPv6, neighbour discovery, ICMP, TCP and UDP over IPv4 and IPv6, VM to VM, to and from the
+ * underlay, VIP traffic, and frames it does not handle) are cut short, bit-flipped, given wrong
+ * length fields and random tails, sent on the wrong ports, and run in bursts as the worker runs
+ * them: FastPath.burstIo on rx descriptors, the rest through the graph. Properties:
+ * - nothing throws;
+ * - every received packet ends exactly once, in a tx descriptor or in the drop sink with a reason;
+ * - every frame sent lies inside its buffer and goes out of a port that exists;
+ * - the fast path changes nothing but speed: a twin service with the fast path off (every packet
+ *   walks the graph), fed the same packets in the order the fast path gives their effects, sends
+ *   the same bytes out of the same ports, drops the same packets for the same reasons and ends
+ *   with the same flows and the same VM MACs learned. (Within a burst the fast path forwards before
+ *   the graph runs, so a packet that the graph handles takes effect after later ones the fast path
+ *   took: a TCP flag, a VM MAC learned from ARP or DHCP.)
+ * Seeds are fixed, so a failure names a reproducible packet.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { VnfType } from '../../src/actors/underlay.js';
+import { IoArea } from '../../src/ffi/dpdk.js';
+import { makeTestBatch, MAX_SLOTS, type PacketBatch } from '../../src/packet/batch.js';
+import { DROP_REASON_COUNT, DROP_REASON_NAMES, DropReason } from '../../src/packet/drop-reasons.js';
+import { BUCKET_WAYS, R_FLAGS, R_KEY, R_SEEN, RECORD } from '../../src/tables/flow-table.js';
+import { buildNodes } from '../../src/workers/build-graph.js';
+import { FAST_DONE, FAST_DROP, FAST_SLOT, FAST_TX, FastPath } from '../../src/workers/fast-path.js';
+import { counterWords, Graph } from '../../src/workers/graph.js';
+import {
+  createForwardingBuffers, DEFAULT_FORWARDING, FS_FAST_PATH, type NodeContext, openForwarding,
+} from '../../src/workers/node-context.js';
+import {
+  addPf, addVm, arp, ascii, bootp, cat, dhcpFrame, dhcpv6Frame, eth, hex, icmpEcho, ip4num, ip6, ipv4, ipv6, mac, makeCtx,
+  opt4, opt6, PF0_MAC, route4, route6, tcp, tunnelFrame, u16, udp, vnf, withL4Checksum4,
+} from './frames.js';
+
+const PF1_MAC = '22:22:22:22:22:01';
+const ROUTER = '22:22:22:22:22:fe';
+const ROUTER_LL = 'fe80::2022:22ff:fe22:22fe';
+const REMOTE_HOST = 'fc00:2::1';
+const VIP = '45.0.0.1';
+const VIP_UL = 'fc00:1::45';
+const VMS = {
+  A: { port: 3, vni: 100, ip: '10.100.1.1', ip6: '2000:100::1', ul: 'fc00:1::3', own: '66:66:66:66:66:03', mac: '02:00:00:00:00:03' },
+  B: { port: 4, vni: 100, ip: '10.100.1.2', ip6: '2000:100::2', ul: 'fc00:1::4', own: '66:66:66:66:66:04', mac: '02:00:00:00:00:04' },
+  C: { port: 5, vni: 200, ip: '10.100.1.1', ip6: '2000:100::1', ul: 'fc00:1::5', own: '66:66:66:66:66:05', mac: '02:00:00:00:00:05' },
+};
+type Vm = (typeof VMS)[keyof typeof VMS];
+const PORTS = [0, 1, 3, 4, 5];
+/** Ports packets may arrive on: the service's and ones it does not have. */
+const RX_PORTS = [0, 1, 2, 3, 4, 5, 6, 200];
+const HEADROOM = 128;
+
+/** mulberry32: a small deterministic PRNG. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** One service: the worker's tables, graph and fast path (on or off). */
+class Service {
+  readonly ctx: NodeContext;
+  readonly g: Graph;
+  readonly fast: FastPath;
+  readonly rxNode: number[] = [];
+  readonly dropNode: number;
+
+  constructor(fastPath: boolean, flowCapacity: number) {
+    const ctx = makeCtx(null, {}, 3);
+    ctx.fwd = openForwarding(createForwardingBuffers(flowCapacity),
+      { ...DEFAULT_FORWARDING, underlayPrefix: ip6('fc00:1::').subarray(0, 8), fastPath }, 0);
+    this.ctx = ctx;
+    addPf(ctx, 1, PF1_MAC);
+    ctx.ports.learnVmMac(0, mac(ROUTER), 0);
+    for (const vm of Object.values(VMS)) {
+      addVm(ctx, vm.port, { vni: vm.vni, ipv4: vm.ip, ipv6: vm.ip6, underlay: vm.ul, own: vm.own });
+      ctx.ports.learnVmMac(vm.port, mac(vm.mac), 0);
+      route4(ctx, vm.vni, vm.ip, 32, vm.port);
+      route6(ctx, vm.vni, vm.ip6, 128, vm.port);
+      vnf(ctx, vm.ul, VnfType.INTERFACE_IP, vm.vni, vm.port);
+    }
+    route4(ctx, 100, '10.100.2.0', 24, -1, REMOTE_HOST);
+    route4(ctx, 100, '0.0.0.0', 0, -1, 'fc00:ff::1');
+    route6(ctx, 100, '2000:100:2::', 64, -1, REMOTE_HOST);
+    ctx.ports.setVip(VMS.A.port, ip4num(VIP), ip6(VIP_UL));
+    vnf(ctx, VIP_UL, VnfType.VIP, 100, VMS.A.port);
+    const nodes = buildNodes(ctx, PORTS, 0);
+    this.g = new Graph(nodes, new Float64Array(counterWords(nodes.length)));
+    for (const p of PORTS) this.rxNode[p] = this.g.indexOf(`rx-${p}-0`);
+    this.dropNode = this.g.indexOf('drop');
+    this.fast = new FastPath(ctx);
+  }
+
+  /**
+   * Lets `seconds` pass: removes the flows idle for longer than 30 s, TCP or not, and makes their
+   * records reusable at once. (The worker keeps established TCP for 24 h; here the TCP state does
+   * not decide, as it may differ between the twins: see stateDiff.)
+   */
+  age(seconds: number): void {
+    const { clock, flows, owner } = this.ctx.fwd;
+    clock.now += seconds;
+    const rec = flows.rec;
+    owner.age(owner.ownedCount, (f) => clock.now - rec[f * RECORD + R_SEEN]! > 30, () => 0);
+    owner.reclaim(() => true);
+  }
+
+  /**
+   * Where this service's state differs from `other`'s (the same VM MACs learned; the same flows in
+   * the same records, with the same last-seen time and NAT flags), or ''. Not the TCP state: it
+   * follows the order in which a burst's packets reach conntrack, which is the order of their paths
+   * through the graph (a tunnel's after ipip_decap, behind the VMs' packets of the same burst) and,
+   * with the fast path on, puts the packets it forwards first.
+   */
+  stateDiff(other: Service): string {
+    const r1 = this.ctx.fwd.flows.rec;
+    const r2 = other.ctx.fwd.flows.rec;
+    if (this.ctx.fwd.flows.live !== other.ctx.fwd.flows.live) return `live ${this.ctx.fwd.flows.live} vs ${other.ctx.fwd.flows.live}`;
+    for (const p of PORTS) {
+      const m1 = new Uint8Array(6);
+      const m2 = new Uint8Array(6);
+      this.ctx.ports.copyVmMac(p, m1, 0);
+      other.ctx.ports.copyVmMac(p, m2, 0);
+      if (hex(m1) !== hex(m2)) return `port ${p} VM MAC ${hex(m1)} vs ${hex(m2)}`;
+    }
+    for (let f = 0; f < this.ctx.fwd.flows.capacity; f++) {
+      for (const w of [R_SEEN, R_FLAGS, R_KEY, R_KEY + 1, R_KEY + 2, R_KEY + 3, R_KEY + 7]) {
+        if (r1[f * RECORD + w] !== r2[f * RECORD + w]) return `flow ${f} word ${w}: ${r1[f * RECORD + w]} vs ${r2[f * RECORD + w]}`;
+      }
+    }
+    return '';
+  }
+
+  /**
+   * One burst as the worker runs it (worker.ts: burstIo, then graphBurst). Returns per packet
+   * 'tx-PORT:HEX' or 'drop:REASON', and checks what every burst must satisfy.
+   */
+  /** The fast path's verdicts of the last burst. */
+  readonly verdict = new Uint8Array(MAX_SLOTS);
+
+  burst(frames: [Uint8Array, number][], check: (ok: boolean, what: string) => void): string[] {
+    const n = frames.length;
+    const b: PacketBatch = makeTestBatch(n);
+    const io = IoArea.plain(MAX_SLOTS);
+    frames.forEach(([f, port], i) => {
+      const mbuf = i * (b.bufShift + b.bufLen);
+      const start = mbuf + b.bufShift + HEADROOM;
+      b.bytes.set(f, start);
+      io.rxOff[i] = mbuf;
+      io.rxStart[i] = start;
+      io.rxLen[i] = f.length;
+      io.rxPort[i] = port;
+    });
+    b.count = n;
+    const verdict = this.verdict;
+    verdict.fill(0);
+    const out: string[] = new Array<string>(n).fill('');
+    const nf = this.fast.burstIo(io, n, b, verdict);
+    const g = this.g;
+    for (let k = 0; k < nf; k++) {
+      const i = frames.findIndex((_, j) => io.rxOff[j] === io.txOff[k]);
+      check(i >= 0 && verdict[i] === FAST_DONE, `fast path tx ${k} is a received mbuf the fast path took`);
+      out[i] = this.sent(b, io.txOff[k]!, io.txStart[k]!, io.txLen[k]!, io.txPort[k]!, check);
+    }
+    for (let i = 0; i < n; i++) {
+      let v = verdict[i]!;
+      if (v === FAST_DONE) continue;
+      const port = io.rxPort[i]!;
+      b.reset(i, io.rxOff[i]!, io.rxStart[i]!, io.rxLen[i]!, port);
+      const rx = this.rxNode[port] ?? -1;
+      if (rx < 0) {
+        b.dropReason[i] = DropReason.PORT_NOT_ACTIVE;
+        g.enqueue(this.dropNode, i);
+        continue;
+      }
+      if (v === FAST_SLOT) v = this.fast.applySlot(b, i);
+      if (v === FAST_TX) g.sendDirect(i);
+      else if (v === FAST_DROP) g.enqueue(this.dropNode, i);
+      else g.fromSource(rx, i);
+    }
+    g.run(b);
+    for (let k = 0; k < g.txCount; k++) {
+      const i = g.txSlots[k]!;
+      check(i < n && out[i] === '', `graph tx of slot ${i}: a received packet, once`);
+      out[i] = this.sent(b, b.mbuf[i]!, b.start[i]!, b.len[i]!, b.outPort[i]!, check);
+    }
+    for (let k = 0; k < g.dropCount; k++) {
+      const i = g.dropSlots[k]!;
+      const r = b.dropReason[i]!;
+      check(i < n && out[i] === '', `drop of slot ${i}: a received packet, once`);
+      check(r > DropReason.NONE && r < DROP_REASON_COUNT, `drop of slot ${i} has a reason (${r})`);
+      out[i] = `drop:${r}`;
+    }
+    g.resetSinks();
+    check(out.every((o) => o !== ''), 'every packet ended in tx or drop');
+    return out;
+  }
+
+  private sent(b: PacketBatch, mbuf: number, start: number, len: number, port: number,
+    check: (ok: boolean, what: string) => void): string {
+    const lo = mbuf + b.bufShift;
+    check(start >= lo && len >= 14 && start + len <= lo + b.bufLen, `frame inside its buffer (start ${start - lo}, ${len} bytes)`);
+    check(PORTS.includes(port), `sent out of a port that exists (${port})`);
+    return `tx-${port}:${hex(b.bytes.subarray(start, start + len))}`;
+  }
+}
+
+function vmFrame(from: Vm, dst: string, proto: number, l4: Uint8Array, src = from.ip): Uint8Array {
+  const f = cat(eth(from.own, from.mac, 0x0800), ipv4(src, dst, proto, l4));
+  return proto === 1 ? f : withL4Checksum4(f);
+}
+
+function vmFrame6(from: Vm, dst: string, next: number, l4: Uint8Array): Uint8Array {
+  return cat(eth(from.own, from.mac, 0x86dd), ipv6(ip6(from.ip6), ip6(dst), next, l4, 64));
+}
+
+/** Valid frames of every kind, each with the port it arrives on. */
+function seeds(): [Uint8Array, number][] {
+  const { A, B, C } = VMS;
+  const s: [Uint8Array, number][] = [];
+  const add = (f: Uint8Array, port: number): void => { s.push([f, port]); };
+  const ia = opt6(3, [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+  const client = opt6(1, cat([0, 3, 0, 1], mac(A.mac)));
+  // local protocols
+  add(cat(eth('ff:ff:ff:ff:ff:ff', A.mac, 0x0806), arp({ op: 1, sha: A.mac, spa: A.ip, tha: '00:00:00:00:00:00', tpa: '169.254.0.1' })), A.port);
+  add(dhcpFrame(bootp({ chaddr: A.mac, flags: 0x8000 }, cat(opt4(53, [1]), opt4(55, [1, 3, 6, 12, 26, 121]), [255])), A.mac), A.port);
+  add(dhcpFrame(bootp({ chaddr: A.mac }, cat(opt4(53, [3]), opt4(50, [10, 100, 1, 1]), opt4(54, [169, 254, 0, 1]), [255])), A.mac), A.port);
+  add(dhcpv6Frame(1, 7, cat(client, ia, opt6(14, []), opt6(8, [0, 0])), A.mac), A.port);
+  add(dhcpv6Frame(3, 8, cat(client, ia), A.mac), A.port);
+  add(cat(eth('33:33:ff:00:00:01', A.mac, 0x86dd), ipv6(ip6('fe80::3'), ip6('ff02::1:ff00:1'), 58,
+    cat([135, 0, 0, 0, 0, 0, 0, 0], ip6('fe80::1'), [1, 1], mac(A.mac)))), A.port);
+  add(cat(eth('33:33:00:00:00:02', A.mac, 0x86dd), ipv6(ip6('fe80::3'), ip6('ff02::2'), 58, cat([133, 0, 0, 0, 0, 0, 0, 0], [1, 1], mac(A.mac)))), A.port);
+  add(vmFrame(A, '169.254.0.1', 1, icmpEcho(8, 1, 1)), A.port);
+  // VM to VM, IPv4 and IPv6, both ways, every protocol and TCP flag the tracking knows
+  add(vmFrame(A, B.ip, 17, udp(40000, 80, ascii('hello'))), A.port);
+  add(vmFrame(B, A.ip, 17, udp(80, 40000, ascii('back'))), B.port);
+  for (const flags of [0x02, 0x12, 0x10, 0x18, 0x11, 0x04]) {
+    add(vmFrame(A, B.ip, 6, tcp(40001, 443, flags, ascii('t'))), A.port);
+    add(vmFrame(B, A.ip, 6, tcp(443, 40001, flags, ascii('r'))), B.port);
+  }
+  add(vmFrame(A, B.ip, 1, icmpEcho(8, 9, 1, ascii('ping'))), A.port);
+  add(vmFrame(B, A.ip, 1, icmpEcho(0, 9, 1, ascii('ping'))), B.port);
+  add(vmFrame6(A, B.ip6, 17, udp(40002, 53, ascii('v6'))), A.port);
+  add(vmFrame6(A, B.ip6, 6, tcp(40003, 22, 0x02)), A.port);
+  add(vmFrame6(A, B.ip6, 58, cat([128, 0, 0, 0], u16(5), u16(1))), A.port);
+  // another VNI with the same addresses: no route there
+  add(vmFrame(C, B.ip, 17, udp(40000, 80, ascii('isolated'))), C.port);
+  // to the underlay (encapsulated), and to the internet by the default route (VIP SNAT)
+  add(vmFrame(A, '10.100.2.7', 17, udp(40004, 53, ascii('q'))), A.port);
+  add(vmFrame(A, '10.100.2.7', 6, tcp(40005, 443, 0x02)), A.port);
+  add(vmFrame6(A, '2000:100:2::7', 17, udp(40006, 53, ascii('q6'))), A.port);
+  add(vmFrame(A, '8.8.8.8', 6, tcp(40007, 443, 0x02)), A.port);
+  add(vmFrame(A, '8.8.8.8', 1, icmpEcho(8, 77, 1)), A.port);
+  // from the underlay: tunnels to a VM (decapsulated), to the VIP (DNAT), to nobody
+  const back = withL4Checksum4(ipv4('10.100.2.7', A.ip, 17, udp(53, 40004, ascii('a'))), 0);
+  add(tunnelFrame(PF0_MAC, ROUTER, REMOTE_HOST, A.ul, back), 0);
+  add(tunnelFrame(PF0_MAC, ROUTER, REMOTE_HOST, A.ul, ipv4('10.100.2.7', A.ip, 6, tcp(443, 40005, 0x12))), 0);
+  add(tunnelFrame(PF0_MAC, ROUTER, REMOTE_HOST, A.ul, ipv6(ip6('2000:100:2::7'), ip6(A.ip6), 17, udp(53, 40006, ascii('a6')), 64)), 0);
+  add(tunnelFrame(PF0_MAC, ROUTER, 'fc00:ff::1', VIP_UL, ipv4('8.8.8.8', VIP, 6, tcp(443, 40007, 0x12))), 0);
+  add(tunnelFrame(PF1_MAC, ROUTER, REMOTE_HOST, 'fc00:1::99', back), 1);
+  // the uplink's own neighbour discovery and plain IPv6
+  add(cat(eth('33:33:ff:00:00:03', ROUTER, 0x86dd), ipv6(ip6(ROUTER_LL), ip6('ff02::1:ff00:3'), 58,
+    cat([135, 0, 0, 0, 0, 0, 0, 0], ip6(A.ul), [1, 1], mac(ROUTER)))), 0);
+  add(cat(eth('33:33:00:00:00:01', ROUTER, 0x86dd), ipv6(ip6(ROUTER_LL), ip6('ff02::1'), 58, cat([134, 0, 0, 0, 64, 0, 0, 0], new Uint8Array(8)))), 0);
+  // what the service does not handle: VLAN, IPv4 options and fragments, plain IPv4 on an uplink
+  add(cat(eth(A.own, A.mac, 0x8100), u16(7), u16(0x0800), ipv4(A.ip, B.ip, 17, udp(1, 2, ascii('vlan')))), A.port);
+  const f = vmFrame(A, B.ip, 17, udp(40000, 80, ascii('hello')));
+  add(cat(f.subarray(0, 14), [0x46], f.subarray(15, 16), u16(f.length - 14 + 4), f.subarray(18, 34), [1, 1, 1, 1], f.subarray(34)), A.port);
+  const frag = f.slice();
+  frag[20] = 0x20;
+  add(frag, A.port);
+  add(cat(eth(PF0_MAC, ROUTER, 0x0800), f.subarray(14)), 0);
+  return s;
+}
+
+/** Whether no bucket of a flow index holds an entry (BUCKET_WAYS tags, then BUCKET_WAYS entries per 16 words). */
+function indexEmpty(idx: Int32Array): boolean {
+  for (let b = 0; b < idx.length; b += 16) {
+    for (let i = BUCKET_WAYS; i < 2 * BUCKET_WAYS; i++) if (idx[b + i] !== 0) return false;
+  }
+  return true;
+}
+
+/** A hostile variant of a frame (or the frame itself), and the port it arrives on. */
+function mutate(rnd: () => number, f: Uint8Array, port: number): [Uint8Array, number] {
+  const pick = (n: number): number => Math.floor(rnd() * n);
+  let g: Uint8Array = f.slice();
+  switch (pick(10)) {
+    case 0: case 1:
+      break;   // unchanged: flows get made and the fast path gets its chance
+    case 2:
+      g = g.slice(0, pick(g.length));
+      break;
+    case 3:
+      for (let k = 1 + pick(4); k > 0; k--) g[pick(g.length)] = pick(256);
+      break;
+    case 4: {
+      // a length or offset field of the headers: Ethernet type, IPv4 IHL/total length, IPv6
+      // payload length and next header, the outer ones of a tunnel, L4 length
+      const at = [12, 14, 16, 17, 18, 19, 20, 23, 38, 39, 54, 55, 58, 59, 60, 74, 75][pick(17)]!;
+      if (at + 1 < g.length) {
+        const v = [0, 1, 0xff, 0xffff, pick(0x10000), g.length, g.length - 14, g.length - 54][pick(8)]!;
+        g[at] = v >> 8;
+        g[at + 1] = v & 0xff;
+      }
+      break;
+    }
+    case 5:
+      g = cat(g, Uint8Array.from({ length: 1 + pick(64) }, () => pick(256)));
+      break;
+    case 6:
+      g = Uint8Array.from({ length: pick(128) }, () => pick(256));
+      break;
+    case 7:
+      // another connection: random ports, and a random last byte of the IPv4 or IPv6 destination
+      // (many new flows: the 4,096-flow table fills up and refuses some)
+      if (g.length >= 58) {
+        const v6 = g[12] === 0x86 && g[13] === 0xdd;
+        const l4 = v6 ? 54 : 34;
+        if (g.length >= l4 + 4) for (let k = l4; k < l4 + 4; k++) g[k] = pick(256);
+        g[v6 ? 53 : 33] = pick(256);
+      }
+      break;
+    case 8:
+      port = RX_PORTS[pick(RX_PORTS.length)]!;
+      break;
+    default:
+      // two at once
+      [g, port] = mutate(rnd, g, port);
+      [g, port] = mutate(rnd, g, port);
+  }
+  return [g, port];
+}
+
+/**
+ * Runs the fuzz over `seedList` with a flow table of `capacity` flows in both services; returns
+ * how often each outcome ('tx-PORT', 'drop REASON') occurred with the fast path on.
+ */
+function fuzz(t: ExecutionContext, seedList: number[], capacity: number): Map<string, number> {
+  const seedFrames = seeds();
+  const problems: string[] = [];
+  const seen = new Map<string, number>();
+  for (const seed of seedList) {
+    const rnd = prng(seed);
+    const on = new Service(true, capacity);
+    const off = new Service(false, capacity);
+    for (let burst = 0; burst < 300; burst++) {
+      const n = rnd() < 0.3 ? 1 : 1 + Math.floor(rnd() * 32);
+      const frames: [Uint8Array, number][] = [];
+      for (let i = 0; i < n; i++) {
+        const [f, port] = seedFrames[Math.floor(rnd() * seedFrames.length)]!;
+        frames.push(mutate(rnd, f, port));
+      }
+      if (burst % 40 === 39) {
+        // time passes: idle flows age out and their records are reused by the next new flows
+        const seconds = 25 + Math.floor(rnd() * 10);
+        on.age(seconds);
+        off.age(seconds);
+      }
+      const where = `seed ${seed} burst ${burst}`;
+      // FUZZ_DEBUG=1: the whole burst of a failure, with the fast path's verdicts and both outcomes
+      const dump = (): void => {
+        if (process.env.FUZZ_DEBUG) frames.forEach(([f, p], j) => t.log(`  ${j} port ${p} ${hex(f).slice(0, 140)} ${on.verdict[j]} -> ${a[j]?.slice(0, 40)} / ${b[j]?.slice(0, 40)}`));
+      };
+      const check = (ok: boolean, what: string): void => {
+        if (!ok) problems.push(`${where}: ${what}`);
+      };
+      let a: string[] = [];
+      const b: string[] = [];
+      try {
+        a = on.burst(frames, check);
+        // the twin takes the packets in the order the worker's fast path gives their effects
+        // (TCP state, MAC learning): first those it forwarded in place, then those it applied on
+        // a slot, then the graph's; each group is one burst of the graph
+        const groups: number[][] = [[], [], []];
+        for (let i = 0; i < n; i++) groups[on.verdict[i] === FAST_DONE ? 0 : on.verdict[i] === FAST_SLOT ? 1 : 2]!.push(i);
+        for (const grp of groups) {
+          if (grp.length === 0) continue;
+          const r = off.burst(grp.map((i) => frames[i]!), check);
+          grp.forEach((i, k) => { b[i] = r[k]!; });
+        }
+      } catch (err) {
+        problems.push(`${where}: threw ${(err as Error).stack ?? String(err)}`);
+        break;
+      }
+      for (const o of a) {
+        const k = o.replace(/:.*/, (m) => (o.startsWith('drop') ? ` ${DROP_REASON_NAMES[Number(m.slice(1))] ?? m}` : ''));
+        seen.set(k, (seen.get(k) ?? 0) + 1);
+      }
+      // a VM MAC learned within a burst (ARP, DHCP, ND) reaches the other packets of the burst in
+      // node order, and a flow's cached decision is applied in conntrack, before the dhcp node,
+      // while a full walk rewrites Ethernet in ipv4_lookup, after it: bursts of several packets
+      // compare the frames but their destination MAC (the learned MACs themselves are compared
+      // after every burst, and bursts of one packet compare every byte)
+      const cmp = (o: string): string => (n === 1 || !o.startsWith('tx') ? o : `${o.slice(0, o.indexOf(':') + 1)}${o.slice(o.indexOf(':') + 13)}`);
+      for (let i = 0; i < n; i++) {
+        if (cmp(a[i]!) === cmp(b[i]!)) continue;
+        problems.push(`${where} packet ${i} on port ${frames[i]![1]} (${hex(frames[i]![0])}):\n  fast path on:  ${a[i]}\n  fast path off: ${b[i]}`);
+        dump();
+        break;
+      }
+      const diff = on.stateDiff(off);
+      if (diff !== '') {
+        problems.push(`${where}: state differs from the twin's: ${diff}`);
+        dump();
+      }
+      if (problems.length > 0) break;
+    }
+    if (problems.length > 0) break;
+    t.true(on.ctx.fwd.stats[FS_FAST_PATH]! > 0, `seed ${seed}: the fast path forwarded packets`);
+    // the flow table stayed consistent: its live count is this worker's flows, and removing them
+    // all (as a flush does) leaves no index entry behind
+    for (const svc of [on, off]) {
+      const { flows, owner } = svc.ctx.fwd;
+      t.is(flows.live, owner.ownedCount, `seed ${seed}: live flows are the owner's`);
+      const owned = owner.ownedCount;
+      t.is(owner.removeWhere(() => true, 0), owned);
+      t.is(flows.live, 0, `seed ${seed}: no flow left after the flush`);
+      t.true(indexEmpty(flows.idx), `seed ${seed}: no index entry left after the flush`);
+    }
+  }
+  t.deepEqual(problems.slice(0, 5), []);
+  t.log([...seen].sort().map(([k, v]) => `${k}: ${v}`).join(', '));
+  return seen;
+}
+
+/**
+ * FUZZ_SEEDS=N runs N seeds from the first one given instead (a longer search: 150 seeds take ~35 s),
+ * FUZZ_SEED=S seed S alone, FUZZ_DEBUG=1 logs the burst of a failure.
+ */
+function seedsFor(base: number[]): number[] {
+  if (process.env.FUZZ_SEED) return [Number(process.env.FUZZ_SEED)];
+  const n = Number(process.env.FUZZ_SEEDS ?? 0);
+  return n > 0 ? Array.from({ length: n }, (_, i) => base[0]! + i) : base;
+}
+
+test('hostile frames in worker bursts: nothing throws, every packet ends once, and the fast path only changes speed', (t) => {
+  const seen = fuzz(t, seedsFor([1, 2, 3, 4]), 4096);
+  // the search reaches every kind of outcome the seeds aim at
+  for (const k of ['tx-0', 'tx-1', 'tx-3', 'tx-4', 'tx-5', 'drop truncated', 'drop malformed', 'drop no_route', 'drop no_vnf',
+    'drop port_not_active', 'drop unsupported_protocol']) t.true((seen.get(k) ?? 0) > 0, `reached ${k}`);
+});
+
+test('the same with a flow table that fills up: new flows are refused with a reason, the rest goes on', (t) => {
+  const seen = fuzz(t, seedsFor([101, 102]), 64);
+  t.true((seen.get('drop flow_table_full') ?? 0) > 0, 'flows refused');
+  t.true((seen.get('tx-4') ?? 0) > 0, 'established flows still forwarded');
+});
