@@ -107,6 +107,18 @@ function pow2AtLeast(n: number): number {
   return p;
 }
 
+/**
+ * Whether flow f belongs to the interface on `port` (IPv4 `ip`, VNI `vni`), as the flushes of an
+ * interface's flows see it: the flows it started or was tunnelled (R_PORT), and those DNATed to it
+ * (a VIP's: the reply key's source is the interface's address in its VNI).
+ */
+export function flowOfPort(rec: Int32Array, f: number, port: number, ip: number, vni: number): boolean {
+  const base = f * RECORD;
+  if (rec[base + R_PORT] === port) return true;
+  return (rec[base + R_FLAGS]! & FLOW_DST_NAT) !== 0 && rec[base + R_KEY + KEY_STRIDE + K_SRC] === ip
+    && rec[base + R_KEY + K_VNI] === vni;
+}
+
 export class FlowTable {
   readonly header: Int32Array;
   readonly rec: Int32Array;

@@ -20,7 +20,7 @@ import { tuneJit } from './jit.js';
 import { type NodeContext, openForwarding } from './node-context.js';
 import { Qsbr } from '../tables/qsbr.js';
 import {
-  AgingPace, FLOW_DST_NAT, K_SRC, K_VNI, KEY_STRIDE, R_FLAGS, R_KEY, R_PORT, R_SEEN, R_STATE, RECORD, TcpState,
+  AgingPace, flowOfPort, R_SEEN, R_STATE, RECORD, TcpState,
 } from '../tables/flow-table.js';
 import { FS_AGED, FS_FLUSHED } from './node-context.js';
 import {
@@ -101,14 +101,7 @@ function run(data: WorkerData): void {
   let flushPort = -1;
   let flushIp = 0;
   let flushVni = 0;
-  // a port's flows: those it started or was tunnelled, and those DNATed to it (a VIP's)
-  const flushMatch = (f: number): boolean => {
-    if (flushPort < 0) return true;
-    const base = f * RECORD;
-    if (rec[base + R_PORT] === flushPort) return true;
-    return (rec[base + R_FLAGS]! & FLOW_DST_NAT) !== 0 && rec[base + R_KEY + KEY_STRIDE + K_SRC] === flushIp
-      && rec[base + R_KEY + K_VNI] === flushVni;
-  };
+  const flushMatch = (f: number): boolean => flushPort < 0 || flowOfPort(rec, f, flushPort, flushIp, flushVni);
   qsbr.online(data.queue);
   const graph = new Graph(buildNodes(ctx, data.ports, data.queue), new Float64Array(data.counters));
   const stats = new Float64Array(data.stats);

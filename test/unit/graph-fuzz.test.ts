@@ -6,13 +6,16 @@
  * them: FastPath.burstIo on rx descriptors, the rest through the graph. Properties:
  * - nothing throws;
  * - every received packet ends exactly once, in a tx descriptor or in the drop sink with a reason;
- * - every frame sent lies inside its buffer and goes out of a port that exists;
+ * - every frame sent lies inside its buffer and goes out of a port that exists (not the port of
+ *   an interface that was deleted);
  * - the fast path changes nothing but speed: a twin service with the fast path off (every packet
  *   walks the graph), fed the same packets in the order the fast path gives their effects, sends
  *   the same bytes out of the same ports, drops the same packets for the same reasons and ends
  *   with the same flows and the same VM MACs learned. (Within a burst the fast path forwards before
  *   the graph runs, so a packet that the graph handles takes effect after later ones the fast path
  *   took: a TCP flag, a VM MAC learned from ARP or DHCP.)
+ * Between bursts time passes (flows age, records are reused) and the configuration changes
+ * (routes, a VIP, an interface deleted and created again), as the supervisor changes it.
  * Seeds are fixed, so a failure names a reproducible packet.
  */
 import test, { type ExecutionContext } from 'ava';
@@ -20,7 +23,7 @@ import { VnfType } from '../../src/actors/underlay.js';
 import { IoArea } from '../../src/ffi/dpdk.js';
 import { makeTestBatch, MAX_SLOTS, type PacketBatch } from '../../src/packet/batch.js';
 import { DROP_REASON_COUNT, DROP_REASON_NAMES, DropReason } from '../../src/packet/drop-reasons.js';
-import { BUCKET_WAYS, R_FLAGS, R_KEY, R_SEEN, RECORD } from '../../src/tables/flow-table.js';
+import { BUCKET_WAYS, flowOfPort, R_FLAGS, R_KEY, R_SEEN, RECORD } from '../../src/tables/flow-table.js';
 import { buildNodes } from '../../src/workers/build-graph.js';
 import { FAST_DONE, FAST_DROP, FAST_SLOT, FAST_TX, FastPath } from '../../src/workers/fast-path.js';
 import { counterWords, Graph } from '../../src/workers/graph.js';
@@ -93,6 +96,78 @@ class Service {
     for (const p of PORTS) this.rxNode[p] = this.g.indexOf(`rx-${p}-0`);
     this.dropNode = this.g.indexOf('drop');
     this.fast = new FastPath(ctx);
+  }
+
+  /** Configuration that change() toggles (the same in both twins). */
+  private vipOn = true;
+  /** VM B's interface exists. */
+  bOn = true;
+  private remote: 'underlay' | 'none' | 'local' = 'underlay';
+  private remote6 = true;
+
+  /**
+   * A configuration change, made as the supervisor makes it (TableSync, Dataplane.detachInterface):
+   * the tables change, every cached decision gets stale (a new generation), and the flows of an
+   * interface whose VIP changed or that went away are flushed by their owner. Kinds: the remote
+   * /24 removed, routed to the underlay or to VM B; the remote IPv6 /64 removed or back; A's VIP
+   * removed or back; VM B's interface deleted (with its routes and underlay address) or back.
+   */
+  change(kind: number): void {
+    const ctx = this.ctx;
+    const { A, B } = VMS;
+    const r4 = ctx.fwd.routes4;
+    const flush = (port: number): void => {
+      const ip = ctx.ports.ipv4(port) | 0;
+      const vni = ctx.ports.vni(port) | 0;
+      ctx.fwd.owner.removeWhere((f) => flowOfPort(ctx.fwd.flows.rec, f, port, ip, vni), 0);
+      ctx.fwd.owner.reclaim(() => true);
+    };
+    switch (kind) {
+      case 0: case 1: case 2: {
+        const want = (['none', 'underlay', 'local'] as const)[kind]!;
+        if (this.remote !== 'none') r4.delete(100, ip4num('10.100.2.0'), 24);
+        if (want === 'underlay') route4(ctx, 100, '10.100.2.0', 24, -1, REMOTE_HOST);
+        else if (want === 'local' && this.bOn) route4(ctx, 100, '10.100.2.0', 24, B.port);
+        this.remote = want === 'local' && !this.bOn ? 'none' : want;
+        break;
+      }
+      case 3:
+        if (this.remote6) ctx.fwd.routes6.delete(100, ip6('2000:100:2::'), 64);
+        else route6(ctx, 100, '2000:100:2::', 64, -1, REMOTE_HOST);
+        this.remote6 = !this.remote6;
+        break;
+      case 4:
+        if (this.vipOn) {
+          ctx.ports.setVip(A.port, 0, null);
+          ctx.fwd.vnf.delete(ip6(VIP_UL));
+        } else {
+          ctx.ports.setVip(A.port, ip4num(VIP), ip6(VIP_UL));
+          vnf(ctx, VIP_UL, VnfType.VIP, 100, A.port);
+        }
+        this.vipOn = !this.vipOn;
+        flush(A.port);
+        break;
+      default:
+        if (this.bOn) {
+          r4.delete(B.vni, ip4num(B.ip), 32);
+          ctx.fwd.routes6.delete(B.vni, ip6(B.ip6), 128);
+          if (this.remote === 'local') {
+            r4.delete(100, ip4num('10.100.2.0'), 24);
+            this.remote = 'none';
+          }
+          ctx.fwd.vnf.delete(ip6(B.ul));
+          ctx.ports.detach(B.port);
+          flush(B.port);
+        } else {
+          addVm(ctx, B.port, { vni: B.vni, ipv4: B.ip, ipv6: B.ip6, underlay: B.ul, own: B.own });
+          ctx.ports.learnVmMac(B.port, mac(B.mac), 0);
+          route4(ctx, B.vni, B.ip, 32, B.port);
+          route6(ctx, B.vni, B.ip6, 128, B.port);
+          vnf(ctx, B.ul, VnfType.INTERFACE_IP, B.vni, B.port);
+        }
+        this.bOn = !this.bOn;
+    }
+    ctx.fwd.flows.bumpGeneration();
   }
 
   /**
@@ -354,6 +429,13 @@ function fuzz(t: ExecutionContext, seedList: number[], capacity: number): Map<st
         const [f, port] = seedFrames[Math.floor(rnd() * seedFrames.length)]!;
         frames.push(mutate(rnd, f, port));
       }
+      if (burst % 25 === 12) {
+        // the configuration changes between two bursts (as an RPC's change is acknowledged by
+        // every worker between bursts before it answers)
+        const kind = Math.floor(rnd() * 6);
+        on.change(kind);
+        off.change(kind);
+      }
       if (burst % 40 === 39) {
         // time passes: idle flows age out and their records are reused by the next new flows
         const seconds = 25 + Math.floor(rnd() * 10);
@@ -385,6 +467,11 @@ function fuzz(t: ExecutionContext, seedList: number[], capacity: number): Map<st
       } catch (err) {
         problems.push(`${where}: threw ${(err as Error).stack ?? String(err)}`);
         break;
+      }
+      // a deleted interface gets nothing: no route, VNF or cached decision leads to its port
+      if (!on.bOn && a.some((o) => o.startsWith(`tx-${VMS.B.port}:`))) {
+        problems.push(`${where}: sent to VM B's port after its interface was deleted`);
+        dump();
       }
       for (const o of a) {
         const k = o.replace(/:.*/, (m) => (o.startsWith('drop') ? ` ${DROP_REASON_NAMES[Number(m.slice(1))] ?? m}` : ''));
