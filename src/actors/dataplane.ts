@@ -272,9 +272,20 @@ export class Dataplane implements DataplaneApi {
     this.portTable.attach(port, cfg);
   }
 
+  /**
+   * Stops the port, has every worker flush the interface's flows, then clears the interface. The
+   * flush runs while the port table still holds the interface's address and VNI: a flow DNATed to
+   * it (another VM's connection to its VIP) is known by them (flowOfPort). Cleared first, as
+   * before, such flows stayed until they aged out (24 h for established TCP) and kept translating
+   * to the deleted interface's address.
+   */
   async detachInterface(port: number): Promise<void> {
-    this.portTable.detach(port);
-    await Promise.all(this.workers.map((w) => w.channel.send(Op.PORT_DETACH, port)));
+    this.portTable.deactivate(port);
+    try {
+      await Promise.all(this.workers.map((w) => w.channel.send(Op.PORT_DETACH, port)));
+    } finally {
+      this.portTable.detach(port);
+    }
   }
 
   markInitialized(): void {

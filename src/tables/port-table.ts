@@ -318,6 +318,18 @@ export class PortTable {
     this.endWrite(port);
   }
 
+  /**
+   * Stops the interface's port (VF_IDLE: nothing received on it is processed, no VIP or address
+   * lookup finds it) but keeps its address, VNI and VIP readable, so the workers can still tell
+   * which flows were its own, those DNATed to it included (flowOfPort), when they flush them;
+   * detach() clears the rest afterwards.
+   */
+  deactivate(port: number): void {
+    this.beginWrite(port);
+    Atomics.store(this.words, port * WORDS + W_STATE, PortState.VF_IDLE);
+    this.endWrite(port);
+  }
+
   detach(port: number): void {
     const base = port * WORDS;
     this.beginWrite(port);

@@ -161,6 +161,34 @@ test.serial('idle flows age out after --flow-timeout: every flow is checked abou
   t.true(took <= FLOW_TIMEOUT_S + 2.5, `gone only after ${took} s`);
 });
 
+test.serial('DeleteInterface removes the interface\'s flows at once, those another VM opened to its VIP included', async (t) => {
+  const c = dpClient(`127.0.0.1:${GRPC}`);
+  try {
+    const vip = await c.call('CreateVip', { interface_id: Buffer.from('vm2'), vip_ip: { ipver: 0, address: Buffer.from('45.0.0.2') } });
+    t.is(vip.status.code, 0, JSON.stringify(vip.status));
+    await waitFor('no flows left from earlier tests', async () => ((await liveFlows()) === 0 ? true : undefined), (FLOW_TIMEOUT_S + 6) * 1000);
+    await waitFor('a ping to the VIP', async () => (await nsExec(NS1, ['ping', '-c', '1', '-W', '1', '45.0.0.2'])).code === 0, 10000);
+    // vm1's connections to vm2's VIP: vm1's port made them, they are DNATed to vm2
+    const sends = [];
+    for (let p = 0; p < 16; p++) sends.push(nsExec(NS1, ['sh', '-c', `echo vip${p} | nc -u -w0 -p ${42000 + p} 45.0.0.2 9997`], 10000));
+    await Promise.all(sends);
+    const live = await waitFor('the flows to the VIP', async () => { const n = await liveFlows(); return n >= 16 ? n : undefined; }, 5000);
+    const before = sum(await workerStats(METRICS), 'flow_flushed');
+    const start = Date.now();
+    const del = await c.call('DeleteInterface', { interface_id: Buffer.from('vm2') });
+    t.is(del.status.code, 0, JSON.stringify(del.status));
+    const left = await liveFlows();
+    const took = Date.now() - start;
+    const flushed = sum(await workerStats(METRICS), 'flow_flushed') - before;
+    t.log(`${live} live flows; ${took} ms after DeleteInterface ${left} left, flow_flushed +${flushed}`);
+    // aging would take the flow timeout (2 s) at least; they are gone when the call has answered
+    t.is(left, 0, `${left} flows left after DeleteInterface`);
+    t.true(flushed >= 16, `flow_flushed +${flushed}`);
+  } finally {
+    c.close();
+  }
+});
+
 test.serial('SIGTERM stops the service cleanly: exit 0, workers and ports stopped, TAP devices and EAL runtime files gone', async (t) => {
   t.true(svc!.runtimeDirExists, `${svc!.runtimeDir} while running`);
   const code = await svc!.stop();
