@@ -15,7 +15,9 @@
  *   the graph runs, so a packet that the graph handles takes effect after later ones the fast path
  *   took: a TCP flag, a VM MAC learned from ARP or DHCP.)
  * Between bursts time passes (flows age, records are reused) and the configuration changes
- * (routes, a VIP, an interface deleted and created again), as the supervisor changes it.
+ * (routes, a VIP, an interface deleted and created again), as the supervisor changes it. One run
+ * has two workers on the shared tables, each burst arriving on either, as RSS spreads a
+ * connection's two directions over queues.
  * Seeds are fixed, so a failure names a reproducible packet.
  */
 import test, { type ExecutionContext } from 'ava';
@@ -28,7 +30,7 @@ import { buildNodes } from '../../src/workers/build-graph.js';
 import { FAST_DONE, FAST_DROP, FAST_SLOT, FAST_TX, FastPath } from '../../src/workers/fast-path.js';
 import { counterWords, Graph } from '../../src/workers/graph.js';
 import {
-  createForwardingBuffers, DEFAULT_FORWARDING, FS_FAST_PATH, type NodeContext, openForwarding,
+  createForwardingBuffers, DEFAULT_FORWARDING, FS_CROSS_WORKER, FS_FAST_PATH, type NodeContext, openForwarding,
 } from '../../src/workers/node-context.js';
 import {
   addPf, addVm, arp, ascii, bootp, cat, dhcpFrame, dhcpv6Frame, eth, hex, icmpEcho, ip4num, ip6, ipv4, ipv6, mac, makeCtx,
@@ -64,33 +66,16 @@ function prng(seed: number): () => number {
   };
 }
 
-/** One service: the worker's tables, graph and fast path (on or off). */
-class Service {
-  readonly ctx: NodeContext;
+/** One worker of a service: its view of the shared tables (its own flow owner), graph and fast path. */
+class Worker {
   readonly g: Graph;
   readonly fast: FastPath;
   readonly rxNode: number[] = [];
   readonly dropNode: number;
+  /** The fast path's verdicts of the last burst. */
+  readonly verdict = new Uint8Array(MAX_SLOTS);
 
-  constructor(fastPath: boolean, flowCapacity: number) {
-    const ctx = makeCtx(null, {}, 3);
-    ctx.fwd = openForwarding(createForwardingBuffers(flowCapacity),
-      { ...DEFAULT_FORWARDING, underlayPrefix: ip6('fc00:1::').subarray(0, 8), fastPath }, 0);
-    this.ctx = ctx;
-    addPf(ctx, 1, PF1_MAC);
-    ctx.ports.learnVmMac(0, mac(ROUTER), 0);
-    for (const vm of Object.values(VMS)) {
-      addVm(ctx, vm.port, { vni: vm.vni, ipv4: vm.ip, ipv6: vm.ip6, underlay: vm.ul, own: vm.own });
-      ctx.ports.learnVmMac(vm.port, mac(vm.mac), 0);
-      route4(ctx, vm.vni, vm.ip, 32, vm.port);
-      route6(ctx, vm.vni, vm.ip6, 128, vm.port);
-      vnf(ctx, vm.ul, VnfType.INTERFACE_IP, vm.vni, vm.port);
-    }
-    route4(ctx, 100, '10.100.2.0', 24, -1, REMOTE_HOST);
-    route4(ctx, 100, '0.0.0.0', 0, -1, 'fc00:ff::1');
-    route6(ctx, 100, '2000:100:2::', 64, -1, REMOTE_HOST);
-    ctx.ports.setVip(VMS.A.port, ip4num(VIP), ip6(VIP_UL));
-    vnf(ctx, VIP_UL, VnfType.VIP, 100, VMS.A.port);
+  constructor(readonly ctx: NodeContext) {
     const nodes = buildNodes(ctx, PORTS, 0);
     this.g = new Graph(nodes, new Float64Array(counterWords(nodes.length)));
     for (const p of PORTS) this.rxNode[p] = this.g.indexOf(`rx-${p}-0`);
@@ -98,124 +83,10 @@ class Service {
     this.fast = new FastPath(ctx);
   }
 
-  /** Configuration that change() toggles (the same in both twins). */
-  private vipOn = true;
-  /** VM B's interface exists. */
-  bOn = true;
-  private remote: 'underlay' | 'none' | 'local' = 'underlay';
-  private remote6 = true;
-
-  /**
-   * A configuration change, made as the supervisor makes it (TableSync, Dataplane.detachInterface):
-   * the tables change, every cached decision gets stale (a new generation), and the flows of an
-   * interface whose VIP changed or that went away are flushed by their owner. Kinds: the remote
-   * /24 removed, routed to the underlay or to VM B; the remote IPv6 /64 removed or back; A's VIP
-   * removed or back; VM B's interface deleted (with its routes and underlay address) or back.
-   */
-  change(kind: number): void {
-    const ctx = this.ctx;
-    const { A, B } = VMS;
-    const r4 = ctx.fwd.routes4;
-    const flush = (port: number): void => {
-      const ip = ctx.ports.ipv4(port) | 0;
-      const vni = ctx.ports.vni(port) | 0;
-      ctx.fwd.owner.removeWhere((f) => flowOfPort(ctx.fwd.flows.rec, f, port, ip, vni), 0);
-      ctx.fwd.owner.reclaim(() => true);
-    };
-    switch (kind) {
-      case 0: case 1: case 2: {
-        const want = (['none', 'underlay', 'local'] as const)[kind]!;
-        if (this.remote !== 'none') r4.delete(100, ip4num('10.100.2.0'), 24);
-        if (want === 'underlay') route4(ctx, 100, '10.100.2.0', 24, -1, REMOTE_HOST);
-        else if (want === 'local' && this.bOn) route4(ctx, 100, '10.100.2.0', 24, B.port);
-        this.remote = want === 'local' && !this.bOn ? 'none' : want;
-        break;
-      }
-      case 3:
-        if (this.remote6) ctx.fwd.routes6.delete(100, ip6('2000:100:2::'), 64);
-        else route6(ctx, 100, '2000:100:2::', 64, -1, REMOTE_HOST);
-        this.remote6 = !this.remote6;
-        break;
-      case 4:
-        if (this.vipOn) {
-          ctx.ports.setVip(A.port, 0, null);
-          ctx.fwd.vnf.delete(ip6(VIP_UL));
-        } else {
-          ctx.ports.setVip(A.port, ip4num(VIP), ip6(VIP_UL));
-          vnf(ctx, VIP_UL, VnfType.VIP, 100, A.port);
-        }
-        this.vipOn = !this.vipOn;
-        flush(A.port);
-        break;
-      default:
-        if (this.bOn) {
-          r4.delete(B.vni, ip4num(B.ip), 32);
-          ctx.fwd.routes6.delete(B.vni, ip6(B.ip6), 128);
-          if (this.remote === 'local') {
-            r4.delete(100, ip4num('10.100.2.0'), 24);
-            this.remote = 'none';
-          }
-          ctx.fwd.vnf.delete(ip6(B.ul));
-          ctx.ports.detach(B.port);
-          flush(B.port);
-        } else {
-          addVm(ctx, B.port, { vni: B.vni, ipv4: B.ip, ipv6: B.ip6, underlay: B.ul, own: B.own });
-          ctx.ports.learnVmMac(B.port, mac(B.mac), 0);
-          route4(ctx, B.vni, B.ip, 32, B.port);
-          route6(ctx, B.vni, B.ip6, 128, B.port);
-          vnf(ctx, B.ul, VnfType.INTERFACE_IP, B.vni, B.port);
-        }
-        this.bOn = !this.bOn;
-    }
-    ctx.fwd.flows.bumpGeneration();
-  }
-
-  /**
-   * Lets `seconds` pass: removes the flows idle for longer than 30 s, TCP or not, and makes their
-   * records reusable at once. (The worker keeps established TCP for 24 h; here the TCP state does
-   * not decide, as it may differ between the twins: see stateDiff.)
-   */
-  age(seconds: number): void {
-    const { clock, flows, owner } = this.ctx.fwd;
-    clock.now += seconds;
-    const rec = flows.rec;
-    owner.age(owner.ownedCount, (f) => clock.now - rec[f * RECORD + R_SEEN]! > 30, () => 0);
-    owner.reclaim(() => true);
-  }
-
-  /**
-   * Where this service's state differs from `other`'s (the same VM MACs learned; the same flows in
-   * the same records, with the same last-seen time and NAT flags), or ''. Not the TCP state: it
-   * follows the order in which a burst's packets reach conntrack, which is the order of their paths
-   * through the graph (a tunnel's after ipip_decap, behind the VMs' packets of the same burst) and,
-   * with the fast path on, puts the packets it forwards first.
-   */
-  stateDiff(other: Service): string {
-    const r1 = this.ctx.fwd.flows.rec;
-    const r2 = other.ctx.fwd.flows.rec;
-    if (this.ctx.fwd.flows.live !== other.ctx.fwd.flows.live) return `live ${this.ctx.fwd.flows.live} vs ${other.ctx.fwd.flows.live}`;
-    for (const p of PORTS) {
-      const m1 = new Uint8Array(6);
-      const m2 = new Uint8Array(6);
-      this.ctx.ports.copyVmMac(p, m1, 0);
-      other.ctx.ports.copyVmMac(p, m2, 0);
-      if (hex(m1) !== hex(m2)) return `port ${p} VM MAC ${hex(m1)} vs ${hex(m2)}`;
-    }
-    for (let f = 0; f < this.ctx.fwd.flows.capacity; f++) {
-      for (const w of [R_SEEN, R_FLAGS, R_KEY, R_KEY + 1, R_KEY + 2, R_KEY + 3, R_KEY + 7]) {
-        if (r1[f * RECORD + w] !== r2[f * RECORD + w]) return `flow ${f} word ${w}: ${r1[f * RECORD + w]} vs ${r2[f * RECORD + w]}`;
-      }
-    }
-    return '';
-  }
-
   /**
    * One burst as the worker runs it (worker.ts: burstIo, then graphBurst). Returns per packet
    * 'tx-PORT:HEX' or 'drop:REASON', and checks what every burst must satisfy.
    */
-  /** The fast path's verdicts of the last burst. */
-  readonly verdict = new Uint8Array(MAX_SLOTS);
-
   burst(frames: [Uint8Array, number][], check: (ok: boolean, what: string) => void): string[] {
     const n = frames.length;
     const b: PacketBatch = makeTestBatch(n);
@@ -281,6 +152,166 @@ class Service {
     check(PORTS.includes(port), `sent out of a port that exists (${port})`);
     return `tx-${port}:${hex(b.bytes.subarray(start, start + len))}`;
   }
+}
+
+/** One service: shared tables and `workers` workers on them, the fast path on or off. */
+class Service {
+  /** The shared tables, through worker 0's view. */
+  readonly ctx: NodeContext;
+  readonly workers: Worker[] = [];
+
+  constructor(fastPath: boolean, flowCapacity: number, workers: number) {
+    const ctx = makeCtx(null, {}, 3);
+    const bufs = createForwardingBuffers(flowCapacity);
+    const settings = { ...DEFAULT_FORWARDING, underlayPrefix: ip6('fc00:1::').subarray(0, 8), fastPath };
+    ctx.fwd = openForwarding(bufs, settings, 0);
+    this.ctx = ctx;
+    addPf(ctx, 1, PF1_MAC);
+    ctx.ports.learnVmMac(0, mac(ROUTER), 0);
+    for (const vm of Object.values(VMS)) {
+      addVm(ctx, vm.port, { vni: vm.vni, ipv4: vm.ip, ipv6: vm.ip6, underlay: vm.ul, own: vm.own });
+      ctx.ports.learnVmMac(vm.port, mac(vm.mac), 0);
+      route4(ctx, vm.vni, vm.ip, 32, vm.port);
+      route6(ctx, vm.vni, vm.ip6, 128, vm.port);
+      vnf(ctx, vm.ul, VnfType.INTERFACE_IP, vm.vni, vm.port);
+    }
+    route4(ctx, 100, '10.100.2.0', 24, -1, REMOTE_HOST);
+    route4(ctx, 100, '0.0.0.0', 0, -1, 'fc00:ff::1');
+    route6(ctx, 100, '2000:100:2::', 64, -1, REMOTE_HOST);
+    ctx.ports.setVip(VMS.A.port, ip4num(VIP), ip6(VIP_UL));
+    vnf(ctx, VIP_UL, VnfType.VIP, 100, VMS.A.port);
+    this.workers.push(new Worker(ctx));
+    // the other workers: the same tables (one clock: they run in one process), their own flow owner
+    for (let w = 1; w < workers; w++) {
+      const fwd = openForwarding(bufs, settings, w);
+      fwd.clock = ctx.fwd.clock;
+      this.workers.push(new Worker({ ports: ctx.ports, settings: ctx.settings, fwd }));
+    }
+  }
+
+  /** Packets the workers' fast paths forwarded. */
+  get fastPathPackets(): number {
+    return this.workers.reduce((n, w) => n + w.ctx.fwd.stats[FS_FAST_PATH]!, 0);
+  }
+
+  /** Configuration that change() toggles (the same in both twins). */
+  private vipOn = true;
+  /** VM B's interface exists. */
+  bOn = true;
+  private remote: 'underlay' | 'none' | 'local' = 'underlay';
+  private remote6 = true;
+
+  /**
+   * A configuration change, made as the supervisor makes it (TableSync, Dataplane.detachInterface):
+   * the tables change, every cached decision gets stale (a new generation), and the flows of an
+   * interface whose VIP changed or that went away are flushed by their owner. Kinds: the remote
+   * /24 removed, routed to the underlay or to VM B; the remote IPv6 /64 removed or back; A's VIP
+   * removed or back; VM B's interface deleted (with its routes and underlay address) or back.
+   */
+  change(kind: number): void {
+    const ctx = this.ctx;
+    const { A, B } = VMS;
+    const r4 = ctx.fwd.routes4;
+    // every worker removes its own flows of the port
+    const flush = (port: number): void => {
+      const ip = ctx.ports.ipv4(port) | 0;
+      const vni = ctx.ports.vni(port) | 0;
+      for (const w of this.workers) {
+        w.ctx.fwd.owner.removeWhere((f) => flowOfPort(ctx.fwd.flows.rec, f, port, ip, vni), 0);
+        w.ctx.fwd.owner.reclaim(() => true);
+      }
+    };
+    switch (kind) {
+      case 0: case 1: case 2: {
+        const want = (['none', 'underlay', 'local'] as const)[kind]!;
+        if (this.remote !== 'none') r4.delete(100, ip4num('10.100.2.0'), 24);
+        if (want === 'underlay') route4(ctx, 100, '10.100.2.0', 24, -1, REMOTE_HOST);
+        else if (want === 'local' && this.bOn) route4(ctx, 100, '10.100.2.0', 24, B.port);
+        this.remote = want === 'local' && !this.bOn ? 'none' : want;
+        break;
+      }
+      case 3:
+        if (this.remote6) ctx.fwd.routes6.delete(100, ip6('2000:100:2::'), 64);
+        else route6(ctx, 100, '2000:100:2::', 64, -1, REMOTE_HOST);
+        this.remote6 = !this.remote6;
+        break;
+      case 4:
+        if (this.vipOn) {
+          ctx.ports.setVip(A.port, 0, null);
+          ctx.fwd.vnf.delete(ip6(VIP_UL));
+        } else {
+          ctx.ports.setVip(A.port, ip4num(VIP), ip6(VIP_UL));
+          vnf(ctx, VIP_UL, VnfType.VIP, 100, A.port);
+        }
+        this.vipOn = !this.vipOn;
+        flush(A.port);
+        break;
+      default:
+        if (this.bOn) {
+          r4.delete(B.vni, ip4num(B.ip), 32);
+          ctx.fwd.routes6.delete(B.vni, ip6(B.ip6), 128);
+          if (this.remote === 'local') {
+            r4.delete(100, ip4num('10.100.2.0'), 24);
+            this.remote = 'none';
+          }
+          ctx.fwd.vnf.delete(ip6(B.ul));
+          ctx.ports.deactivate(B.port);
+          flush(B.port);
+          ctx.ports.detach(B.port);
+        } else {
+          addVm(ctx, B.port, { vni: B.vni, ipv4: B.ip, ipv6: B.ip6, underlay: B.ul, own: B.own });
+          ctx.ports.learnVmMac(B.port, mac(B.mac), 0);
+          route4(ctx, B.vni, B.ip, 32, B.port);
+          route6(ctx, B.vni, B.ip6, 128, B.port);
+          vnf(ctx, B.ul, VnfType.INTERFACE_IP, B.vni, B.port);
+        }
+        this.bOn = !this.bOn;
+    }
+    ctx.fwd.flows.bumpGeneration();
+  }
+
+  /**
+   * Lets `seconds` pass: removes the flows idle for longer than 30 s, TCP or not, and makes their
+   * records reusable at once. (The worker keeps established TCP for 24 h; here the TCP state does
+   * not decide, as it may differ between the twins: see stateDiff.)
+   */
+  age(seconds: number): void {
+    const { clock, flows } = this.ctx.fwd;
+    clock.now += seconds;
+    const rec = flows.rec;
+    for (const w of this.workers) {
+      const owner = w.ctx.fwd.owner;
+      owner.age(owner.ownedCount, (f) => clock.now - rec[f * RECORD + R_SEEN]! > 30, () => 0);
+      owner.reclaim(() => true);
+    }
+  }
+
+  /**
+   * Where this service's state differs from `other`'s (the same VM MACs learned; the same flows in
+   * the same records, with the same last-seen time and NAT flags), or ''. Not the TCP state: it
+   * follows the order in which a burst's packets reach conntrack, which is the order of their paths
+   * through the graph (a tunnel's after ipip_decap, behind the VMs' packets of the same burst) and,
+   * with the fast path on, puts the packets it forwards first.
+   */
+  stateDiff(other: Service): string {
+    const r1 = this.ctx.fwd.flows.rec;
+    const r2 = other.ctx.fwd.flows.rec;
+    if (this.ctx.fwd.flows.live !== other.ctx.fwd.flows.live) return `live ${this.ctx.fwd.flows.live} vs ${other.ctx.fwd.flows.live}`;
+    for (const p of PORTS) {
+      const m1 = new Uint8Array(6);
+      const m2 = new Uint8Array(6);
+      this.ctx.ports.copyVmMac(p, m1, 0);
+      other.ctx.ports.copyVmMac(p, m2, 0);
+      if (hex(m1) !== hex(m2)) return `port ${p} VM MAC ${hex(m1)} vs ${hex(m2)}`;
+    }
+    for (let f = 0; f < this.ctx.fwd.flows.capacity; f++) {
+      for (const w of [R_SEEN, R_FLAGS, R_KEY, R_KEY + 1, R_KEY + 2, R_KEY + 3, R_KEY + 7]) {
+        if (r1[f * RECORD + w] !== r2[f * RECORD + w]) return `flow ${f} word ${w}: ${r1[f * RECORD + w]} vs ${r2[f * RECORD + w]}`;
+      }
+    }
+    return '';
+  }
+
 }
 
 function vmFrame(from: Vm, dst: string, proto: number, l4: Uint8Array, src = from.ip): Uint8Array {
@@ -414,14 +445,14 @@ function mutate(rnd: () => number, f: Uint8Array, port: number): [Uint8Array, nu
  * Runs the fuzz over `seedList` with a flow table of `capacity` flows in both services; returns
  * how often each outcome ('tx-PORT', 'drop REASON') occurred with the fast path on.
  */
-function fuzz(t: ExecutionContext, seedList: number[], capacity: number): Map<string, number> {
+function fuzz(t: ExecutionContext, seedList: number[], capacity: number, workers = 1): Map<string, number> {
   const seedFrames = seeds();
   const problems: string[] = [];
   const seen = new Map<string, number>();
   for (const seed of seedList) {
     const rnd = prng(seed);
-    const on = new Service(true, capacity);
-    const off = new Service(false, capacity);
+    const on = new Service(true, capacity, workers);
+    const off = new Service(false, capacity, workers);
     for (let burst = 0; burst < 300; burst++) {
       const n = rnd() < 0.3 ? 1 : 1 + Math.floor(rnd() * 32);
       const frames: [Uint8Array, number][] = [];
@@ -442,10 +473,14 @@ function fuzz(t: ExecutionContext, seedList: number[], capacity: number): Map<st
         on.age(seconds);
         off.age(seconds);
       }
-      const where = `seed ${seed} burst ${burst}`;
+      // the worker whose queue the burst arrived on (the twin's worker of the same number)
+      const wk = Math.floor(rnd() * workers);
+      const won = on.workers[wk]!;
+      const woff = off.workers[wk]!;
+      const where = `seed ${seed} burst ${burst}${workers > 1 ? ` worker ${wk}` : ''}`;
       // FUZZ_DEBUG=1: the whole burst of a failure, with the fast path's verdicts and both outcomes
       const dump = (): void => {
-        if (process.env.FUZZ_DEBUG) frames.forEach(([f, p], j) => t.log(`  ${j} port ${p} ${hex(f).slice(0, 140)} ${on.verdict[j]} -> ${a[j]?.slice(0, 40)} / ${b[j]?.slice(0, 40)}`));
+        if (process.env.FUZZ_DEBUG) frames.forEach(([f, p], j) => t.log(`  ${j} port ${p} ${hex(f).slice(0, 140)} ${won.verdict[j]} -> ${a[j]?.slice(0, 40)} / ${b[j]?.slice(0, 40)}`));
       };
       const check = (ok: boolean, what: string): void => {
         if (!ok) problems.push(`${where}: ${what}`);
@@ -453,15 +488,15 @@ function fuzz(t: ExecutionContext, seedList: number[], capacity: number): Map<st
       let a: string[] = [];
       const b: string[] = [];
       try {
-        a = on.burst(frames, check);
+        a = won.burst(frames, check);
         // the twin takes the packets in the order the worker's fast path gives their effects
         // (TCP state, MAC learning): first those it forwarded in place, then those it applied on
         // a slot, then the graph's; each group is one burst of the graph
         const groups: number[][] = [[], [], []];
-        for (let i = 0; i < n; i++) groups[on.verdict[i] === FAST_DONE ? 0 : on.verdict[i] === FAST_SLOT ? 1 : 2]!.push(i);
+        for (let i = 0; i < n; i++) groups[won.verdict[i] === FAST_DONE ? 0 : won.verdict[i] === FAST_SLOT ? 1 : 2]!.push(i);
         for (const grp of groups) {
           if (grp.length === 0) continue;
-          const r = off.burst(grp.map((i) => frames[i]!), check);
+          const r = woff.burst(grp.map((i) => frames[i]!), check);
           grp.forEach((i, k) => { b[i] = r[k]!; });
         }
       } catch (err) {
@@ -497,14 +532,17 @@ function fuzz(t: ExecutionContext, seedList: number[], capacity: number): Map<st
       if (problems.length > 0) break;
     }
     if (problems.length > 0) break;
-    t.true(on.ctx.fwd.stats[FS_FAST_PATH]! > 0, `seed ${seed}: the fast path forwarded packets`);
-    // the flow table stayed consistent: its live count is this worker's flows, and removing them
+    t.true(on.fastPathPackets > 0, `seed ${seed}: the fast path forwarded packets`);
+    const cross = on.workers.reduce((n, w) => n + w.ctx.fwd.stats[FS_CROSS_WORKER]!, 0);
+    seen.set('cross-worker packets', (seen.get('cross-worker packets') ?? 0) + cross);
+    // the flow table stayed consistent: its live count is the workers' flows, and removing them
     // all (as a flush does) leaves no index entry behind
     for (const svc of [on, off]) {
-      const { flows, owner } = svc.ctx.fwd;
-      t.is(flows.live, owner.ownedCount, `seed ${seed}: live flows are the owner's`);
-      const owned = owner.ownedCount;
-      t.is(owner.removeWhere(() => true, 0), owned);
+      const flows = svc.ctx.fwd.flows;
+      const owners = svc.workers.map((w) => w.ctx.fwd.owner);
+      const owned = owners.reduce((n, o) => n + o.ownedCount, 0);
+      t.is(flows.live, owned, `seed ${seed}: live flows are the owners'`);
+      t.is(owners.reduce((n, o) => n + o.removeWhere(() => true, 0), 0), owned);
       t.is(flows.live, 0, `seed ${seed}: no flow left after the flush`);
       t.true(indexEmpty(flows.idx), `seed ${seed}: no index entry left after the flush`);
     }
@@ -529,6 +567,12 @@ test('hostile frames in worker bursts: nothing throws, every packet ends once, a
   // the search reaches every kind of outcome the seeds aim at
   for (const k of ['tx-0', 'tx-1', 'tx-3', 'tx-4', 'tx-5', 'drop truncated', 'drop malformed', 'drop no_route', 'drop no_vnf',
     'drop port_not_active', 'drop unsupported_protocol']) t.true((seen.get(k) ?? 0) > 0, `reached ${k}`);
+});
+
+test('the same with two workers on the shared tables, each burst on either: a flow one made, the other finds', (t) => {
+  const seen = fuzz(t, seedsFor([201, 202, 203]), 4096, 2);
+  t.true((seen.get('cross-worker packets') ?? 0) > 0, 'packets of flows the other worker made');
+  t.true((seen.get('tx-4') ?? 0) > 0 && (seen.get('tx-0') ?? 0) > 0);
 });
 
 test('the same with a flow table that fills up: new flows are refused with a reason, the rest goes on', (t) => {
