@@ -19,12 +19,12 @@ import {
   IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, IPV4_DST, IPV4_SRC, IPV6_DST, IPV6_HLEN, TCP_FLAGS,
 } from '../packet/headers.js';
 import {
-  ACT_ENCAP, ACT_KIND_MASK, ACT_SIDE, ACT_KIND_SHIFT, ACT_TO_VF, FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable, KEY_WORDS, R_ACT,
+  ACT_ENCAP, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable, KEY_WORDS, R_ACT,
   R_FLAGS, R_GEN, R_OWNER, R_UL, RECORD,
 } from '../tables/flow-table.js';
 import { PortState } from '../tables/port-table.js';
 import { FS_CROSS_WORKER, FS_FAST_PATH, type NodeContext } from './node-context.js';
-import { actSide, applyCached, icmpPorts, touchFlow, touchRecord, writeKey } from './nodes/conntrack.js';
+import { actMatches, actSide, applyCached, icmpPorts, touchFlow, touchRecord, writeKey } from './nodes/conntrack.js';
 import { encapsulate, writeUnderlay } from './nodes/ipip-encap.js';
 
 /** forward(), applySlot() and burstIo() verdicts. */
@@ -39,7 +39,7 @@ const K_NONE = 0;
 const K_V4 = 1;
 const K_V6 = 2;
 const K_FROM_PF = 4;
-/** Words per slot of FastPath.found: kind, IP header, L4 header, L3 end, protocol, VNI, ports word, hash, IPv4 addresses, lookup, side. */
+/** Words per slot of FastPath.found: kind, IP header, L4 header, L3 end, protocol, VNI, ports word, hash, IPv4 addresses, lookup, side, VNF port. */
 const SLOT_WORDS = 16;
 const S_KIND = 0;
 const S_IP = 1;
@@ -52,7 +52,8 @@ const S_HASH = 7;
 const S_SRC = 8;
 const S_DST = 9;
 const S_FOUND = 10;   // the lookup's result (lookupSlot)
-const S_SIDE = 11;    // actSide of the packet
+const S_SIDE = 11;    // from an uplink: actSide of the packet
+const S_VNF_PORT = 12; // from an uplink: the port of the VNF the tunnel was addressed to
 /** Words of FastPath.lastVnf: the address, then the VNF's port, VNI and side (actSide of its type). */
 const V_A0 = 0;
 const V_A1 = 1;
@@ -64,11 +65,18 @@ const V_SIDE = 6;
 
 /**
  * Whether the record at rec[base] holds a decision for direction dir made in generation `gen` for
- * this side of the key (actSide: a VM, or an uplink tunnel to an interface or to a VIP): only then
+ * packets like this one (actMatches: the same side of the key, a VM or an uplink tunnel to an
+ * interface or to a VIP; for a tunnel to an interface, the same interface, `vnfPort`): only then
  * may the fast path repeat it.
  */
-function decided(rec: Int32Array, base: number, dir: number, gen: number, side: number): boolean {
-  return rec[base + R_GEN + dir] === gen && (rec[base + R_ACT + dir]! & ACT_SIDE) === side;
+function decided(rec: Int32Array, base: number, dir: number, gen: number, side: number, vnfPort: number): boolean {
+  return rec[base + R_GEN + dir] === gen && actMatches(rec[base + R_ACT + dir]!, side, vnfPort);
+}
+
+/** decided() for this slot of `found` (S_SIDE and S_VNF_PORT are written for uplink packets only). */
+function decidedSlot(rec: Int32Array, base: number, dir: number, gen: number, st: Int32Array, o: number, fromPf: boolean): boolean {
+  return fromPf ? decided(rec, base, dir, gen, st[o + S_SIDE]!, st[o + S_VNF_PORT]!)
+    : rec[base + R_GEN + dir] === gen && (rec[base + R_ACT + dir]! & ACT_SIDE) === 0;
 }
 
 export class FastPath {
@@ -157,7 +165,7 @@ export class FastPath {
       const dir = found & 1;
       const base = (found >>> 1) * RECORD;
       const fromPf = (kind & K_FROM_PF) !== 0;
-      if (!decided(rec, base, dir, gen, st[o + S_SIDE]!)) {
+      if (!decidedSlot(rec, base, dir, gen, st, o, fromPf)) {
         verdict[i] = FAST_MISS;
         continue;
       }
@@ -333,7 +341,10 @@ export class FastPath {
       h = FlowTable.hashV4(vni, portsWord, proto, src, dst);
     }
     st[o + S_KIND] = (v6 ? K_V6 : K_V4) | (fromPf ? K_FROM_PF : 0);
-    st[o + S_SIDE] = fromPf ? this.lastVnf[V_SIDE]! : 0;
+    if (fromPf) {
+      st[o + S_SIDE] = this.lastVnf[V_SIDE]!;
+      st[o + S_VNF_PORT] = this.lastVnf[V_PORT]!;
+    }
     st[o + S_IP] = ip;
     st[o + S_L4] = l4;
     st[o + S_L3END] = l3end;
@@ -376,7 +387,7 @@ export class FastPath {
     const proto = st[o + S_PROTO]!;
     const vni = st[o + S_VNI]!;
     const found = st[o + S_FOUND]!;
-    if (found < 0 || !decided(fwd.flows.rec, (found >>> 1) * RECORD, found & 1, fwd.flows.generation, st[o + S_SIDE]!)) return FAST_MISS;
+    if (found < 0 || !decidedSlot(fwd.flows.rec, (found >>> 1) * RECORD, found & 1, fwd.flows.generation, st, o, fromPf)) return FAST_MISS;
     const f = found >>> 1;
     const dir = found & 1;
 

@@ -343,6 +343,31 @@ test('a VIP\'s reply tunnelled to the interface\'s own address is delivered as t
   t.is(new Set(results).size, 1, 'the same bytes with the fast path on and off');
 });
 
+test('a flow\'s reply tunnelled to another interface\'s address goes where the graph sends it, cached decision or not', (t) => {
+  // the graph delivers a tunnel to an interface address to that interface whatever the inner
+  // destination (upstream); a decision cached for the tunnel to A's address must not send the
+  // same flow's tunnel to B's address to A (found by test/unit/graph-fuzz.test.ts)
+  const results: string[] = [];
+  for (const fastPath of [true, false]) {
+    const rig = new Rig({ fastPath });
+    rigRouter(rig);
+    const { A, B } = VMS;
+    rig.send(vmFrame(A, '10.100.2.7', 17, udp(40000, 53, ascii('q'))), A.port);
+    const answer = withL4Checksum4(ipv4('10.100.2.7', A.ip, 17, udp(53, 40000, ascii('a'))), 0);
+    t.is(rig.send(tunnelFrame(PF0_MAC, ROUTER, REMOTE_HOST, A.ul, answer), 0).sink, 'tx-3');
+    t.is(rig.send(tunnelFrame(PF0_MAC, ROUTER, REMOTE_HOST, A.ul, answer), 0).sink, 'tx-3', 'again (cached, with the fast path)');
+    const toB = tunnelFrame(PF0_MAC, ROUTER, REMOTE_HOST, B.ul, answer);
+    for (let i = 0; i < 2; i++) {
+      const r = rig.send(toB, 0);
+      t.is(r.sink, 'tx-4', `tunnelled to B's address (${i}): delivered to B`);
+      t.is(rig.sendFused(toB, 0).sink, 'tx-4', 'the fused fast path agrees');
+      results.push(hex(r.out));
+    }
+    t.is(rig.sendFused(tunnelFrame(PF0_MAC, ROUTER, REMOTE_HOST, A.ul, answer), 0).sink, 'tx-3', 'A\'s tunnel still goes to A');
+  }
+  t.is(new Set(results).size, 1, 'the same bytes with the fast path on and off');
+});
+
 test('WCMP at 50%: upstream\'s two known destinations leave by pf0 and pf1', (t) => {
   const rig = new Rig({ wcmp: 50 });
   const { A } = VMS;

@@ -125,7 +125,7 @@ export class ConntrackNode extends GraphNode {
     b.gen[slot] = gen;
 
     if (fwd.settings.fastPath && flows.rec[f * RECORD + R_GEN + dir] === gen
-      && (flows.rec[f * RECORD + R_ACT + dir]! & ACT_SIDE) === actSide((b.flags[slot]! & PF_FROM_PF) !== 0, b.vnfType[slot]!)) {
+      && actMatches(flows.rec[f * RECORD + R_ACT + dir]!, actSide((b.flags[slot]! & PF_FROM_PF) !== 0, b.vnfType[slot]!), b.outPort[slot]!)) {
       fwd.stats[FS_FAST_PATH] = fwd.stats[FS_FAST_PATH]! + 1;
       return applyCached(this.ctx, b, slot, f, dir) === ACT_ENCAP ? E_ENCAP : E_TX;
     }
@@ -152,6 +152,17 @@ export function actSide(fromPf: boolean, vnfType: number): number {
   if (vnfType === VnfType.VIP || vnfType === VnfType.NAT) return ACT_FROM_PF | ACT_VIA_NAT;
   if (vnfType === VnfType.INTERFACE_IP || vnfType === VnfType.ALIAS_PFX || vnfType === VnfType.LB_ALIAS_PFX) return ACT_FROM_PF;
   return -1;
+}
+
+/**
+ * Whether a cached action (R_ACT) was decided for packets like this one: of the same side
+ * (actSide), and for a tunnel to an interface's address or an alias prefix, to the same interface:
+ * the graph delivers such a tunnel to the port of the VNF it was addressed to, whatever its inner
+ * destination (upstream), so tunnels of one flow to two interfaces' addresses go two ways.
+ * `vnfPort` is that VNF's port (ignored for other sides).
+ */
+export function actMatches(act: number, side: number, vnfPort: number): boolean {
+  return (act & ACT_SIDE) === side && (side !== ACT_FROM_PF || (act & 0xffff) === vnfPort);
 }
 
 /**

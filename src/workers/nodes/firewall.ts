@@ -5,11 +5,11 @@
 import type { PacketBatch } from '../../packet/batch.js';
 import { PF_ENCAP, PF_FROM_PF } from '../../packet/batch.js';
 import {
-  ACT_ENCAP, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, FLOW_DECIDED, R_ACT, R_FLAGS, R_GEN, R_UL, RECORD,
+  ACT_ENCAP, ACT_KIND_SHIFT, ACT_TO_VF, FLOW_DECIDED, R_ACT, R_FLAGS, R_GEN, R_UL, RECORD,
 } from '../../tables/flow-table.js';
 import { GraphNode, TX_EDGE } from '../graph.js';
 import type { Forwarding, NodeContext } from '../node-context.js';
-import { actSide } from './conntrack.js';
+import { actMatches, actSide } from './conntrack.js';
 
 const E_TX = 1;
 const E_ENCAP = 2;
@@ -32,9 +32,9 @@ export class FirewallNode extends GraphNode {
     const gen = b.gen[slot]!;
     const side = actSide((b.flags[slot]! & PF_FROM_PF) !== 0, b.vnfType[slot]!);
     if ((rec[base + R_FLAGS]! & FLOW_DECIDED) === 0) Atomics.or(rec, base + R_FLAGS, FLOW_DECIDED);
-    // a current decision made for another side (VM, uplink tunnel to the interface or to a VIP)
-    // of the same key stays
-    if (rec[base + R_GEN + dir] === gen && (rec[base + R_ACT + dir]! & ACT_SIDE) !== side) return encap ? E_ENCAP : E_TX;
+    // a current decision made for another side (VM, uplink tunnel to an interface or to a VIP)
+    // of the same key, or for a tunnel to another interface, stays
+    if (rec[base + R_GEN + dir] === gen && !actMatches(rec[base + R_ACT + dir]!, side, b.outPort[slot]!)) return encap ? E_ENCAP : E_TX;
     rec[base + R_ACT + dir] = side | ((encap ? ACT_ENCAP : ACT_TO_VF) << ACT_KIND_SHIFT) | b.outPort[slot]!;
     if (encap) {
       const ul = b.ulDv;
