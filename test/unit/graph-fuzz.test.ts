@@ -33,7 +33,7 @@ import {
   createForwardingBuffers, DEFAULT_FORWARDING, FS_CROSS_WORKER, FS_FAST_PATH, type NodeContext, openForwarding,
 } from '../../src/workers/node-context.js';
 import {
-  addPf, addVm, arp, ascii, bootp, cat, dhcpFrame, dhcpv6Frame, eth, hex, icmpEcho, ip4num, ip6, ipv4, ipv6, mac, makeCtx,
+  addPf, addVm, arp, ascii, ipv4HeaderOk, l4v4Ok, bootp, cat, dhcpFrame, dhcpv6Frame, eth, hex, icmpEcho, ip4num, ip6, ipv4, ipv6, mac, makeCtx,
   opt4, opt6, PF0_MAC, route4, route6, tcp, tunnelFrame, u16, udp, vnf, withL4Checksum4,
 } from './frames.js';
 
@@ -150,8 +150,59 @@ class Worker {
     const lo = mbuf + b.bufShift;
     check(start >= lo && len >= 14 && start + len <= lo + b.bufLen, `frame inside its buffer (start ${start - lo}, ${len} bytes)`);
     check(PORTS.includes(port), `sent out of a port that exists (${port})`);
-    return `tx-${port}:${hex(b.bytes.subarray(start, start + len))}`;
+    const f = b.bytes.subarray(start, start + len);
+    const problem = ipLengthProblem(f, 14, port === 0 || port === 1);
+    check(problem === '', `frame sent on port ${port}: ${problem} (${hex(f)})`);
+    return `tx-${port}:${hex(f)}`;
   }
+}
+
+/**
+ * Whether the IPv4 packet of a frame (plain, or the inner one of an IP-in-IPv6 tunnel) has a correct
+ * header and TCP, UDP or ICMP checksum; undefined when there is no such whole, unfragmented packet
+ * without options to judge.
+ */
+function checksumsOk(f: Uint8Array): boolean | undefined {
+  let ip = 14;
+  if (f.length >= 54 && f[12] === 0x86 && f[13] === 0xdd && f[14]! >> 4 === 6 && f[20] === 4) ip = 54;
+  else if (!(f.length >= 34 && f[12] === 0x08 && f[13] === 0x00)) return undefined;
+  if (f.length < ip + 20 || f[ip] !== 0x45) return undefined;
+  const total = f[ip + 2]! * 256 + f[ip + 3]!;
+  const proto = f[ip + 9];
+  const frag = (f[ip + 6]! * 256 + f[ip + 7]!) & 0x3fff;
+  if (total < 28 || total > f.length - ip || frag !== 0 || (proto !== 1 && proto !== 6 && proto !== 17)) return undefined;
+  if (proto === 6 && total < 40) return undefined;
+  return ipv4HeaderOk(f, ip) && l4v4Ok(f, ip);
+}
+
+/**
+ * What is wrong with the IP lengths of a frame the service sends ('' if nothing): an IPv4 or IPv6
+ * header must not claim more bytes than the frame has, and on an uplink an IP-in-IPv6 tunnel (the
+ * service builds every one it sends there) must be exactly as long as its inner packet, which
+ * must be whole too.
+ */
+function ipLengthProblem(f: Uint8Array, ip: number, uplink: boolean): string {
+  const type = f[ip - 2]! * 256 + f[ip - 1]!;
+  const have = f.length - ip;
+  if (type === 0x0800 && have >= 20 && f[ip]! >> 4 === 4) {
+    const total = f[ip + 2]! * 256 + f[ip + 3]!;
+    return total > have ? `IPv4 total length ${total} with ${have} bytes` : '';
+  }
+  if (type === 0x86dd && have >= 40 && f[ip]! >> 4 === 6) {
+    const payload = f[ip + 4]! * 256 + f[ip + 5]!;
+    if (payload + 40 > have) return `IPv6 payload length ${payload} with ${have - 40} bytes`;
+    const next = f[ip + 6];
+    if (uplink && (next === 4 || next === 41)) {
+      if (payload + 40 !== have) return `tunnel payload length ${payload} with ${have - 40} bytes`;
+      // the inner packet (a copy), behind the two bytes of its Ethernet type
+      const inner = Uint8Array.from(f.subarray(ip + 40 - 2));
+      inner[0] = next === 4 ? 0x08 : 0x86;
+      inner[1] = next === 4 ? 0x00 : 0xdd;
+      const p = ipLengthProblem(inner, 2, false);
+      return p === '' ? '' : `inner: ${p}`;
+    }
+  }
+  return '';
 }
 
 /** One service: shared tables and `workers` workers on them, the fast path on or off. */
@@ -363,9 +414,10 @@ function seeds(): [Uint8Array, number][] {
   // from the underlay: tunnels to a VM (decapsulated), to the VIP (DNAT), to nobody
   const back = withL4Checksum4(ipv4('10.100.2.7', A.ip, 17, udp(53, 40004, ascii('a'))), 0);
   add(tunnelFrame(PF0_MAC, ROUTER, REMOTE_HOST, A.ul, back), 0);
-  add(tunnelFrame(PF0_MAC, ROUTER, REMOTE_HOST, A.ul, ipv4('10.100.2.7', A.ip, 6, tcp(443, 40005, 0x12))), 0);
+  add(tunnelFrame(PF0_MAC, ROUTER, REMOTE_HOST, A.ul, withL4Checksum4(ipv4('10.100.2.7', A.ip, 6, tcp(443, 40005, 0x12)), 0)), 0);
   add(tunnelFrame(PF0_MAC, ROUTER, REMOTE_HOST, A.ul, ipv6(ip6('2000:100:2::7'), ip6(A.ip6), 17, udp(53, 40006, ascii('a6')), 64)), 0);
-  add(tunnelFrame(PF0_MAC, ROUTER, 'fc00:ff::1', VIP_UL, ipv4('8.8.8.8', VIP, 6, tcp(443, 40007, 0x12))), 0);
+  add(tunnelFrame(PF0_MAC, ROUTER, 'fc00:ff::1', VIP_UL, withL4Checksum4(ipv4('8.8.8.8', VIP, 6, tcp(443, 40007, 0x12)), 0)), 0);
+  add(tunnelFrame(PF0_MAC, ROUTER, 'fc00:ff::1', VIP_UL, ipv4('8.8.8.8', VIP, 1, icmpEcho(0, 77, 1))), 0);
   add(tunnelFrame(PF1_MAC, ROUTER, REMOTE_HOST, 'fc00:1::99', back), 1);
   // the uplink's own neighbour discovery and plain IPv6
   add(cat(eth('33:33:ff:00:00:03', ROUTER, 0x86dd), ipv6(ip6(ROUTER_LL), ip6('ff02::1:ff00:3'), 58,
@@ -503,6 +555,18 @@ function fuzz(t: ExecutionContext, seedList: number[], capacity: number, workers
         problems.push(`${where}: threw ${(err as Error).stack ?? String(err)}`);
         break;
       }
+      // NAT and encapsulation keep checksums right: an IPv4 packet that arrived with a correct
+      // header and L4 checksum leaves with correct ones (the inner packet of a tunnel, either way)
+      for (let i = 0; i < n; i++) {
+        if (!a[i]!.startsWith('tx-') || !checksumsOk(frames[i]![0])) continue;
+        const out = Buffer.from(a[i]!.slice(a[i]!.indexOf(':') + 1), 'hex');
+        const ok = checksumsOk(out);
+        if (ok !== undefined) seen.set('checksums kept', (seen.get('checksums kept') ?? 0) + 1);
+        if (ok === false) {
+          problems.push(`${where} packet ${i}: arrived with correct checksums, left with wrong ones:\n  in:  ${hex(frames[i]![0])}\n  out: ${a[i]}`);
+          dump();
+        }
+      }
       // a deleted interface gets nothing: no route, VNF or cached decision leads to its port
       if (!on.bOn && a.some((o) => o.startsWith(`tx-${VMS.B.port}:`))) {
         problems.push(`${where}: sent to VM B's port after its interface was deleted`);
@@ -572,6 +636,7 @@ test('hostile frames in worker bursts: nothing throws, every packet ends once, a
 test('the same with two workers on the shared tables, each burst on either: a flow one made, the other finds', (t) => {
   const seen = fuzz(t, seedsFor([201, 202, 203]), 4096, 2);
   t.true((seen.get('cross-worker packets') ?? 0) > 0, 'packets of flows the other worker made');
+  t.true((seen.get('checksums kept') ?? 0) > 0, 'packets whose checksums were checked');
   t.true((seen.get('tx-4') ?? 0) > 0 && (seen.get('tx-0') ?? 0) > 0);
 });
 
