@@ -9,10 +9,9 @@ import { DnatNode } from '../../src/workers/nodes/dnat.js';
 import { IpipDecapNode } from '../../src/workers/nodes/ipip-decap.js';
 import {
   addVm, ascii, cat, eth, findFlow, flowKey4, hex, icmpEcho, ip4, ip4num, ip6, ipv4, ipv4HeaderOk, ipv6, l4v4Ok, makeCtx,
-  PF0_MAC, PORT_MAC, runPath, tcp, tunnelFrame, udp, VM_IPV4, VM_MAC, vnf, withL4Checksum4,
+  PF0_MAC, PORT_MAC, runPath, tcp, tunnelFrame, udp, VIP, VM_IPV4, VM_MAC, vnf, withL4Checksum4,
 } from './frames.js';
 
-const VIP = '45.0.0.1';
 const VM_B = '10.100.1.2';
 
 /** VM A on port 3 (10.100.1.1), VM B on port 4 (10.100.1.2, VIP 45.0.0.1) in VNI 100; VM C in VNI 200 with 45.0.0.2. */

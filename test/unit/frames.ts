@@ -223,6 +223,20 @@ export interface IfaceOptions {
 /** The MAC of uplink port 0 in makeCtx. */
 export const PF0_MAC = '22:22:22:22:22:00';
 
+// ---- the overlay topology the graph tests share ----
+
+/** Uplink port 1 (addPf). */
+export const PF1_MAC = '22:22:22:22:22:01';
+/** The underlay router behind the uplinks: MAC and link-local address. */
+export const ROUTER = '22:22:22:22:22:fe';
+export const ROUTER_LL = 'fe80::2022:22ff:fe22:22fe';
+/** Another host's underlay address (a route's nexthop) and the internet gateway's. */
+export const REMOTE_HOST = 'fc00:2::1';
+export const INTERNET_GW = 'fc00:ff::1';
+/** A VIP and its underlay address. */
+export const VIP = '45.0.0.1';
+export const VIP_UL = 'fc00:1::45';
+
 /**
  * A port table with port 0 declared as an uplink (PF0_MAC), port `port` as a VM port (own MAC
  * PORT_MAC) and, unless null, attached; forwarding tables of 4096 flows with `fwd` over the

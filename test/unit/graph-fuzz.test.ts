@@ -33,16 +33,11 @@ import {
   createForwardingBuffers, DEFAULT_FORWARDING, FS_CROSS_WORKER, FS_FAST_PATH, type NodeContext, openForwarding,
 } from '../../src/workers/node-context.js';
 import {
-  addPf, addVm, arp, ascii, ipv4HeaderOk, l4v4Ok, bootp, cat, dhcpFrame, dhcpv6Frame, eth, hex, icmpEcho, ip4num, ip6, ipv4, ipv6, mac, makeCtx,
-  opt4, opt6, PF0_MAC, route4, route6, tcp, tunnelFrame, u16, udp, vnf, withL4Checksum4,
+  addPf, addVm, arp, ascii, bootp, cat, dhcpFrame, dhcpv6Frame, eth, hex, icmpEcho, INTERNET_GW, ip4num, ip6, ipv4, ipv4HeaderOk, ipv6,
+  l4v4Ok, mac, makeCtx, opt4, opt6, PF0_MAC, PF1_MAC, REMOTE_HOST, route4, route6, ROUTER, ROUTER_LL, tcp, tunnelFrame, u16, udp,
+  VIP, VIP_UL, vnf, withL4Checksum4,
 } from './frames.js';
 
-const PF1_MAC = '22:22:22:22:22:01';
-const ROUTER = '22:22:22:22:22:fe';
-const ROUTER_LL = 'fe80::2022:22ff:fe22:22fe';
-const REMOTE_HOST = 'fc00:2::1';
-const VIP = '45.0.0.1';
-const VIP_UL = 'fc00:1::45';
 const VMS = {
   A: { port: 3, vni: 100, ip: '10.100.1.1', ip6: '2000:100::1', ul: 'fc00:1::3', own: '66:66:66:66:66:03', mac: '02:00:00:00:00:03' },
   B: { port: 4, vni: 100, ip: '10.100.1.2', ip6: '2000:100::2', ul: 'fc00:1::4', own: '66:66:66:66:66:04', mac: '02:00:00:00:00:04' },
@@ -227,7 +222,7 @@ class Service {
       vnf(ctx, vm.ul, VnfType.INTERFACE_IP, vm.vni, vm.port);
     }
     route4(ctx, 100, '10.100.2.0', 24, -1, REMOTE_HOST);
-    route4(ctx, 100, '0.0.0.0', 0, -1, 'fc00:ff::1');
+    route4(ctx, 100, '0.0.0.0', 0, -1, INTERNET_GW);
     route6(ctx, 100, '2000:100:2::', 64, -1, REMOTE_HOST);
     ctx.ports.setVip(VMS.A.port, ip4num(VIP), ip6(VIP_UL));
     vnf(ctx, VIP_UL, VnfType.VIP, 100, VMS.A.port);
@@ -416,8 +411,8 @@ function seeds(): [Uint8Array, number][] {
   add(tunnelFrame(PF0_MAC, ROUTER, REMOTE_HOST, A.ul, back), 0);
   add(tunnelFrame(PF0_MAC, ROUTER, REMOTE_HOST, A.ul, withL4Checksum4(ipv4('10.100.2.7', A.ip, 6, tcp(443, 40005, 0x12)), 0)), 0);
   add(tunnelFrame(PF0_MAC, ROUTER, REMOTE_HOST, A.ul, ipv6(ip6('2000:100:2::7'), ip6(A.ip6), 17, udp(53, 40006, ascii('a6')), 64)), 0);
-  add(tunnelFrame(PF0_MAC, ROUTER, 'fc00:ff::1', VIP_UL, withL4Checksum4(ipv4('8.8.8.8', VIP, 6, tcp(443, 40007, 0x12)), 0)), 0);
-  add(tunnelFrame(PF0_MAC, ROUTER, 'fc00:ff::1', VIP_UL, ipv4('8.8.8.8', VIP, 1, icmpEcho(0, 77, 1))), 0);
+  add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, VIP_UL, withL4Checksum4(ipv4('8.8.8.8', VIP, 6, tcp(443, 40007, 0x12)), 0)), 0);
+  add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, VIP_UL, ipv4('8.8.8.8', VIP, 1, icmpEcho(0, 77, 1))), 0);
   add(tunnelFrame(PF1_MAC, ROUTER, REMOTE_HOST, 'fc00:1::99', back), 1);
   // the uplink's own neighbour discovery and plain IPv6
   add(cat(eth('33:33:ff:00:00:03', ROUTER, 0x86dd), ipv6(ip6(ROUTER_LL), ip6('ff02::1:ff00:3'), 58,

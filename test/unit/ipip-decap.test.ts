@@ -6,12 +6,11 @@ import type { NodeContext } from '../../src/workers/node-context.js';
 import { ClsNode } from '../../src/workers/nodes/cls.js';
 import { IpipDecapNode } from '../../src/workers/nodes/ipip-decap.js';
 import {
-  ascii, cat, eth, hex, ip6, ipv4, ipv6, mac, makeCtx, PF0_MAC, PORT_MAC, runPath, tunnelFrame, u16, udp, vnf,
+  ascii, cat, eth, hex, ip6, ipv4, ipv6, mac, makeCtx, PF0_MAC, PORT_MAC, ROUTER, runPath, tunnelFrame, u16, udp, vnf,
 } from './frames.js';
 
 const PF = 0;
 const VF = 3;
-const ROUTER = '22:22:22:22:22:fe';
 const UL_IF = 'fc00:1::1';
 
 const INNER4 = ipv4('10.100.2.7', '10.100.1.1', 17, udp(53, 40000, ascii('answer')));

@@ -4,10 +4,9 @@ import { DropReason } from '../../src/packet/drop-reasons.js';
 import type { NodeContext } from '../../src/workers/node-context.js';
 import { IpipEncapNode, UNDERLAY_HOP_LIMIT, UNDERLAY_VTC_FLOW } from '../../src/workers/nodes/ipip-encap.js';
 import {
-  addPf, addVm, ascii, cat, eth, hex, ip6, ipv4, ipv6, mac, makeCtx, PF0_MAC, PORT_MAC, u16, udp, VM_MAC,
+  addPf, addVm, ascii, cat, eth, hex, ip6, ipv4, ipv6, mac, makeCtx, PF0_MAC, PF1_MAC, PORT_MAC, u16, udp, VM_MAC,
 } from './frames.js';
 
-const PF1_MAC = '22:22:22:22:22:01';
 const NH = 'fc00:2::1';
 
 const INNER4 = ipv4('10.100.1.1', '10.100.2.7', 17, udp(40000, 53, ascii('question')));

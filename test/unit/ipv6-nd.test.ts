@@ -2,7 +2,9 @@ import test from 'ava';
 import { DropReason } from '../../src/packet/drop-reasons.js';
 import { PORT_MAC_LEARNED } from '../../src/tables/port-table.js';
 import { Ipv6NdNode } from '../../src/workers/nodes/ipv6-nd.js';
-import { cat, eth, hex, ip6, ipv6, l4v6Ok, mac, makeCtx, PF0_MAC, PORT_MAC, run, VM_LL, VM_MAC, vmMacOf } from './frames.js';
+import {
+  cat, eth, hex, ip6, ipv6, l4v6Ok, mac, makeCtx, PF0_MAC, PORT_MAC, ROUTER, ROUTER_LL, run, VM_LL, VM_MAC, vmMacOf,
+} from './frames.js';
 
 const E_TX = 1;
 
@@ -152,8 +154,6 @@ test('an NS whose payload length is shorter than a target is truncated even in a
 // ---- on an uplink: the host's neighbour discovery with the underlay router ----
 
 const PF = 0;
-const ROUTER = '22:22:22:22:22:fe';
-const ROUTER_LL = 'fe80::2022:22ff:fe22:22fe';
 /** EUI-64 link-local address of PF0_MAC 22:22:22:22:22:00. */
 const PF_LL = 'fe80::2022:22ff:fe22:2200';
 

@@ -13,17 +13,10 @@ import { IoArea } from '../../src/ffi/dpdk.js';
 import { counterWords, Graph } from '../../src/workers/graph.js';
 import { FS_CREATED, FS_FAST_PATH, type NodeContext } from '../../src/workers/node-context.js';
 import {
-  addPf, addVm, ascii, cat, eth, hex, icmpEcho, ip4, ip4num, ip6, ipv4, ipv4HeaderOk, ipv6, l4v4Ok, l4v6Ok, mac, makeCtx,
-  PF0_MAC, route4, tcp, tunnelFrame, u16, udp, vmMacOf, vnf, withL4Checksum4,
+  addPf, addVm, ascii, cat, eth, hex, icmpEcho, INTERNET_GW, ip4, ip4num, ip6, ipv4, ipv4HeaderOk, ipv6, l4v4Ok, l4v6Ok, mac,
+  makeCtx, PF0_MAC, PF1_MAC, REMOTE_HOST, route4, ROUTER, ROUTER_LL, tcp, tunnelFrame, u16, udp, VIP, VIP_UL, vmMacOf, vnf,
+  withL4Checksum4,
 } from './frames.js';
-
-const PF1_MAC = '22:22:22:22:22:01';
-const ROUTER = '22:22:22:22:22:fe';
-const ROUTER_LL = 'fe80::2022:22ff:fe22:22fe';
-const REMOTE_HOST = 'fc00:2::1';
-const INTERNET_GW = 'fc00:ff::1';
-const VIP = '45.0.0.1';
-const VIP_UL = 'fc00:1::45';
 
 /** VMs: port, VNI, IPv4, underlay, own MAC, VM MAC. A and C (and B and D) share addresses in different VNIs. */
 const VMS = {

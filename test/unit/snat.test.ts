@@ -10,10 +10,8 @@ import { Ipv6LookupNode } from '../../src/workers/nodes/ipv6-lookup.js';
 import { SnatNode } from '../../src/workers/nodes/snat.js';
 import {
   ascii, cat, eth, findFlow, flowKey4, hex, icmpEcho, ip4, ip4num, ip6, ipv4, ipv4HeaderOk, ipv6, l4v4Ok, makeCtx, PORT_MAC,
-  route4, route6, runPath, tcp, udp, VM_IPV4, VM_IPV6, VM_MAC, withL4Checksum4,
+  route4, route6, runPath, tcp, udp, VIP, VM_IPV4, VM_IPV6, VM_MAC, withL4Checksum4,
 } from './frames.js';
-
-const VIP = '45.0.0.1';
 
 /** VM on port 3 (10.100.1.1, VNI 100) with VIP 45.0.0.1; a default route and 10/8 via the underlay. */
 function setup(vip = true): NodeContext {
