@@ -60,7 +60,8 @@ export const ACT_ENCAP = 2;     // IP-in-IPv6 toward R_UL, out of the PF in the 
  * R_ACT bits 24-25, the side of the key the decision was made for (see actSide in conntrack). A key
  * can arrive from a VM or, tunnelled, from an uplink: to an interface's own address (or an alias
  * prefix), which the graph delivers without NAT, or to a VIP or NAT address, which it walks through
- * dnat and snat. A decision is only used for (and only replaced by) packets of its side.
+ * dnat and snat. A decision is only used for (and only replaced by) packets of its side, and for a
+ * tunnel to an interface, of that interface (actMatches).
  */
 export const ACT_FROM_PF = 1 << 24;
 /** With ACT_FROM_PF: the tunnel was addressed to a VIP or NAT VNF. */

@@ -11,8 +11,9 @@ import {
   IPV6_DST, IPV6_HLEN, IPV6_NEXT, IPV6_SRC, TCP_FLAGS, UDP_DPORT, UDP_HLEN, UDP_SPORT,
 } from '../../packet/headers.js';
 import {
-  ACT_ENCAP, ACT_FROM_PF, ACT_KIND_MASK, ACT_SIDE, ACT_VIA_NAT, ACT_KIND_SHIFT, ACT_TO_VF, FLOW_DST_NAT, FLOW_DUP_SETTLED, FLOW_SRC_NAT, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_WORDS, R_ACT,
-  R_FLAGS, R_GEN, R_OWNER, R_SEEN, R_STATE, R_UL, RECORD, reverseKey, TcpState,
+  ACT_ENCAP, ACT_FROM_PF, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, ACT_VIA_NAT, FLOW_DST_NAT, FLOW_DUP_SETTLED,
+  FLOW_SRC_NAT, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_WORDS, R_ACT, R_FLAGS, R_GEN, R_OWNER, R_SEEN, R_STATE,
+  R_UL, RECORD, reverseKey, TcpState,
 } from '../../tables/flow-table.js';
 import { VnfType } from '../../actors/underlay.js';
 import { drop, GraphNode, TX_EDGE } from '../graph.js';
