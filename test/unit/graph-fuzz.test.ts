@@ -8,6 +8,10 @@
  * - every received packet ends exactly once, in a tx descriptor or in the drop sink with a reason;
  * - every frame sent lies inside its buffer and goes out of a port that exists (not the port of
  *   an interface that was deleted);
+ * - no IP header sent claims more bytes than the frame has, and a tunnel on an uplink is exactly
+ *   as long as its inner packet;
+ * - an IPv4 packet that arrived with correct checksums leaves with correct ones (NAT, tunnels),
+ *   and the replies the service builds (DHCP, DHCPv6, NA, RA) have correct checksums;
  * - the fast path changes nothing but speed: a twin service with the fast path off (every packet
  *   walks the graph), fed the same packets in the order the fast path gives their effects, sends
  *   the same bytes out of the same ports, drops the same packets for the same reasons and ends
@@ -34,7 +38,7 @@ import {
 } from '../../src/workers/node-context.js';
 import {
   addPf, addVm, arp, ascii, bootp, cat, dhcpFrame, dhcpv6Frame, eth, hex, icmpEcho, INTERNET_GW, ip4num, ip6, ipv4, ipv4HeaderOk, ipv6,
-  l4v4Ok, mac, makeCtx, opt4, opt6, PF0_MAC, PF1_MAC, REMOTE_HOST, route4, route6, ROUTER, ROUTER_LL, tcp, tunnelFrame, u16, udp,
+  l4v4Ok, l4v6Ok, mac, makeCtx, opt4, opt6, PF0_MAC, PF1_MAC, REMOTE_HOST, route4, route6, ROUTER, ROUTER_LL, tcp, tunnelFrame, u16, udp,
   VIP, VIP_UL, vnf, withL4Checksum4,
 } from './frames.js';
 
@@ -168,6 +172,29 @@ function checksumsOk(f: Uint8Array): boolean | undefined {
   if (total < 28 || total > f.length - ip || frag !== 0 || (proto !== 1 && proto !== 6 && proto !== 17)) return undefined;
   if (proto === 6 && total < 40) return undefined;
   return ipv4HeaderOk(f, ip) && l4v4Ok(f, ip);
+}
+
+/**
+ * For a frame sent back out of the port its request came in on: if the request was one the service
+ * answers itself (DHCP to port 67, DHCPv6 to port 547, an ICMPv6 router or neighbour
+ * solicitation), what is wrong with the reply's checksums ('' if nothing; undefined: not such a request).
+ */
+function replyChecksumProblem(req: Uint8Array, out: Uint8Array): string | undefined {
+  if (req.length < 42) return undefined;
+  const type = req[12]! * 256 + req[13]!;
+  if (type === 0x0800 && req[23] === 17 && req[14] === 0x45 && req[36] === 0 && req[37] === 67) {
+    if (out.length < 42 || out[12] !== 0x08 || out[13] !== 0x00) return 'no IPv4';
+    if (!ipv4HeaderOk(out)) return 'a wrong IPv4 header checksum';
+    return l4v4Ok(out) ? '' : 'a wrong UDP checksum';
+  }
+  if (type !== 0x86dd || req.length < 62) return undefined;
+  const next = req[20];
+  const dhcpv6 = next === 17 && req[56] === 547 >> 8 && req[57] === (547 & 0xff);
+  const nd = next === 58 && (req[54] === 133 || req[54] === 135);
+  if (!dhcpv6 && !nd) return undefined;
+  if (out.length < 62 || out[12] !== 0x86 || out[13] !== 0xdd) return 'no IPv6';
+  const proto = out[20]!;
+  return l4v6Ok(out, proto) ? '' : `a wrong ${proto === 17 ? 'UDP' : 'ICMPv6'} checksum`;
 }
 
 /**
@@ -562,6 +589,19 @@ function fuzz(t: ExecutionContext, seedList: number[], capacity: number, workers
           dump();
         }
       }
+      // the replies the service builds itself (DHCP, DHCPv6, NA, RA) carry correct checksums,
+      // whatever the request looked like
+      for (let i = 0; i < n; i++) {
+        const [inFrame, inPort] = frames[i]!;
+        if (!a[i]!.startsWith(`tx-${inPort}:`)) continue;
+        const out = Buffer.from(a[i]!.slice(a[i]!.indexOf(':') + 1), 'hex');
+        const bad = replyChecksumProblem(inFrame, out);
+        if (bad !== undefined) seen.set('replies checked', (seen.get('replies checked') ?? 0) + 1);
+        if (bad !== undefined && bad !== '') {
+          problems.push(`${where} packet ${i}: a reply with ${bad}:\n  in:  ${hex(inFrame)}\n  out: ${a[i]}`);
+          dump();
+        }
+      }
       // a deleted interface gets nothing: no route, VNF or cached decision leads to its port
       if (!on.bOn && a.some((o) => o.startsWith(`tx-${VMS.B.port}:`))) {
         problems.push(`${where}: sent to VM B's port after its interface was deleted`);
@@ -632,6 +672,7 @@ test('the same with two workers on the shared tables, each burst on either: a fl
   const seen = fuzz(t, seedsFor([201, 202, 203]), 4096, 2, 50);
   t.true((seen.get('cross-worker packets') ?? 0) > 0, 'packets of flows the other worker made');
   t.true((seen.get('checksums kept') ?? 0) > 0, 'packets whose checksums were checked');
+  t.true((seen.get('replies checked') ?? 0) > 0, 'replies whose checksums were checked');
   t.true((seen.get('tx-4') ?? 0) > 0 && (seen.get('tx-0') ?? 0) > 0);
   t.true((seen.get('tx-1') ?? 0) > 100, 'encapsulated flows leave by pf1 too');
 });
