@@ -652,8 +652,9 @@ function fuzz(t: ExecutionContext, seedList: number[], capacity: number, workers
 }
 
 /**
- * FUZZ_SEEDS=N runs N seeds from the first one given instead (a longer search: 150 seeds take ~35 s),
- * FUZZ_SEED=S seed S alone, FUZZ_DEBUG=1 logs the burst of a failure.
+ * FUZZ_SEEDS=N runs N seeds from the first one given instead, a longer search (500 seeds take ~4
+ * minutes for the three tests: give ava a --timeout), FUZZ_SEED=S seed S alone, FUZZ_DEBUG=1 logs
+ * the burst of a failure.
  */
 function seedsFor(base: number[]): number[] {
   if (process.env.FUZZ_SEED) return [Number(process.env.FUZZ_SEED)];
