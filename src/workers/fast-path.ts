@@ -19,12 +19,12 @@ import {
   IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, IPV4_DST, IPV4_SRC, IPV6_DST, IPV6_HLEN, TCP_FLAGS,
 } from '../packet/headers.js';
 import {
-  ACT_ENCAP, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable, KEY_WORDS, R_ACT,
+  ACT_ENCAP, ACT_FROM_PF, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_VIA_NAT, ACT_TO_VF, FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable, KEY_WORDS, R_ACT,
   R_FLAGS, R_GEN, R_OWNER, R_UL, RECORD,
 } from '../tables/flow-table.js';
 import { PortState } from '../tables/port-table.js';
 import { FS_CROSS_WORKER, FS_FAST_PATH, type NodeContext } from './node-context.js';
-import { actMatches, actSide, applyCached, icmpPorts, touchFlow, touchRecord, writeKey } from './nodes/conntrack.js';
+import { actSide, applyCached, icmpPorts, touchFlow, touchRecord, writeKey } from './nodes/conntrack.js';
 import { encapsulate, writeUnderlay } from './nodes/ipip-encap.js';
 
 /** forward(), applySlot() and burstIo() verdicts. */
@@ -34,12 +34,18 @@ export const FAST_DROP = 2;   // dropped (b.dropReason set)
 export const FAST_DONE = 3;   // burstIo: forwarded, its tx descriptor written
 export const FAST_SLOT = 4;   // burstIo: a current decision to apply on the slot (applySlot)
 
-/** Kinds of parsed slots (S_KIND; 0: not for the fast path). */
+/**
+ * Kinds of parsed slots (S_KIND; 0: not for the fast path). A packet from an uplink also carries
+ * which decisions may serve it (actMatches): K_VIA_NAT for a tunnel to a VIP or NAT address, else
+ * the port of the interface the tunnel was addressed to, from bit K_PORT_SHIFT on.
+ */
 const K_NONE = 0;
 const K_V4 = 1;
 const K_V6 = 2;
 const K_FROM_PF = 4;
-/** Words per slot of FastPath.found: kind, IP header, L4 header, L3 end, protocol, VNI, ports word, hash, IPv4 addresses, lookup, side, VNF port. */
+const K_VIA_NAT = 8;
+const K_PORT_SHIFT = 8;
+/** Words per slot of FastPath.found: kind, IP header, L4 header, L3 end, protocol, VNI, ports word, hash, IPv4 addresses, lookup. */
 const SLOT_WORDS = 16;
 const S_KIND = 0;
 const S_IP = 1;
@@ -52,31 +58,27 @@ const S_HASH = 7;
 const S_SRC = 8;
 const S_DST = 9;
 const S_FOUND = 10;   // the lookup's result (lookupSlot)
-const S_SIDE = 11;    // from an uplink: actSide of the packet
-const S_VNF_PORT = 12; // from an uplink: the port of the VNF the tunnel was addressed to
-/** Words of FastPath.lastVnf: the address, then the VNF's port, VNI and side (actSide of its type). */
+/** Words of FastPath.lastVnf: the address, then the VNF's port, VNI and the K_* bits its tunnels get (-1: none may use the fast path). */
 const V_A0 = 0;
 const V_A1 = 1;
 const V_A2 = 2;
 const V_A3 = 3;
 const V_PORT = 4;
 const V_VNI = 5;
-const V_SIDE = 6;
+const V_KIND = 6;
 
 /**
  * Whether the record at rec[base] holds a decision for direction dir made in generation `gen` for
- * packets like this one (actMatches: the same side of the key, a VM or an uplink tunnel to an
- * interface or to a VIP; for a tunnel to an interface, the same interface, `vnfPort`): only then
- * may the fast path repeat it.
+ * packets like this one, of slot kind `kind` (conntrack's actMatches: the same side of the key, a
+ * VM or an uplink tunnel to an interface or to a VIP; for a tunnel to an interface, the same
+ * interface): only then may the fast path repeat it.
  */
-function decided(rec: Int32Array, base: number, dir: number, gen: number, side: number, vnfPort: number): boolean {
-  return rec[base + R_GEN + dir] === gen && actMatches(rec[base + R_ACT + dir]!, side, vnfPort);
-}
-
-/** decided() for this slot of `found` (S_SIDE and S_VNF_PORT are written for uplink packets only). */
-function decidedSlot(rec: Int32Array, base: number, dir: number, gen: number, st: Int32Array, o: number, fromPf: boolean): boolean {
-  return fromPf ? decided(rec, base, dir, gen, st[o + S_SIDE]!, st[o + S_VNF_PORT]!)
-    : rec[base + R_GEN + dir] === gen && (rec[base + R_ACT + dir]! & ACT_SIDE) === 0;
+function decided(rec: Int32Array, base: number, dir: number, gen: number, kind: number): boolean {
+  if (rec[base + R_GEN + dir] !== gen) return false;
+  const act = rec[base + R_ACT + dir]!;
+  if ((kind & K_FROM_PF) === 0) return (act & ACT_SIDE) === 0;
+  if ((kind & K_VIA_NAT) !== 0) return (act & ACT_SIDE) === (ACT_FROM_PF | ACT_VIA_NAT);
+  return (act & ACT_SIDE) === ACT_FROM_PF && (act & 0xffff) === kind >>> K_PORT_SHIFT;
 }
 
 export class FastPath {
@@ -165,7 +167,7 @@ export class FastPath {
       const dir = found & 1;
       const base = (found >>> 1) * RECORD;
       const fromPf = (kind & K_FROM_PF) !== 0;
-      if (!decidedSlot(rec, base, dir, gen, st, o, fromPf)) {
+      if (!decided(rec, base, dir, gen, kind)) {
         verdict[i] = FAST_MISS;
         continue;
       }
@@ -271,19 +273,10 @@ export class FastPath {
       const a2 = dv.getInt32(ip + IPV6_DST + 8);
       const a3 = dv.getInt32(ip + IPV6_DST + 12);
       const lv = this.lastVnf;
-      if (lv[V_PORT]! < 0 || lv[V_A0] !== a0 || lv[V_A1] !== a1 || lv[V_A2] !== a2 || lv[V_A3] !== a3) {
-        const vnf = ctx.fwd.vnf;
-        if (!vnf.lookup(dv, ip + IPV6_DST) || vnf.port < 0) return false;
-        lv[V_A0] = a0;
-        lv[V_A1] = a1;
-        lv[V_A2] = a2;
-        lv[V_A3] = a3;
-        lv[V_PORT] = vnf.port;
-        lv[V_VNI] = vnf.vni;
-        lv[V_SIDE] = actSide(true, vnf.type);
-      }
+      if ((lv[V_PORT]! < 0 || lv[V_A0] !== a0 || lv[V_A1] !== a1 || lv[V_A2] !== a2 || lv[V_A3] !== a3)
+        && !this.rememberVnf(dv, ip + IPV6_DST)) return false;
       // a VNF type the graph drops (a load balancer's) has no decision to repeat
-      if (lv[V_SIDE]! < 0) return false;
+      if (lv[V_KIND]! < 0) return false;
       if (ports.state(lv[V_PORT]!) !== PortState.VF_ACTIVE) return false;
       vni = lv[V_VNI]!;
       v6 = next === IPPROTO_IPV6;
@@ -340,11 +333,7 @@ export class FastPath {
       st[o + S_DST] = dst;
       h = FlowTable.hashV4(vni, portsWord, proto, src, dst);
     }
-    st[o + S_KIND] = (v6 ? K_V6 : K_V4) | (fromPf ? K_FROM_PF : 0);
-    if (fromPf) {
-      st[o + S_SIDE] = this.lastVnf[V_SIDE]!;
-      st[o + S_VNF_PORT] = this.lastVnf[V_PORT]!;
-    }
+    st[o + S_KIND] = (v6 ? K_V6 : K_V4) | (fromPf ? K_FROM_PF | this.lastVnf[V_KIND]! : 0);
     st[o + S_IP] = ip;
     st[o + S_L4] = l4;
     st[o + S_L3END] = l3end;
@@ -352,6 +341,23 @@ export class FastPath {
     st[o + S_VNI] = vni;
     st[o + S_PORTS] = portsWord;
     st[o + S_HASH] = h;
+    return true;
+  }
+
+  /**
+   * Looks up the VNF of the IPv6 address at dv[at..] and remembers it in lastVnf; false if there is
+   * none with a port. Called once per run of tunnels to one address (a method of its own, so that
+   * the per-packet parse stays small enough to be inlined into burstIo).
+   */
+  private rememberVnf(dv: DataView, at: number): boolean {
+    const vnf = this.ctx.fwd.vnf;
+    if (!vnf.lookup(dv, at) || vnf.port < 0) return false;
+    const lv = this.lastVnf;
+    for (let w = 0; w < 4; w++) lv[V_A0 + w] = dv.getInt32(at + w * 4);
+    lv[V_PORT] = vnf.port;
+    lv[V_VNI] = vnf.vni;
+    const side = actSide(true, vnf.type);
+    lv[V_KIND] = side < 0 ? -1 : side === ACT_FROM_PF ? vnf.port << K_PORT_SHIFT : K_VIA_NAT;
     return true;
   }
 
@@ -387,7 +393,7 @@ export class FastPath {
     const proto = st[o + S_PROTO]!;
     const vni = st[o + S_VNI]!;
     const found = st[o + S_FOUND]!;
-    if (found < 0 || !decidedSlot(fwd.flows.rec, (found >>> 1) * RECORD, found & 1, fwd.flows.generation, st, o, fromPf)) return FAST_MISS;
+    if (found < 0 || !decided(fwd.flows.rec, (found >>> 1) * RECORD, found & 1, fwd.flows.generation, kind)) return FAST_MISS;
     const f = found >>> 1;
     const dir = found & 1;
 
