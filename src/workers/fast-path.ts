@@ -19,8 +19,8 @@ import {
   IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, IPV4_DST, IPV4_SRC, IPV6_DST, IPV6_HLEN, TCP_FLAGS,
 } from '../packet/headers.js';
 import {
-  ACT_ENCAP, ACT_FROM_PF, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_VIA_NAT, ACT_TO_VF, FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable, KEY_WORDS, R_ACT,
-  R_FLAGS, R_GEN, R_OWNER, R_UL, RECORD,
+  ACT_ENCAP, ACT_FROM_PF, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, ACT_VIA_NAT, FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable,
+  KEY_WORDS, R_ACT, R_FLAGS, R_GEN, R_OWNER, R_UL, RECORD,
 } from '../tables/flow-table.js';
 import { PortState } from '../tables/port-table.js';
 import { FS_CROSS_WORKER, FS_FAST_PATH, type NodeContext } from './node-context.js';
@@ -58,7 +58,10 @@ const S_HASH = 7;
 const S_SRC = 8;
 const S_DST = 9;
 const S_FOUND = 10;   // the lookup's result (lookupSlot)
-/** Words of FastPath.lastVnf: the address, then the VNF's port, VNI and the K_* bits its tunnels get (-1: none may use the fast path). */
+/**
+ * Words of FastPath.lastVnf: the address, then the VNF's port, VNI and the K_* bits its tunnels'
+ * slots get (-1: none may use the fast path).
+ */
 const V_A0 = 0;
 const V_A1 = 1;
 const V_A2 = 2;
@@ -71,7 +74,8 @@ const V_KIND = 6;
  * Whether the record at rec[base] holds a decision for direction dir made in generation `gen` for
  * packets like this one, of slot kind `kind` (conntrack's actMatches: the same side of the key, a
  * VM or an uplink tunnel to an interface or to a VIP; for a tunnel to an interface, the same
- * interface): only then may the fast path repeat it.
+ * interface): only then may the fast path repeat it. actMatches on the bits of the kind word, which
+ * costs no slot words per packet; graph-fuzz.test.ts holds the two to the same answers.
  */
 function decided(rec: Int32Array, base: number, dir: number, gen: number, kind: number): boolean {
   if (rec[base + R_GEN + dir] !== gen) return false;
