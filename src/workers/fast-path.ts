@@ -23,6 +23,7 @@ import {
   KEY_WORDS, R_ACT, R_FLAGS, R_GEN, R_OWNER, R_UL, RECORD,
 } from '../tables/flow-table.js';
 import { PortState } from '../tables/port-table.js';
+import type { Graph } from './graph.js';
 import { FS_CROSS_WORKER, FS_FAST_PATH, type NodeContext } from './node-context.js';
 import { actSide, applyCached, icmpPorts, touchFlow, touchRecord, writeKey } from './nodes/conntrack.js';
 import { encapsulate, writeUnderlay } from './nodes/ipip-encap.js';
@@ -226,6 +227,33 @@ export class FastPath {
     const v = this.finish(b, slot);
     if (v !== FAST_MISS) this.count(1);
     return v;
+  }
+
+  /**
+   * The graph's share of a burst after burstIo: rx slots [0, n) whose verdict is not FAST_DONE get
+   * their batch slot (from the io area's rx descriptors) and go to the graph, each as the fast path
+   * left it: a FAST_SLOT decision is applied here (sent directly, or dropped), a miss enters at
+   * its port's rx node (rxNodeByPort; -1: the port has none, dropped as PORT_NOT_ACTIVE). The
+   * caller then runs the graph. One definition for the worker and the tests that run its bursts.
+   */
+  handOff(io: IoArea, n: number, b: PacketBatch, verdict: Uint8Array, graph: Graph, rxNodeByPort: Int32Array, dropNode: number): void {
+    const { rxOff, rxStart, rxLen, rxPort } = io;
+    for (let i = 0; i < n; i++) {
+      let v = verdict[i]!;
+      if (v === FAST_DONE) continue;
+      const port = rxPort[i]!;
+      b.reset(i, rxOff[i]!, rxStart[i]!, rxLen[i]!, port);
+      const rxNode = port < rxNodeByPort.length ? rxNodeByPort[port]! : -1;
+      if (rxNode < 0) {
+        b.dropReason[i] = DropReason.PORT_NOT_ACTIVE;
+        graph.enqueue(dropNode, i);
+        continue;
+      }
+      if (v === FAST_SLOT) v = this.applySlot(b, i);
+      if (v === FAST_TX) graph.sendDirect(i);
+      else if (v === FAST_DROP) graph.enqueue(dropNode, i);
+      else graph.fromSource(rxNode, i);
+    }
   }
 
   /** Counts packets forwarded or dropped here (dps_worker_stat fastpath), once per burst. */

@@ -15,7 +15,7 @@ import { PortTable } from '../tables/port-table.js';
 import { buildNodes } from './build-graph.js';
 import { CTL_READY, CTL_SLEEPING, CTL_STOP, CTL_WAKE, CTL_WAKE_FD, MSG_WORDS, Op, WorkerChannel } from './channel.js';
 import { Graph } from './graph.js';
-import { FAST_DONE, FAST_DROP, FAST_SLOT, FAST_TX, FastPath } from './fast-path.js';
+import { FastPath } from './fast-path.js';
 import { tuneJit } from './jit.js';
 import { type NodeContext, openForwarding } from './node-context.js';
 import { Qsbr } from '../tables/qsbr.js';
@@ -116,7 +116,7 @@ function run(data: WorkerData): void {
   const io = dpdk.ioArea();
   if (nports > io.maxPoll || io.max < MAX_SLOTS) throw new Error(`worker ${data.queue}: io area too small for ${nports} ports`);
   io.pollPort.set(portList);
-  const { rxOff, rxStart, rxLen, rxPort, txOff, txStart, txLen, txPort, txSet, freeOff } = io;
+  const { rxOff, rxStart, rxLen, txOff, txStart, txLen, txPort, txSet, freeOff } = io;
   const ioResult = io.result;
   const verdict = new Uint8Array(MAX_SLOTS);
   const allocMbuf = new Uint32Array(1);
@@ -214,22 +214,7 @@ function run(data: WorkerData): void {
    * free. Returns the number of tx descriptors written.
    */
   const graphBurst = (n: number, count: number, first: number): number => {
-    for (let i = 0; i < n; i++) {
-      let v = verdict[i]!;
-      if (v === FAST_DONE) continue;
-      const port = rxPort[i]!;
-      b.reset(i, rxOff[i]!, rxStart[i]!, rxLen[i]!, port);
-      const rxNode = port < rxNodeByPort.length ? rxNodeByPort[port]! : -1;
-      if (rxNode < 0) {
-        b.dropReason[i] = DropReason.PORT_NOT_ACTIVE;
-        graph.enqueue(dropNode, i);
-        continue;
-      }
-      if (v === FAST_SLOT) v = fast.applySlot(b, i);
-      if (v === FAST_TX) graph.sendDirect(i);
-      else if (v === FAST_DROP) graph.enqueue(dropNode, i);
-      else graph.fromSource(rxNode, i);
-    }
+    fast.handOff(io, n, b, verdict, graph, rxNodeByPort, dropNode);
     b.count = count;
     graph.run(b);
 

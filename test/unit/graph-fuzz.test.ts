@@ -31,7 +31,7 @@ import { makeTestBatch, MAX_SLOTS, type PacketBatch } from '../../src/packet/bat
 import { DROP_REASON_COUNT, DROP_REASON_NAMES, DropReason } from '../../src/packet/drop-reasons.js';
 import { BUCKET_WAYS, flowOfPort, R_FLAGS, R_KEY, R_SEEN, RECORD } from '../../src/tables/flow-table.js';
 import { buildNodes } from '../../src/workers/build-graph.js';
-import { FAST_DONE, FAST_DROP, FAST_SLOT, FAST_TX, FastPath } from '../../src/workers/fast-path.js';
+import { FAST_DONE, FAST_SLOT, FastPath } from '../../src/workers/fast-path.js';
 import { counterWords, Graph } from '../../src/workers/graph.js';
 import {
   createForwardingBuffers, DEFAULT_FORWARDING, FS_CROSS_WORKER, FS_FAST_PATH, type NodeContext, openForwarding,
@@ -69,7 +69,8 @@ function prng(seed: number): () => number {
 class Worker {
   readonly g: Graph;
   readonly fast: FastPath;
-  readonly rxNode: number[] = [];
+  /** rx node per port (-1: the service has no such port), as the worker keeps it. */
+  readonly rxNode = new Int32Array(256).fill(-1);
   readonly dropNode: number;
   /** The fast path's verdicts of the last burst. */
   readonly verdict = new Uint8Array(MAX_SLOTS);
@@ -83,7 +84,7 @@ class Worker {
   }
 
   /**
-   * One burst as the worker runs it (worker.ts: burstIo, then graphBurst). Returns per packet
+   * One burst as the worker runs it (worker.ts: burstIo, handOff, the graph). Returns per packet
    * 'tx-PORT:HEX' or 'drop:REASON', and checks what every burst must satisfy.
    */
   burst(frames: [Uint8Array, number][], check: (ok: boolean, what: string) => void): string[] {
@@ -110,22 +111,7 @@ class Worker {
       check(i >= 0 && verdict[i] === FAST_DONE, `fast path tx ${k} is a received mbuf the fast path took`);
       out[i] = this.sent(b, io.txOff[k]!, io.txStart[k]!, io.txLen[k]!, io.txPort[k]!, check);
     }
-    for (let i = 0; i < n; i++) {
-      let v = verdict[i]!;
-      if (v === FAST_DONE) continue;
-      const port = io.rxPort[i]!;
-      b.reset(i, io.rxOff[i]!, io.rxStart[i]!, io.rxLen[i]!, port);
-      const rx = this.rxNode[port] ?? -1;
-      if (rx < 0) {
-        b.dropReason[i] = DropReason.PORT_NOT_ACTIVE;
-        g.enqueue(this.dropNode, i);
-        continue;
-      }
-      if (v === FAST_SLOT) v = this.fast.applySlot(b, i);
-      if (v === FAST_TX) g.sendDirect(i);
-      else if (v === FAST_DROP) g.enqueue(this.dropNode, i);
-      else g.fromSource(rx, i);
-    }
+    this.fast.handOff(io, n, b, verdict, g, this.rxNode, this.dropNode);
     g.run(b);
     for (let k = 0; k < g.txCount; k++) {
       const i = g.txSlots[k]!;
