@@ -16,6 +16,7 @@ import { numArg, pct } from './args.js';
 
 class MemoryDataplane implements DataplaneApi {
   readonly hostIpv6 = parseIpv6('fc00:1::')!;
+  readonly tableLimits = { vnfs: 32768, routes: 262144, routesPerVni: 131072 };
   vfPort(deviceName: string): number | undefined {
     const m = /^net_tap(\d+)$/.exec(deviceName);
     return m ? Number(m[1]) : undefined;

@@ -14,7 +14,7 @@ import { createChannelBuffers, CTL_READY, Op, SupervisorChannel } from '../worke
 import type { NodeSettings } from '../workers/node-context.js';
 import { type WorkerData, WS_WORDS } from '../workers/worker-data.js';
 import { type InterfaceConfig, MAX_PORTS, PortState, PortTable } from '../tables/port-table.js';
-import type { DataplaneApi } from './dataplane-api.js';
+import type { DataplaneApi, TableLimits } from './dataplane-api.js';
 import { parseIpv4, parseIpv6 } from './underlay.js';
 import { Lpm4Table } from '../tables/lpm.js';
 import { Lpm6Table } from '../tables/lpm6.js';
@@ -79,6 +79,7 @@ export class Dataplane implements DataplaneApi {
   readonly qsbr = Qsbr.create(MAX_WORKERS);
   /** Applies registry changes to every table the workers read. */
   readonly tables: TableSync;
+  readonly tableLimits: TableLimits;
   /** Wall-clock origin of flow timestamps. */
   private readonly epochMs = Date.now();
   private readonly log: Logger;
@@ -105,6 +106,12 @@ export class Dataplane implements DataplaneApi {
     this.hostIpv6 = parseIpv6(opts.ipv6) ?? new Uint8Array(16);
     this.routes = new RouteSync(Lpm4Table.create({}, this.qsbr), Lpm6Table.create({}, this.qsbr), this.log);
     this.flows = FlowTable.create(opts.flowTableSize);
+    const { v4, v6 } = this.routes;
+    this.tableLimits = {
+      vnfs: this.vnf.maxEntries,
+      routes: Math.min(v4.capacity, v6.capacity),
+      routesPerVni: Math.min(v4.vniCapacity, v6.vniCapacity),
+    };
     this.adviseHugePages();
     this.tables = new TableSync(this.routes, this.vnf, this.portTable, this.flows, {
       broadcast: async (op, a) => { await Promise.all(this.workers.map((w) => w.channel.send(op, a))); },

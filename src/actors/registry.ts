@@ -265,6 +265,7 @@ export class Registry {
 
     const underlay = this.chooseUnderlay(p.preferredUnderlay, VnfType.INTERFACE_IP);
     const vnfEntry: VnfEntry = { type: VnfType.INTERFACE_IP, vni: p.vni >>> 0, port };
+    this.checkVnfRoom();
     if (!this.vnf.add(underlay, vnfEntry)) {
       throw new DpError(DpErrorCode.VNF_INSERT, `underlay address ${formatIpv6(underlay)} already in use`);
     }
@@ -452,11 +453,18 @@ export class Registry {
     return preferred !== undefined && !isZeroIpv6(preferred) ? preferred.slice(0, 16) : this.underlay.generate(type);
   }
 
-  /** Registers an underlay address (recording it); VNF_INSERT if it is taken. */
+  /** Registers an underlay address (recording it); VNF_INSERT if it is taken or the table is full. */
   private addVnf(preferred: Uint8Array | undefined, entry: VnfEntry): Uint8Array {
     const addr = this.chooseUnderlay(preferred, entry.type);
+    this.checkVnfRoom();
     if (!this.vnf.add(addr, entry)) throw new DpError(DpErrorCode.VNF_INSERT, `underlay address ${formatIpv6(addr)} already in use`);
     return addr;
+  }
+
+  /** VNF_INSERT when the packet path's underlay address table holds as many as it takes. */
+  private checkVnfRoom(): void {
+    const max = this.dataplane.tableLimits.vnfs;
+    if (this.vnf.size >= max) throw new DpError(DpErrorCode.VNF_INSERT, `underlay address table full (${max} addresses)`);
   }
 
   /** Frees an underlay address; `record` false when undoing an unrecorded add. */
@@ -528,7 +536,7 @@ export class Registry {
    * Adds an external route: `prefix/length` in `vni` goes to the host at underlay `nexthop`
    * (target VNI `nexthopVni`). BAD_IPVER for a non-IPv6 next hop, NO_VNI when the VNI is not in
    * use, ROUTE_EXISTS for an existing prefix (after masking), ROUTE_INSERT for a length beyond
-   * the family's maximum.
+   * the family's maximum or a full route table (DataplaneApi.tableLimits).
    */
   createRoute(vni: number, prefix: IpAddr, length: number, nexthopVni: number, nexthop: IpAddr): RouteInfo {
     if (nexthop.family !== 6) throw new DpError(DpErrorCode.BAD_IPVER, `next hop ${formatIpAddr(nexthop)} is not IPv6`);
@@ -632,6 +640,13 @@ export class Registry {
     return length >= 0 && length <= (prefix.family === 4 ? IPV4_MAX_PREFIX : IPV6_MAX_PREFIX);
   }
 
+  /** Routes of one family over all VNIs (what the packet path's table of that family holds). */
+  private routeCount(family: 4 | 6): number {
+    let n = 0;
+    for (const s of this.vnis.values()) n += family === 4 ? s.v4.size : s.v6.size;
+    return n;
+  }
+
   private routeTable(vni: number, family: 4 | 6): Map<string, RouteInfo> {
     const s = this.vnis.get(vni >>> 0);
     if (s === undefined) throw new DpError(DpErrorCode.NO_VNI, `VNI ${vni} not in use`);
@@ -666,6 +681,13 @@ export class Registry {
     const key = routeKey(m, length);
     if (table.has(key)) {
       throw new DpError(DpErrorCode.ROUTE_EXISTS, `route ${formatIpAddr(m)}/${length} already in VNI ${vni}`);
+    }
+    const limits = this.dataplane.tableLimits;
+    if (table.size >= limits.routesPerVni) {
+      throw new DpError(DpErrorCode.ROUTE_INSERT, `route table of VNI ${vni} full (${limits.routesPerVni} IPv${prefix.family} routes)`);
+    }
+    if (this.routeCount(prefix.family) >= limits.routes) {
+      throw new DpError(DpErrorCode.ROUTE_INSERT, `route tables full (${limits.routes} IPv${prefix.family} routes over all VNIs)`);
     }
     const route = this.routeInfo(vni >>> 0, m, length, port, nexthopVni, nexthop);
     table.set(key, route);

@@ -197,7 +197,7 @@ export function serviceSources(dp: Dataplane, opts: ServiceOptions, usage: () =>
     vfPorts: dp.ports.filter((p) => p.role === 'vf').length,
     flows: { capacity: dp.flows.capacity, live: dp.flows.live },
     vnis: { capacity: dp.routes.v4.maxVnis },
-    vnf: { capacity: dp.vnf.slots },
+    vnf: { capacity: dp.vnf.maxEntries },
     udpVirtsvc: opts.udpVirtsvc,
     tcpVirtsvc: opts.tcpVirtsvc,
   });

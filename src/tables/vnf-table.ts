@@ -29,6 +29,12 @@ export interface VnfValue { type: number; vni: number; port: number }
 export class VnfTable {
   readonly w: Int32Array;
   readonly slots: number;
+  /**
+   * Addresses the table takes: half its slots, so that a lookup that misses (a tunnel to an
+   * address this host does not serve) ends at a free slot after a few probes. The registry
+   * refuses addresses beyond it (VNF_INSERT), as upstream does when its VNF hash is full.
+   */
+  readonly maxEntries: number;
   private readonly mask: number;
   /** Results of the last successful `lookup` (worker-local, no allocation). */
   type = 0;
@@ -44,6 +50,7 @@ export class VnfTable {
     this.w = new Int32Array(sab);
     this.slots = (this.w.length - HEADER) / WORDS;
     this.mask = this.slots - 1;
+    this.maxEntries = this.slots >>> 1;
   }
 
   get size(): number {
@@ -92,7 +99,7 @@ export class VnfTable {
     return false;
   }
 
-  /** Writer: adds or replaces the entry of `addr`. False when the table is full. */
+  /** Writer: adds or replaces the entry of `addr`. False when a new address finds the table full (maxEntries). */
   set(addr: Uint8Array, v: VnfValue): boolean {
     const dv = new DataView(addr.buffer, addr.byteOffset, 16);
     const a = [dv.getInt32(0), dv.getInt32(4), dv.getInt32(8), dv.getInt32(12)] as const;
@@ -109,12 +116,13 @@ export class VnfTable {
       }
       if (state === DELETED && reuse < 0) reuse = s;
       if (state === FREE) {
+        if (w[H_COUNT]! >= this.maxEntries) return false;
         this.write(reuse >= 0 ? reuse : s, a, v, true);
         return true;
       }
       i = (i + 1) & this.mask;
     }
-    if (reuse >= 0) {
+    if (reuse >= 0 && w[H_COUNT]! < this.maxEntries) {
       this.write(reuse, a, v, true);
       return true;
     }
@@ -176,14 +184,17 @@ export class VnfTable {
     }
   }
 
-  /** Writer: removes every entry. */
+  /**
+   * Writer: removes every entry. The slots become free, not tombstones (with no entry left, no
+   * probe sequence needs to pass them), so later misses stay short.
+   */
   clear(): void {
     const w = this.w;
     for (let i = 0; i < this.slots; i++) {
       const s = HEADER + i * WORDS;
       if (w[s + W_STATE] === FREE) continue;
       Atomics.add(w, s + W_SEQ, 1);
-      w[s + W_STATE] = DELETED;
+      w[s + W_STATE] = FREE;
       Atomics.add(w, s + W_SEQ, 1);
     }
     w[H_COUNT] = 0;

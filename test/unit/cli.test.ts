@@ -32,6 +32,7 @@ const SERVICE_VERSION = 'v0.4.0-test';
 /** In-memory dataplane: VM ports net_tap2..net_tap5 are ports 2..5. */
 class FakeDataplane implements DataplaneApi {
   readonly hostIpv6 = parseIpv6('fc00:1::')!;
+  readonly tableLimits = { vnfs: 32768, routes: 262144, routesPerVni: 131072 };
   readonly attached = new Map<number, InterfaceConfig>();
   markInitialized(): void {}
   vfPort(deviceName: string): number | undefined {

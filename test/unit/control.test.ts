@@ -21,6 +21,8 @@ const VERSION = 'v0.4.0-test';
 /** In-memory dataplane: VM ports net_tap2..net_tap5 are ports 2..5. */
 class FakeDataplane implements DataplaneApi {
   readonly hostIpv6 = parseIpv6(HOST_IPV6)!;
+  /** Upstream's sizes (1,000 underlay addresses, 1,024 routes per VNI); tests may lower them. */
+  tableLimits = { vnfs: 1000, routes: 8192, routesPerVni: 1024 };
   readonly attached = new Map<number, InterfaceConfig>();
   readonly detached: number[] = [];
   failAttach = false;
@@ -834,6 +836,57 @@ test('a prefix longer than its family allows is ROUTE_INSERT, and a length above
   t.deepEqual((await c.ok('ListPrefixes', idReq(VM1.id))).prefixes, []);
   const out = await c.call('CreatePrefix', prefixReq(VM1.id, '1.2.3.0/256'));
   t.is(out.details, 'Invalid prefix.length');
+});
+
+test('a full underlay address table is VNF_INSERT for every kind of object, refused ones leave nothing, a delete makes room', async (t) => {
+  const c = await setup(t);
+  c.dp.tableLimits = { vnfs: 3, routes: 8192, routesPerVni: 1024 };
+  await addVms(c, VM1, VM2);
+  t.is(st(await c.ok('CreatePrefix', prefixReq(VM1.id, '1.2.3.0/24'))), 0, 'the third address');
+  const full = { code: 401, message: 'VNF_INSERT' };
+  t.deepEqual((await c.ok('CreateInterface', ifaceReq(VM3.id, VM3.dev, VM3.vni, VM3.ip, VM3.ipv6))).status, full);
+  t.deepEqual((await c.ok('CreatePrefix', prefixReq(VM1.id, '1.2.4.0/24'))).status, full);
+  t.deepEqual((await c.ok('CreateLoadBalancerPrefix', prefixReq(VM1.id, '1.2.5.0/24'))).status, full);
+  t.deepEqual((await c.ok('CreateVip', { interface_id: text(VM1.id), vip_ip: ipOf('45.86.6.6') })).status, full);
+  t.deepEqual((await c.ok('CreateNat', natReq(VM1.id, '45.86.6.7', 0, 1024))).status, full);
+  t.deepEqual((await c.ok('CreateLoadBalancer', lbReq('lb1', 100, '10.9.9.9', [[TCP, 80]]))).status, full);
+  // nothing of the refused objects is left: no interface, route, prefix, VIP, NAT or LB
+  t.is((await c.ok('ListInterfaces')).interfaces!.length, 2);
+  t.is(st(await c.ok('GetInterface', idReq(VM3.id))), 201);
+  t.deepEqual((await c.ok('ListPrefixes', idReq(VM1.id))).prefixes!.map(prefixText), ['1.2.3.0/24']);
+  t.is((await c.ok('ListLoadBalancerPrefixes', idReq(VM1.id))).prefixes!.length, 0);
+  t.is(st(await c.ok('GetVip', idReq(VM1.id))), 341);
+  t.is(st(await c.ok('GetNat', idReq(VM1.id))), 341);
+  t.is((await c.ok('ListLoadBalancers')).loadbalancers!.length, 0);
+  t.is(c.srv.registry.vnf.size, 3);
+  t.true(c.logLines.some((l) => l.msg === 'CreateVip failed' && String(l.err).includes('underlay address table full (3 addresses)')));
+  await c.ok('DeletePrefix', prefixReq(VM1.id, '1.2.3.0/24'));
+  t.is(st(await c.ok('CreateVip', { interface_id: text(VM1.id), vip_ip: ipOf('45.86.6.6') })), 0, 'room again after a delete');
+});
+
+test('a full route table is ROUTE_INSERT, per VNI and over all VNIs; refused interfaces and prefixes leave nothing', async (t) => {
+  const c = await setup(t);
+  // VM1 and VM2 (VNI 100) take 2 IPv4 routes, VM3 (VNI 200) one more
+  c.dp.tableLimits = { vnfs: 1000, routes: 6, routesPerVni: 4 };
+  await addVms(c, VM1, VM2);
+  t.is(st(await c.ok('CreateRoute', routeReq(VM1.vni, '10.1.0.0/16'))), 0);
+  t.is(st(await c.ok('CreatePrefix', prefixReq(VM1.id, '1.2.3.0/24'))), 0, 'the fourth route of VNI 100');
+  const full = { code: 303, message: 'ROUTE_INSERT' };
+  t.deepEqual((await c.ok('CreateRoute', routeReq(VM1.vni, '10.2.0.0/16'))).status, full);
+  t.deepEqual((await c.ok('CreatePrefix', prefixReq(VM2.id, '1.2.4.0/24'))).status, full);
+  t.deepEqual((await c.ok('CreateInterface', ifaceReq(VM4.id, VM4.dev, VM4.vni, VM4.ip, VM4.ipv6))).status, full);
+  t.deepEqual((await c.ok('CreateRoute', routeReq(VM1.vni, '10.1.0.0/16'))).status, { code: 301, message: 'ROUTE_EXISTS' },
+    'an existing route is still ROUTE_EXISTS');
+  t.is(st(await c.ok('GetInterface', idReq(VM4.id))), 201);
+  t.is((await c.ok('ListPrefixes', idReq(VM2.id))).prefixes!.length, 0);
+  t.is(c.srv.registry.vnf.size, 3, 'no underlay address of the refused prefix and interface');
+  // another VNI has room of its own until the tables of the family hold 6 routes
+  await addVms(c, VM3);
+  t.is(st(await c.ok('CreateRoute', routeReq(VM3.vni, '10.3.0.0/16'))), 0, 'the sixth IPv4 route');
+  t.deepEqual((await c.ok('CreateRoute', routeReq(VM3.vni, '10.4.0.0/16'))).status, full, 'over all VNIs');
+  t.is(st(await c.ok('CreateRoute', routeReq(VM3.vni, '2001:db8::/64'))), 0, 'IPv6 routes are counted apart');
+  await c.ok('DeleteRoute', routeReq(VM1.vni, '10.1.0.0/16'));
+  t.is(st(await c.ok('CreateRoute', routeReq(VM3.vni, '10.4.0.0/16'))), 0, 'room again after a delete');
 });
 
 test('a prefix takes a valid preferred underlay; a taken one is VNF_INSERT and leaves no route behind', async (t) => {

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { pino } from 'pino';
 import type { DataplaneApi } from '../../src/actors/dataplane-api.js';
+import { DpError, DpErrorCode } from '../../src/actors/errors.js';
 import { Registry } from '../../src/actors/registry.js';
 import { ipv4Addr, ipv6Addr } from '../../src/actors/registry-types.js';
 import { RouteSync } from '../../src/actors/route-sync.js';
@@ -10,6 +11,8 @@ import { Lpm6Table } from '../../src/tables/lpm6.js';
 
 class FakeDataplane implements DataplaneApi {
   readonly hostIpv6 = parseIpv6('fc00:1::')!;
+  // the sizes of the tables setup() creates
+  readonly tableLimits = { vnfs: 1024, routes: 1024, routesPerVni: 512 };
   vfPort(name: string): number | undefined {
     const m = /^net_tap(\d)$/.exec(name);
     return m ? Number(m[1]) : undefined;
@@ -77,7 +80,42 @@ test('deleting the last interface of a VNI empties its tables', async (t) => {
   t.is(sync.v4.size + sync.v6.size, 0);
 });
 
-test('a full table is counted and logged, and the service goes on', async (t) => {
+test('with the limits of its tables, the registry refuses a route beyond them (ROUTE_INSERT) and the tables hold every route it took', async (t) => {
+  const v4t = Lpm4Table.create({ maxRoutes: 12, maxRoutesPerVni: 8, maxVnis: 4 });
+  const v6t = Lpm6Table.create({ maxRoutes: 12, maxRoutesPerVni: 8, maxVnis: 4 });
+  const sync = new RouteSync(v4t, v6t, pino({ level: 'silent' }));
+  const dp = new FakeDataplane();
+  const reg = new Registry(Object.assign(dp, { tableLimits: { vnfs: 1024, routes: v4t.capacity, routesPerVni: v4t.vniCapacity } }));
+  reg.changes.subscribe((c) => sync.apply(c));
+  const nh = ipv6Addr(v6('fc00:2::1'));
+  for (const [id, vni, port] of [['vm1', 7, 2], ['vm2', 8, 3]] as const) {
+    await reg.createInterface({
+      id, vni, ipv4: v4(`10.0.${port}.1`), ipv6: new Uint8Array(16), deviceName: `net_tap${port}`,
+      pxeServer: '', bootFile: '', hostname: '', totalRate: 0n, publicRate: 0n,
+    });
+  }
+  const add = (vni: number, i: number): number => {
+    try {
+      reg.createRoute(vni, ipv4Addr(v4(`10.${i}.0.0`)), 16, vni, nh);
+      return 0;
+    } catch (e) {
+      return (e as DpError).code;
+    }
+  };
+  for (let i = 1; i <= 7; i++) t.is(add(7, i), 0);
+  t.is(add(7, 8), DpErrorCode.ROUTE_INSERT, 'VNI 7 holds 8 routes');
+  for (let i = 1; i <= 3; i++) t.is(add(8, i), 0);
+  t.is(add(8, 4), DpErrorCode.ROUTE_INSERT, 'the table holds 12 routes');
+  await reg.changes.commit();
+  t.is(sync.refused, 0);
+  t.is(v4t.size, 12);
+  t.is(v4t.count(7), 8);
+  for (let i = 1; i <= 7; i++) t.is(v4t.length(v4t.lookup(7, v4(`10.${i}.1.1`))), 16, `10.${i}.0.0/16 in VNI 7`);
+});
+
+// the registry's limits are the tables' (Dataplane.tableLimits); should they ever disagree, what
+// the table refuses is counted and logged
+test('a table refusing a route the registry took is counted and logged, and the service goes on', async (t) => {
   const sync = new RouteSync(Lpm4Table.create({ maxRoutes: 64, maxRoutesPerVni: 2, maxVnis: 4 }),
     Lpm6Table.create({ maxRoutes: 64, maxRoutesPerVni: 2, maxVnis: 4 }), pino({ level: 'silent' }));
   const reg = new Registry(new FakeDataplane());

@@ -42,7 +42,7 @@ test('setting an address again replaces its entry without growing the table', (t
 });
 
 test('a deleted entry is gone, its neighbours on the probe chain stay reachable, a second delete is false', (t) => {
-  const v = VnfTable.create(16);
+  const v = VnfTable.create(32);
   const addrs = Array.from({ length: 12 }, (_, i) => `fc00:1::${i + 1}`);
   addrs.forEach((a, i) => t.true(v.set(ip6(a), { type: 1, vni: i, port: i })));
   for (let i = 0; i < 12; i += 2) t.true(v.delete(ip6(addrs[i]!)));
@@ -52,12 +52,13 @@ test('a deleted entry is gone, its neighbours on the probe chain stay reachable,
   t.is(v.size, 6);
 });
 
-test('a full table refuses a new address, still replaces existing ones, and takes one again after a delete', (t) => {
-  const v = VnfTable.create(4);
+test('a full table (half its slots used) refuses a new address, still replaces existing ones, and takes one again after a delete', (t) => {
+  const v = VnfTable.create(8);
+  t.is(v.maxEntries, 4);
   const addrs = ['fc00::1', 'fc00::2', 'fc00::3', 'fc00::4'];
   addrs.forEach((a, i) => t.true(v.set(ip6(a), { type: 1, vni: i, port: i })));
   t.false(v.set(ip6('fc00::5'), { type: 1, vni: 9, port: 9 }));
-  t.is(find(v, 'fc00::5'), null, 'a lookup in a full table terminates');
+  t.is(find(v, 'fc00::5'), null);
   t.true(v.set(ip6('fc00::3'), { type: 2, vni: 33, port: 3 }), 'replace in a full table');
   t.true(v.delete(ip6('fc00::2')));
   t.true(v.set(ip6('fc00::5'), { type: 1, vni: 9, port: 9 }), 'the tombstone is reused');
@@ -70,7 +71,7 @@ test('a full table refuses a new address, still replaces existing ones, and take
 });
 
 test('an address set again after its delete is stored once (no stale duplicate behind a tombstone)', (t) => {
-  const v = VnfTable.create(8);
+  const v = VnfTable.create(16);
   for (let i = 1; i <= 6; i++) v.set(ip6(`fc00::${i}`), { type: 1, vni: i, port: i });
   v.delete(ip6('fc00::2'));
   v.set(ip6('fc00::2'), { type: 2, vni: 22, port: 2 });
@@ -82,11 +83,14 @@ test('an address set again after its delete is stored once (no stale duplicate b
 });
 
 test('clear removes every entry and the table takes new ones', (t) => {
-  const v = VnfTable.create(16);
-  for (let i = 1; i <= 10; i++) v.set(ip6(`fc00::${i}`), { type: 1, vni: i, port: i });
+  const v = VnfTable.create(32);
+  for (let i = 1; i <= 16; i++) v.set(ip6(`fc00::${i}`), { type: 1, vni: i, port: i });
   v.clear();
   t.is(v.size, 0);
-  for (let i = 1; i <= 10; i++) t.is(find(v, `fc00::${i}`), null);
+  for (let i = 1; i <= 16; i++) t.is(find(v, `fc00::${i}`), null);
+  // no tombstones left behind: every slot's state word (layout of vnf-table.ts: a 4-word header,
+  // 12 words per slot, the state in word 1) is free again
+  for (let s = 0; s < v.slots; s++) t.is(v.w[4 + s * 12 + 1], 0, `slot ${s}`);
   for (let i = 1; i <= 16; i++) t.true(v.set(ip6(`fc01::${i}`), { type: 2, vni: i, port: i }));
   t.deepEqual(find(v, 'fc01::16'), { type: 2, vni: 16, port: 16 });
 });
