@@ -84,6 +84,12 @@ export interface ControlServer {
   /** This process run's UUID, returned by Initialize and CheckInitialized. */
   readonly uuid: string;
   readonly registry: Registry;
+  /**
+   * Calls answered so far by RPC and result: `Success`, upstream's status name for a refusal in
+   * the response (`ROUTE_INSERT`, `VNF_INSERT`, `NO_VM`) or the gRPC code name when the call
+   * failed on the gRPC level (`INVALID_ARGUMENT`, `ABORTED`, `INTERNAL`). Read by the metrics actor.
+   */
+  callCounts(): Array<{ rpc: string; result: string; count: number }>;
   /** Sets the health status of "" and the dpservice service (SERVING / NOT_SERVING). */
   setServing(serving: boolean): void;
   /** Stops accepting calls, lets running ones finish (bounded by drainTimeoutMs), then stops. */
@@ -1029,6 +1035,21 @@ export async function startControl(opts: ControlOptions): Promise<ControlServer>
     }
   };
 
+  // calls by RPC and result (callCounts); one Map per RPC, created with the service below
+  const counts = new Map<string, Map<string, number>>();
+  const countCall = (rpc: string, result: string): void => {
+    let m = counts.get(rpc);
+    if (m === undefined) counts.set(rpc, (m = new Map()));
+    m.set(result, (m.get(result) ?? 0) + 1);
+  };
+  const resultOf = (out: Outcome): string => {
+    if ('ok' in out) {
+      const status = (out.ok as { status?: { code?: number; message?: string } }).status;
+      return status === undefined || status.code === 0 ? 'Success' : status.message ?? String(status.code);
+    }
+    return grpc.status[out.grpcCode] ?? String(out.grpcCode);
+  };
+
   const unary =
     (rpc: string) =>
     (call: grpc.ServerUnaryCall<unknown, object>, callback: grpc.sendUnaryData<object>): void => {
@@ -1042,6 +1063,7 @@ export async function startControl(opts: ControlOptions): Promise<ControlServer>
       serial(() => process(rpc, request))
         .catch((e: unknown): Outcome => ({ grpcCode: grpc.status.INTERNAL, details: `internal error in ${rpc}: ${String(e)}` }))
         .then((out) => {
+          countCall(rpc, resultOf(out));
           if ('ok' in out) callback(null, out.ok);
           else {
             if (out.grpcCode !== grpc.status.ABORTED) log.info({ rpc, grpcCode: out.grpcCode, details: out.details }, `${rpc} refused`);
@@ -1091,6 +1113,7 @@ export async function startControl(opts: ControlOptions): Promise<ControlServer>
     port,
     uuid,
     registry,
+    callCounts: () => [...counts].flatMap(([rpc, m]) => [...m].map(([result, count]) => ({ rpc, result, count }))),
     setServing: (serving: boolean) => health.setServing(serving),
     close: () => {
       closing ??= new Promise<void>((resolve) => {

@@ -47,7 +47,10 @@ export function dropCounters(dp: Dataplane): Map<string, number> {
   return out;
 }
 
-export function buildRegistry(dp: Dataplane, sources: () => TelemetrySources): Registry {
+/** gRPC calls answered, by RPC and result (ControlServer.callCounts). */
+export type CallCounts = () => Iterable<{ rpc: string; result: string; count: number }>;
+
+export function buildRegistry(dp: Dataplane, sources: () => TelemetrySources, calls: CallCounts = () => []): Registry {
   const registry = new Registry();
   const host = hostname();
   new Gauge({
@@ -162,13 +165,22 @@ export function buildRegistry(dp: Dataplane, sources: () => TelemetrySources): R
       for (const p of dp.ports) this.set({ name: p.ifname || p.name }, dp.dpdk.portLink(p.port).up ? 1 : 0);
     },
   });
+  // refusals included: a full table is an error code for the client and a count here
+  new Gauge({
+    name: 'dps_grpc_calls_total', help: 'gRPC calls answered, by RPC and result (Success or the error)', labelNames: ['rpc', 'result'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of calls()) this.set({ rpc: c.rpc, result: c.result }, c.count);
+    },
+  });
   return registry;
 }
 
 export async function startMetrics(o: {
-  port: number; host?: string; dataplane: Dataplane; sources: () => TelemetrySources; log: Logger;
+  port: number; host?: string; dataplane: Dataplane; sources: () => TelemetrySources; calls?: CallCounts; log: Logger;
 }): Promise<MetricsServer> {
-  const registry = buildRegistry(o.dataplane, o.sources);
+  const registry = buildRegistry(o.dataplane, o.sources, o.calls);
   const server: Server = createServer((req, res) => {
     if (req.url !== '/metrics') {
       res.statusCode = 404;

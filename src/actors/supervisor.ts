@@ -59,7 +59,9 @@ export async function startSupervisor(opts: ServiceOptions, ealArgs: string[]): 
     await dataplane.applyChanges(changes);
     telemetry.refresh();
   });
-  const metrics = opts.metricsPort > 0 ? await startMetrics({ port: opts.metricsPort, dataplane, sources, log: root }) : undefined;
+  const metrics = opts.metricsPort > 0 ? await startMetrics({
+    port: opts.metricsPort, dataplane, sources, calls: () => control.callCounts(), log: root,
+  }) : undefined;
   log.info({ grpcPort: control.port, uuid: control.uuid }, 'gRPC server listening');
 
   let stopping: Promise<void> | undefined;

@@ -887,6 +887,26 @@ test('a full route table is ROUTE_INSERT, per VNI and over all VNIs; refused int
   t.is(st(await c.ok('CreateRoute', routeReq(VM3.vni, '2001:db8::/64'))), 0, 'IPv6 routes are counted apart');
   await c.ok('DeleteRoute', routeReq(VM1.vni, '10.1.0.0/16'));
   t.is(st(await c.ok('CreateRoute', routeReq(VM3.vni, '10.4.0.0/16'))), 0, 'room again after a delete');
+  // and every refusal is counted for /metrics (dps_grpc_calls_total)
+  const calls = (rpc: string): Record<string, number> =>
+    Object.fromEntries(c.srv.callCounts().filter((x) => x.rpc === rpc).map((x) => [x.result, x.count]));
+  t.deepEqual(calls('CreateRoute'), { Success: 4, ROUTE_INSERT: 2, ROUTE_EXISTS: 1 });
+  t.deepEqual(calls('CreateInterface'), { Success: 3, ROUTE_INSERT: 1 });
+  t.deepEqual(calls('CreatePrefix'), { Success: 1, ROUTE_INSERT: 1 });
+});
+
+test('calls are counted by RPC and result, gRPC-level failures by their gRPC code', async (t) => {
+  const c = await setup(t, { init: false });
+  await c.call('CreateInterface', ifaceReq(VM1.id, VM1.dev, VM1.vni, VM1.ip, VM1.ipv6));
+  await c.ok('Initialize');
+  await c.ok('CreateInterface', ifaceReq(VM1.id, VM1.dev, VM1.vni, VM1.ip, VM1.ipv6));
+  await c.ok('CreateInterface', ifaceReq(VM1.id, VM1.dev, VM1.vni, VM1.ip, VM1.ipv6));
+  await c.call('GetInterface', idReq(''));
+  const got = c.srv.callCounts().map((x) => `${x.rpc} ${x.result} ${x.count}`).sort();
+  t.deepEqual(got, [
+    'CreateInterface ABORTED 1', 'CreateInterface ALREADY_EXISTS 1', 'CreateInterface Success 1', 'GetInterface INVALID_ARGUMENT 1',
+    'Initialize Success 1',
+  ]);
 });
 
 test('a prefix takes a valid preferred underlay; a taken one is VNF_INSERT and leaves no route behind', async (t) => {
