@@ -189,6 +189,62 @@ test.serial('DeleteInterface removes the interface\'s flows at once, those anoth
   }
 });
 
+test.serial('configuration churn under traffic: 20 rounds of an interface with VIP, prefix and route created and deleted while packets flow', async (t) => {
+  const c = dpClient(`127.0.0.1:${GRPC}`);
+  const ok = async (rpc: string, req: object): Promise<void> => {
+    const r = await c.call(rpc, req);
+    t.is(r.status.code, 0, `${rpc}: ${JSON.stringify(r.status)}`);
+  };
+  const ip4 = (a: string): object => ({ ipver: 0, address: Buffer.from(a) });
+  const vm2 = { interface_id: Buffer.from('vm2') };
+  const route = { vni: 100, route: { prefix: { ip: ip4('10.200.0.0'), length: 16 }, nexthop_vni: 100, nexthop_address: { ipver: 1, address: Buffer.from('fc00:2::1') } } };
+  const s0 = await workerStats(METRICS);
+  // traffic from vm1 to vm2's address, its VIP and its prefix, on many flows, all through the churn
+  const ROUNDS = 20;
+  let sending = true;
+  const traffic = (async (): Promise<void> => {
+    for (let i = 0; sending; i++) {
+      const dst = ['10.100.1.2', '45.0.0.2', '10.100.2.7'][i % 3]!;
+      await nsExec(NS1, ['sh', '-c', `for p in 0 1 2 3 4 5 6 7; do echo churn | nc -u -w0 -p $((43000 + ${i % 64} * 8 + p)) ${dst} 9996; done`], 10000);
+    }
+  })();
+  const ping = nsExec(NS1, ['ping', '-q', '-i', '0.01', '-w', '12', '10.100.1.2'], 20000);
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      await ok('CreateInterface', {
+        ...vm2, vni: 100, device_name: 'net_tap3',
+        ipv4_config: { primary_address: Buffer.from('10.100.1.2') }, ipv6_config: { primary_address: Buffer.from('::') },
+      });
+      await ok('CreateVip', { ...vm2, vip_ip: ip4('45.0.0.2') });
+      await ok('CreatePrefix', { ...vm2, prefix: { ip: ip4('10.100.2.0'), length: 24 } });
+      await ok('CreateRoute', route);
+      await sleep(100 + (round % 4) * 50);
+      await ok('DeleteRoute', route);
+      if (round % 2 === 0) await ok('DeleteVip', vm2);
+      await ok('DeleteInterface', vm2);
+      t.is(svc!.proc.exitCode, null, 'the service runs');
+    }
+  } finally {
+    sending = false;
+    await traffic;
+  }
+  const p = await ping;
+  t.log(`ping during the churn: ${/\d+ packets transmitted, \d+ received/.exec(p.stdout)?.[0] ?? p.stdout}`);
+  // vm2 back for good: reached at once
+  await ok('CreateInterface', {
+    ...vm2, vni: 100, device_name: 'net_tap3',
+    ipv4_config: { primary_address: Buffer.from('10.100.1.2') }, ipv6_config: { primary_address: Buffer.from('::') },
+  });
+  c.close();
+  await waitFor('vm2 reachable after the churn', async () => (await nsExec(NS1, ['ping', '-c', '1', '-W', '1', '10.100.1.2'])).code === 0, 10000);
+  const s1 = await workerStats(METRICS);
+  t.log(`during the churn: rx +${sum(s1, 'rx_packets') - sum(s0, 'rx_packets')}, tx +${sum(s1, 'tx_packets') - sum(s0, 'tx_packets')}, `
+    + `flows created +${sum(s1, 'flow_created') - sum(s0, 'flow_created')}, flushed +${sum(s1, 'flow_flushed') - sum(s0, 'flow_flushed')}`);
+  t.true(sum(s1, 'tx_packets') > sum(s0, 'tx_packets'));
+  // nothing outlives its interface: once the traffic stopped, every flow ages out
+  await waitFor('every flow aged out', async () => ((await liveFlows()) === 0 ? true : undefined), (FLOW_TIMEOUT_S + 8) * 1000);
+});
+
 test.serial('SIGTERM stops the service cleanly: exit 0, workers and ports stopped, TAP devices and EAL runtime files gone', async (t) => {
   t.true(svc!.runtimeDirExists, `${svc!.runtimeDir} while running`);
   const code = await svc!.stop();
