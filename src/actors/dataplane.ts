@@ -10,7 +10,7 @@ import type { ServiceOptions } from '../config/options.js';
 import { type Dpdk, loadShim, shimPath } from '../ffi/dpdk.js';
 import { counterWords } from '../workers/graph.js';
 import { graphNodeNames } from '../workers/build-graph.js';
-import { createChannelBuffers, CTL_READY, Op, SupervisorChannel } from '../workers/channel.js';
+import { createChannelBuffers, CTL_READY, SupervisorChannel } from '../workers/channel.js';
 import type { NodeSettings } from '../workers/node-context.js';
 import { type WorkerData, WS_WORDS } from '../workers/worker-data.js';
 import { type InterfaceConfig, MAX_PORTS, PortState, PortTable } from '../tables/port-table.js';
@@ -114,7 +114,7 @@ export class Dataplane implements DataplaneApi {
     };
     this.adviseHugePages();
     this.tables = new TableSync(this.routes, this.vnf, this.portTable, this.flows, {
-      broadcast: async (op, a) => { await Promise.all(this.workers.map((w) => w.channel.send(op, a))); },
+      broadcast: async (op, a, b) => { await Promise.all(this.workers.map((w) => w.channel.send(op, a, b))); },
     }, this.log);
   }
 
@@ -276,23 +276,12 @@ export class Dataplane implements DataplaneApi {
   }
 
   async attachInterface(port: number, cfg: InterfaceConfig): Promise<void> {
-    this.portTable.attach(port, cfg);
+    this.tables.attachInterface(port, cfg);
   }
 
-  /**
-   * Stops the port, has every worker flush the interface's flows, then clears the interface. The
-   * flush runs while the port table still holds the interface's address and VNI: a flow DNATed to
-   * it (another VM's connection to its VIP) is known by them (flowOfPort). Cleared first, as
-   * before, such flows stayed until they aged out (24 h for established TCP) and kept translating
-   * to the deleted interface's address.
-   */
+  /** Stops the port, has every worker flush the interface's flows, then clears it (TableSync). */
   async detachInterface(port: number): Promise<void> {
-    this.portTable.deactivate(port);
-    try {
-      await Promise.all(this.workers.map((w) => w.channel.send(Op.PORT_DETACH, port)));
-    } finally {
-      this.portTable.detach(port);
-    }
+    await this.tables.detachInterface(port);
   }
 
   markInitialized(): void {

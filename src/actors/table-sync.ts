@@ -4,23 +4,25 @@
  * kind, port), interface VIPs in the port table; and it makes the packet path forget what a change
  * invalidates. Cached per-flow decisions carry the configuration generation they were made in, so
  * any change to routes, VNFs or VIPs bumps the generation; flows that depended on a removed VIP or
- * interface are deleted by their owning workers (FLUSH_PORT). Either way the workers acknowledge
- * over their command rings before the call answers: no packet after the answer uses the old state.
+ * interface are deleted by their owning workers (FLUSH_PORT, PORT_DETACH). Either way the workers
+ * acknowledge over their command rings before the call answers: no packet after the answer uses
+ * the old state. Interfaces come and go on their ports here too (attachInterface, detachInterface).
  */
 import type { Logger } from 'pino';
 import type { FlowTable } from '../tables/flow-table.js';
-import type { PortTable } from '../tables/port-table.js';
+import type { InterfaceConfig, PortTable } from '../tables/port-table.js';
 import type { VnfTable } from '../tables/vnf-table.js';
+import { Op } from '../workers/channel.js';
 import type { RegistryChange } from './registry-changes.js';
 import type { RouteSync } from './route-sync.js';
 
 export interface WorkerBarrier {
-  /** Resolves when every worker has acknowledged `op(a)` (FLUSH_PORT, PING). */
-  broadcast(op: number, a: number): Promise<void>;
+  /**
+   * Resolves when every worker has handled and acknowledged command `op` (channel.ts Op:
+   * PORT_DETACH, FLUSH_PORT, PING) with arguments `a` and `b` (workers/commands.ts).
+   */
+  broadcast(op: number, a: number, b?: number): Promise<void>;
 }
-
-export const SYNC_OP_PING = 1;
-export const SYNC_OP_FLUSH_PORT = 4;
 
 export class TableSync {
   /** VNF entries the table refused (full). */
@@ -35,10 +37,32 @@ export class TableSync {
     private readonly log: Logger,
   ) {}
 
+  /** Activates an interface on a VM port: the workers answer DHCP, ARP and ND on it from then on. */
+  attachInterface(port: number, cfg: InterfaceConfig): void {
+    this.ports.attach(port, cfg);
+  }
+
+  /**
+   * Stops the port, has every worker flush the interface's flows, then clears the interface. The
+   * flush runs while the port table still holds the interface's address and VNI: a flow DNATed to
+   * it (another VM's connection to its VIP) is known by them (flowOfPort). Cleared first, such
+   * flows stayed until they aged out (24 h for established TCP) and kept translating to the
+   * deleted interface's address.
+   */
+  async detachInterface(port: number): Promise<void> {
+    this.ports.deactivate(port);
+    try {
+      await this.workers.broadcast(Op.PORT_DETACH, port);
+    } finally {
+      this.ports.detach(port);
+    }
+  }
+
   async apply(changes: readonly RegistryChange[]): Promise<void> {
     this.routes.apply(changes);
     let invalidate = false;
-    const flush = new Set<number>();
+    // ports whose flows go, each with the VIP it lost (0: none), whose SNATed flows go too
+    const flush = new Map<number, number>();
     for (const c of changes) {
       switch (c.kind) {
         case 'vnf-added':
@@ -54,12 +78,13 @@ export class TableSync {
           break;
         case 'vip-added':
           this.ports.setVip(c.port, c.vip.vip, c.vip.underlay);
-          flush.add(c.port);
+          flush.set(c.port, flush.get(c.port) ?? 0);
           invalidate = true;
           break;
         case 'vip-removed':
+          // no new flow gets the VIP from here on; the workers' flush is told which one it was
           this.ports.setVip(c.port, 0, null);
-          flush.add(c.port);
+          flush.set(c.port, c.vip.vip);
           invalidate = true;
           break;
         case 'route-added':
@@ -78,7 +103,7 @@ export class TableSync {
     }
     if (!invalidate && flush.size === 0) return;
     this.flows.bumpGeneration();
-    for (const port of flush) await this.workers.broadcast(SYNC_OP_FLUSH_PORT, port);
-    if (flush.size === 0) await this.workers.broadcast(SYNC_OP_PING, 0);
+    for (const [port, vip] of flush) await this.workers.broadcast(Op.FLUSH_PORT, port, vip);
+    if (flush.size === 0) await this.workers.broadcast(Op.PING, 0);
   }
 }

@@ -109,15 +109,21 @@ function pow2AtLeast(n: number): number {
 }
 
 /**
- * Whether flow f belongs to the interface on `port` (IPv4 `ip`, VNI `vni`), as the flushes of an
- * interface's flows see it: the flows it started or was tunnelled (R_PORT), and those DNATed to it
- * (a VIP's: the reply key's source is the interface's address in its VNI).
+ * Whether flow f belongs to the interface on `port` (IPv4 `ip`, VNI `vni`, VIP `vip`, 0: none), as
+ * the flushes of an interface's flows see it: the flows it started or was tunnelled (R_PORT),
+ * those DNATed to it (to its VIP: the reply key's source is its address in its VNI) and those
+ * SNATed with its VIP (the reply key's destination is the VIP), whichever port created them (a
+ * flow another port created with the interface's address as source gets the VIP when the
+ * interface sends on it; upstream flushes by the creating port only, which leaves such a flow
+ * translating with a deleted VIP).
  */
-export function flowOfPort(rec: Int32Array, f: number, port: number, ip: number, vni: number): boolean {
+export function flowOfPort(rec: Int32Array, f: number, port: number, ip: number, vni: number, vip: number): boolean {
   const base = f * RECORD;
   if (rec[base + R_PORT] === port) return true;
-  return (rec[base + R_FLAGS]! & FLOW_DST_NAT) !== 0 && rec[base + R_KEY + KEY_STRIDE + K_SRC] === ip
-    && rec[base + R_KEY + K_VNI] === vni;
+  const flags = rec[base + R_FLAGS]!;
+  if ((flags & (FLOW_DST_NAT | FLOW_SRC_NAT)) === 0 || rec[base + R_KEY + K_VNI] !== vni) return false;
+  return ((flags & FLOW_DST_NAT) !== 0 && ip !== 0 && rec[base + R_KEY + KEY_STRIDE + K_SRC] === ip)
+    || ((flags & FLOW_SRC_NAT) !== 0 && vip !== 0 && rec[base + R_KEY + KEY_STRIDE + K_DST] === vip);
 }
 
 export class FlowTable {

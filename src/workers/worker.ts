@@ -20,9 +20,10 @@ import { tuneJit } from './jit.js';
 import { type NodeContext, openForwarding } from './node-context.js';
 import { Qsbr } from '../tables/qsbr.js';
 import {
-  AgingPace, flowOfPort, R_SEEN, R_STATE, RECORD, TcpState,
+  AgingPace, R_SEEN, R_STATE, RECORD, TcpState,
 } from '../tables/flow-table.js';
-import { FS_AGED, FS_FLUSHED } from './node-context.js';
+import { FS_AGED } from './node-context.js';
+import { WorkerCommands } from './commands.js';
 import {
   buildGarp, buildRa, buildRouterProbe, buildUnsolicitedNa, garpWanted, ndWanted, PERIODIC_FAST_INTERVAL_MS, PeriodicSchedule,
   routerProbeWanted,
@@ -98,10 +99,7 @@ function run(data: WorkerData): void {
   const graceToken = (): number => qsbr.start();
   owner.startGrace = graceToken;
   const graceDone = (t: number): boolean => qsbr.check(t);
-  let flushPort = -1;
-  let flushIp = 0;
-  let flushVni = 0;
-  const flushMatch = (f: number): boolean => flushPort < 0 || flowOfPort(rec, f, flushPort, flushIp, flushVni);
+  const commands = new WorkerCommands(fwd, ports, graceToken);
   qsbr.online(data.queue);
   const graph = new Graph(buildNodes(ctx, data.ports, data.queue), new Float64Array(data.counters));
   const stats = new Float64Array(data.stats);
@@ -254,13 +252,7 @@ function run(data: WorkerData): void {
       // (commands are handled between bursts); flushes delete the worker's own flows first
       let result = 0;
       if (cmd[0] === Op.STOP) Atomics.store(ctl, CTL_STOP, 1);
-      else if (cmd[0] === Op.PORT_DETACH || cmd[0] === Op.FLUSH_PORT || cmd[0] === Op.FLUSH_ALL) {
-        flushPort = cmd[0] === Op.FLUSH_ALL ? -1 : cmd[2]!;
-        flushIp = flushPort >= 0 ? ports.ipv4(flushPort) | 0 : 0;
-        flushVni = flushPort >= 0 ? ports.vni(flushPort) | 0 : 0;
-        result = owner.removeWhere(flushMatch, qsbr.start());
-        fwd.stats[FS_FLUSHED] = fwd.stats[FS_FLUSHED]! + result;
-      }
+      else result = commands.handle(cmd[0]!, cmd[2]!, cmd[3]!);
       chan.acknowledge(cmd[1]!, result);
     }
     owner.reclaim(graceDone);

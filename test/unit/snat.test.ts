@@ -1,6 +1,8 @@
 import test from 'ava';
 import { frameOf, makeTestBatch, PF_FROM_PF, PF_SOUTH_NORTH } from '../../src/packet/batch.js';
 import { FLOW_DST_NAT, FLOW_SRC_NAT, R_FLAGS, RECORD } from '../../src/tables/flow-table.js';
+import { Op } from '../../src/workers/channel.js';
+import { WorkerCommands } from '../../src/workers/commands.js';
 import type { NodeContext } from '../../src/workers/node-context.js';
 import { ClsNode } from '../../src/workers/nodes/cls.js';
 import { ConntrackNode } from '../../src/workers/nodes/conntrack.js';
@@ -9,7 +11,7 @@ import { Ipv4LookupNode } from '../../src/workers/nodes/ipv4-lookup.js';
 import { Ipv6LookupNode } from '../../src/workers/nodes/ipv6-lookup.js';
 import { SnatNode } from '../../src/workers/nodes/snat.js';
 import {
-  ascii, cat, eth, findFlow, flowKey4, hex, icmpEcho, ip4, ip4num, ip6, ipv4, ipv4HeaderOk, ipv6, l4v4Ok, makeCtx, PORT_MAC,
+  addVm, ascii, cat, eth, findFlow, flowKey4, hex, icmpEcho, ip4, ip4num, ip6, ipv4, ipv4HeaderOk, ipv6, l4v4Ok, makeCtx, PORT_MAC,
   route4, route6, runPath, tcp, udp, VIP, VM_IPV4, VM_IPV6, VM_MAC, withL4Checksum4,
 } from './frames.js';
 
@@ -55,6 +57,24 @@ test('a new south-north flow from a VM with a VIP leaves from the VIP with valid
     const f = r.b.flow[r.slot]!;
     t.is(ctx.fwd.flows.rec[f * RECORD + R_FLAGS]! & (FLOW_SRC_NAT | FLOW_DST_NAT), FLOW_SRC_NAT, what);
   }
+});
+
+test('a flow SNATed with a VIP goes with the VIP, whichever port created it (a flush of the VIP\'s interface removes it)', (t) => {
+  const ctx = setup();
+  // another VM of the VNI sends with the first one's address as its source: its flow, not SNATed
+  addVm(ctx, 4, { vni: 100, ipv4: '10.100.1.2' });
+  const frame = out4('8.8.8.8', 17, udp(40000, 53, ascii('q')));
+  t.is(hex(runPath(path(ctx), frame, 4).out.subarray(26, 30)), hex(ip4(VM_IPV4)));
+  // then the owner of the address sends on the same 5-tuple: the flow gets its VIP
+  const r = runPath(path(ctx), frame, 3);
+  t.is(r.exit, 'firewall');
+  t.is(hex(r.out.subarray(26, 30)), hex(ip4(VIP)), 'SNATed with the VIP');
+  t.is(ctx.fwd.flows.live, 1);
+  t.is(ctx.fwd.flows.rec[r.b.flow[r.slot]! * RECORD + R_FLAGS]! & FLOW_SRC_NAT, FLOW_SRC_NAT);
+  // what DeleteVip (or DeleteInterface) has the workers do for port 3; before, such a flow stayed
+  // and kept translating with the removed VIP until it aged out
+  t.is(new WorkerCommands(ctx.fwd, ctx.ports, () => 0).handle(Op.FLUSH_PORT, 3), 1);
+  t.is(ctx.fwd.flows.live, 0);
 });
 
 test('the SNATed flow expects replies to the VIP', (t) => {
