@@ -28,6 +28,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { pino } from 'pino';
+import { DpError, DpErrorCode } from '../../src/actors/errors.js';
 import { Registry } from '../../src/actors/registry.js';
 import { ipv4Addr, ipv6Addr } from '../../src/actors/registry-types.js';
 import { RouteSync } from '../../src/actors/route-sync.js';
@@ -356,6 +357,7 @@ class Service {
   bOn = true;
   private remote: 'underlay' | 'none' | 'local' = 'underlay';
   private remote6 = true;
+  private internet = true;
 
   /**
    * A configuration change, made through the registry as gRPC calls make it, and committed: the
@@ -364,7 +366,8 @@ class Service {
    * removed, routed to the underlay (CreateRoute) or to VM B (CreatePrefix); the remote IPv6 /64
    * removed or back; A's VIP removed or back; VM B's interface deleted (with its routes, prefix
    * and underlay address) or back; VM A's interface deleted (with its VIP: the flows other VMs
-   * opened to the VIP go with it) or back.
+   * opened to the VIP go with it) or back; Initialize again (external routes gone, the
+   * interfaces' own routes put back in the same batch); the default route removed or back.
    */
   async change(kind: number): Promise<void> {
     const reg = this.registry;
@@ -373,12 +376,31 @@ class Service {
       case 0: case 1: case 2: {
         const want = (['none', 'underlay', 'local'] as const)[kind]!;
         if (this.remote === 'underlay') reg.deleteRoute(100, remote4, 24);
-        else if (this.remote === 'local') reg.deletePrefix('B', remote4, 24);
+        else if (this.remote === 'local') {
+          try {
+            reg.deletePrefix('B', remote4, 24);
+          } catch (e) {
+            // after Initialize the prefix's route is gone: ROUTE_NOT_FOUND, the prefix removed (upstream)
+            if (!(e instanceof DpError) || e.code !== DpErrorCode.ROUTE_NOT_FOUND) throw e;
+          }
+        }
         if (want === 'underlay') reg.createRoute(100, remote4, 24, 100, ipv6Addr(ip6(REMOTE_HOST)));
         else if (want === 'local' && this.bOn) reg.createPrefix('B', remote4, 24, ip6('fc00:1::99'));
         this.remote = want === 'local' && !this.bOn ? 'none' : want;
         break;
       }
+      case 6:
+        // Initialize again (a restarted controller): every route but the interfaces' own goes
+        reg.initialize();
+        if (this.remote !== 'local') this.remote = 'none';
+        this.remote6 = false;
+        this.internet = false;
+        break;
+      case 7:
+        if (this.internet) reg.deleteRoute(100, ipv4Addr(0), 0);
+        else reg.createRoute(100, ipv4Addr(0), 0, 100, ipv6Addr(ip6(INTERNET_GW)));
+        this.internet = !this.internet;
+        break;
       case 3:
         if (this.remote6) reg.deleteRoute(100, ipv6Addr(ip6('2000:100:2::')), 64);
         else reg.createRoute(100, ipv6Addr(ip6('2000:100:2::')), 64, 100, ipv6Addr(ip6(REMOTE_HOST)));
@@ -401,7 +423,7 @@ class Service {
         }
         this.aOn = !this.aOn;
         break;
-      default:
+      default: // B
         if (this.bOn && !this.aOn) break;
         if (this.bOn) {
           await reg.deleteInterface('B');
@@ -613,7 +635,7 @@ async function fuzz(t: ExecutionContext, seedList: number[], capacity: number, w
       if (burst % 25 === 12) {
         // the configuration changes between two bursts (as an RPC's change is acknowledged by
         // every worker between bursts before it answers)
-        const kind = Math.floor(rnd() * 7);
+        const kind = Math.floor(rnd() * 9);
         await on.change(kind);
         await off.change(kind);
         // no flow outlives its interface: once DeleteInterface is committed, none that the
