@@ -165,6 +165,15 @@ export function buildRegistry(dp: Dataplane, sources: () => TelemetrySources, ca
       for (const p of dp.ports) this.set({ name: p.ifname || p.name }, dp.dpdk.portLink(p.port).up ? 1 : 0);
     },
   });
+  // should stay 0: the registry refuses what the tables cannot take (DataplaneApi.tableLimits)
+  new Gauge({
+    name: 'dps_table_sync_refused_total', help: 'Entries a packet-path table refused after the registry accepted them (0 expected)',
+    labelNames: ['table'], registers: [registry],
+    collect() {
+      this.set({ table: 'routes' }, dp.routes.refused);
+      this.set({ table: 'vnf' }, dp.tables.vnfRefused);
+    },
+  });
   // refusals included: a full table is an error code for the client and a count here
   new Gauge({
     name: 'dps_grpc_calls_total', help: 'gRPC calls answered, by RPC and result (Success or the error)', labelNames: ['rpc', 'result'],

@@ -93,6 +93,7 @@ test('net_null uplinks and net_ring VM ports run by device name; garbage is coun
   t.regex(metrics, /^dps_hash_table_saturation\{table="interface_table",stat="entries"\} 1$/m);
   t.regex(metrics, /^dps_hash_table_saturation\{table="conntrack_table",stat="capacity"\} 1048576$/m);
   t.regex(metrics, /^dps_grpc_calls_total\{rpc="CreateFirewallRule",result="Success"\} 1$/m);
+  t.regex(metrics, /^dps_table_sync_refused_total\{table="routes"\} 0$/m);
 
   proc.kill('SIGTERM');
   t.is(await exited, 0, log.slice(-2000));
