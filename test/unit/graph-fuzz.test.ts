@@ -8,6 +8,7 @@
  * - every received packet ends exactly once, in a tx descriptor or in the drop sink with a reason;
  * - every frame sent lies inside its buffer and goes out of a port that exists (not the port of
  *   an interface that was deleted);
+ * - a packet from a VM port leaves by another VM port only if both interfaces are in one VNI;
  * - no IP header sent claims more bytes than the frame has, and a tunnel on an uplink is exactly
  *   as long as its inner packet;
  * - an IPv4 packet that arrived with correct checksums leaves with correct ones (NAT, tunnels),
@@ -295,10 +296,10 @@ class Service {
   }
 
   /** CreateInterface for VM `name` (its underlay address given), and the VM's MAC learned. */
-  private async createVm(name: keyof typeof VMS): Promise<void> {
+  private async createVm(name: keyof typeof VMS, vni: number = VMS[name].vni): Promise<void> {
     const vm = VMS[name];
     await this.registry.createInterface({
-      id: name, vni: vm.vni, ipv4: ip4num(vm.ip), ipv6: ip6(vm.ip6), deviceName: `net_tap${vm.port}`, preferredUnderlay: ip6(vm.ul),
+      id: name, vni, ipv4: ip4num(vm.ip), ipv6: ip6(vm.ip6), deviceName: `net_tap${vm.port}`, preferredUnderlay: ip6(vm.ul),
       pxeServer: '', bootFile: '', hostname: '', totalRate: 0n, publicRate: 0n,
     });
     this.ctx.ports.learnVmMac(vm.port, mac(vm.mac), 0);
@@ -352,9 +353,10 @@ class Service {
 
   /** Configuration that change() toggles (the same in both twins). */
   private vipOn = true;
-  /** VM A's and VM B's interfaces exist. */
+  /** VM A's and VM B's interfaces exist; B's VNI. */
   aOn = true;
   bOn = true;
+  private bVni = 100;
   private remote: 'underlay' | 'none' | 'local' = 'underlay';
   private remote6 = true;
   private internet = true;
@@ -367,7 +369,8 @@ class Service {
    * removed or back; A's VIP removed or back; VM B's interface deleted (with its routes, prefix
    * and underlay address) or back; VM A's interface deleted (with its VIP: the flows other VMs
    * opened to the VIP go with it) or back; Initialize again (external routes gone, the
-   * interfaces' own routes put back in the same batch); the default route removed or back.
+   * interfaces' own routes put back in the same batch); the default route removed or back. B
+   * may come back in VNI 200 (its port reused by another VNI: nothing of VNI 100 may reach it).
    */
   async change(kind: number): Promise<void> {
     const reg = this.registry;
@@ -413,8 +416,8 @@ class Service {
         this.vipOn = !this.vipOn;
         break;
       case 5:
-        // one of A and B at a time: VNI 100 keeps a user, so its routes stay
-        if (this.aOn && !this.bOn) break;
+        // VNI 100 keeps a user (A or B in it), so its routes stay
+        if (this.aOn && !(this.bOn && this.bVni === 100)) break;
         if (this.aOn) {
           await reg.deleteInterface('A');
         } else {
@@ -423,14 +426,15 @@ class Service {
         }
         this.aOn = !this.aOn;
         break;
-      default: // B
+      default: // B; with kind 9 re-created on its port in VNI 200, where C has A's addresses
         if (this.bOn && !this.aOn) break;
         if (this.bOn) {
           await reg.deleteInterface('B');
           // its prefix went with it
           if (this.remote === 'local') this.remote = 'none';
         } else {
-          await this.createVm('B');
+          this.bVni = kind === 9 ? 200 : 100;
+          await this.createVm('B', this.bVni);
         }
         this.bOn = !this.bOn;
     }
@@ -635,7 +639,7 @@ async function fuzz(t: ExecutionContext, seedList: number[], capacity: number, w
       if (burst % 25 === 12) {
         // the configuration changes between two bursts (as an RPC's change is acknowledged by
         // every worker between bursts before it answers)
-        const kind = Math.floor(rnd() * 9);
+        const kind = Math.floor(rnd() * 10);
         await on.change(kind);
         await off.change(kind);
         // no flow outlives its interface: once DeleteInterface is committed, none that the
@@ -704,6 +708,19 @@ async function fuzz(t: ExecutionContext, seedList: number[], capacity: number, w
         if (bad !== undefined) seen.set('replies checked', (seen.get('replies checked') ?? 0) + 1);
         if (bad !== undefined && bad !== '') {
           problems.push(`${where} packet ${i}: a reply with ${bad}:\n  in:  ${hex(inFrame)}\n  out: ${a[i]}`);
+          dump();
+        }
+      }
+      // VNIs are isolated: a packet from one VM port leaves by another only within its VNI (the
+      // port table at burst time: B's port may have changed VNI since the flow began)
+      for (let i = 0; i < n; i++) {
+        const q = frames[i]![1];
+        const p = a[i]!.startsWith('tx-') ? Number(a[i]!.slice(3, a[i]!.indexOf(':'))) : -1;
+        const vm = (port: number): boolean => Object.values(VMS).some((v) => v.port === port) && on.ctx.ports.state(port) === PortState.VF_ACTIVE;
+        if (p < 0 || p === q || !vm(p) || !vm(q)) continue;
+        seen.set('VM to VM checked', (seen.get('VM to VM checked') ?? 0) + 1);
+        if (on.ctx.ports.vni(p) !== on.ctx.ports.vni(q)) {
+          problems.push(`${where} packet ${i}: from port ${q} (VNI ${on.ctx.ports.vni(q)}) to port ${p} (VNI ${on.ctx.ports.vni(p)})`);
           dump();
         }
       }
@@ -779,6 +796,7 @@ test('hostile frames in worker bursts: nothing throws, every packet ends once, a
 test('the same with two workers on the shared tables, each burst on either: a flow one made, the other finds; --wcmp=50', async (t) => {
   const seen = await fuzz(t, seedsFor([201, 202, 203]), 4096, 2, 50);
   t.true((seen.get('cross-worker packets') ?? 0) > 0, 'packets of flows the other worker made');
+  t.true((seen.get('VM to VM checked') ?? 0) > 0, 'packets between VMs whose VNIs were checked');
   t.true((seen.get('checksums kept') ?? 0) > 0, 'packets whose checksums were checked');
   t.true((seen.get('replies checked') ?? 0) > 0, 'replies whose checksums were checked');
   t.true((seen.get('tx-4') ?? 0) > 0 && (seen.get('tx-0') ?? 0) > 0);
