@@ -60,6 +60,10 @@ const VMS = {
   C: { port: 5, vni: 200, ip: '10.100.1.1', ip6: '2000:100::1', ul: 'fc00:1::5', own: '66:66:66:66:66:05', mac: '02:00:00:00:00:05' },
 };
 type Vm = (typeof VMS)[keyof typeof VMS];
+/** Underlay addresses of A's LB prefix (10.100.9.0/24), B's NAT (45.0.0.9) and a load balancer (10.100.8.8). */
+const LB_PFX_UL = 'fc00:1::a1';
+const NAT_UL = 'fc00:1::a2';
+const LB_UL = 'fc00:1::a3';
 const PORTS = [0, 1, 3, 4, 5];
 /** Ports packets may arrive on: the service's and ones it does not have. */
 const RX_PORTS = [0, 1, 2, 3, 4, 5, 6, 200];
@@ -291,6 +295,7 @@ class Service {
     reg.createRoute(100, ipv4Addr(0), 0, 100, ipv6Addr(ip6(INTERNET_GW)));
     reg.createRoute(100, ipv6Addr(ip6('2000:100:2::')), 64, 100, ipv6Addr(ip6(REMOTE_HOST)));
     reg.createVip('A', ipv4Addr(ip4num(VIP)), ip6(VIP_UL));
+    for (const kind of [10, 11, 12]) await svc.change(kind);
     await reg.changes.commit();
     return svc;
   }
@@ -360,6 +365,9 @@ class Service {
   private remote: 'underlay' | 'none' | 'local' = 'underlay';
   private remote6 = true;
   private internet = true;
+  private lbPrefix = false;
+  private nat = false;
+  private lb = false;
 
   /**
    * A configuration change, made through the registry as gRPC calls make it, and committed: the
@@ -371,6 +379,7 @@ class Service {
    * opened to the VIP go with it) or back; Initialize again (external routes gone, the
    * interfaces' own routes put back in the same batch); the default route removed or back. B
    * may come back in VNI 200 (its port reused by another VNI: nothing of VNI 100 may reach it).
+   * A's LB prefix, B's NAT and a load balancer come and go (underlay addresses of every type).
    */
   async change(kind: number): Promise<void> {
     const reg = this.registry;
@@ -404,6 +413,23 @@ class Service {
         else reg.createRoute(100, ipv4Addr(0), 0, 100, ipv6Addr(ip6(INTERNET_GW)));
         this.internet = !this.internet;
         break;
+      case 10:
+        if (!this.aOn) break;
+        if (this.lbPrefix) reg.deleteLbPrefix('A', ipv4Addr(ip4num('10.100.9.0')), 24);
+        else reg.createLbPrefix('A', ipv4Addr(ip4num('10.100.9.0')), 24, ip6(LB_PFX_UL));
+        this.lbPrefix = !this.lbPrefix;
+        break;
+      case 11:
+        if (!this.bOn) break;
+        if (this.nat) reg.deleteNat('B');
+        else reg.createNat('B', ipv4Addr(ip4num('45.0.0.9')), 1000, 2000, ip6(NAT_UL));
+        this.nat = !this.nat;
+        break;
+      case 12:
+        if (this.lb) reg.deleteLoadBalancer('lb1');
+        else reg.createLoadBalancer({ id: 'lb1', vni: 100, ip: ipv4Addr(ip4num('10.100.8.8')), ports: [{ port: 80, protocol: 6 }], preferredUnderlay: ip6(LB_UL) });
+        this.lb = !this.lb;
+        break;
       case 3:
         if (this.remote6) reg.deleteRoute(100, ipv6Addr(ip6('2000:100:2::')), 64);
         else reg.createRoute(100, ipv6Addr(ip6('2000:100:2::')), 64, 100, ipv6Addr(ip6(REMOTE_HOST)));
@@ -420,6 +446,7 @@ class Service {
         if (this.aOn && !(this.bOn && this.bVni === 100)) break;
         if (this.aOn) {
           await reg.deleteInterface('A');
+          this.lbPrefix = false;
         } else {
           await this.createVm('A');
           if (this.vipOn) reg.createVip('A', ipv4Addr(ip4num(VIP)), ip6(VIP_UL));
@@ -430,8 +457,9 @@ class Service {
         if (this.bOn && !this.aOn) break;
         if (this.bOn) {
           await reg.deleteInterface('B');
-          // its prefix went with it
+          // its prefix and NAT went with it
           if (this.remote === 'local') this.remote = 'none';
+          this.nat = false;
         } else {
           this.bVni = kind === 9 ? 200 : 100;
           await this.createVm('B', this.bVni);
@@ -543,6 +571,12 @@ function seeds(): [Uint8Array, number][] {
   add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, VIP_UL, withL4Checksum4(ipv4('8.8.8.8', VIP, 6, tcp(443, 40007, 0x12)), 0)), 0);
   add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, VIP_UL, ipv4('8.8.8.8', VIP, 1, icmpEcho(0, 77, 1))), 0);
   add(tunnelFrame(PF1_MAC, ROUTER, REMOTE_HOST, 'fc00:1::99', back), 1);
+  // to A's LB prefix (an LB elsewhere chose A) and A's answer from the LB address; to B's NAT
+  // address and to the load balancer (neither forwarded yet: dropped, with or without the fast path)
+  add(tunnelFrame(PF0_MAC, ROUTER, REMOTE_HOST, LB_PFX_UL, withL4Checksum4(ipv4('10.100.2.7', '10.100.9.9', 6, tcp(40020, 80, 0x02)), 0)), 0);
+  add(vmFrame(A, '10.100.2.7', 6, tcp(80, 40020, 0x12), '10.100.9.9'), A.port);
+  add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, NAT_UL, withL4Checksum4(ipv4('8.8.8.8', '45.0.0.9', 17, udp(53, 1500, ascii('n'))), 0)), 0);
+  add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, LB_UL, withL4Checksum4(ipv4('8.8.4.4', '10.100.8.8', 6, tcp(40021, 80, 0x02)), 0)), 0);
   // the uplink's own neighbour discovery and plain IPv6
   add(cat(eth('33:33:ff:00:00:03', ROUTER, 0x86dd), ipv6(ip6(ROUTER_LL), ip6('ff02::1:ff00:3'), 58,
     cat([135, 0, 0, 0, 0, 0, 0, 0], ip6(A.ul), [1, 1], mac(ROUTER)))), 0);
@@ -639,7 +673,7 @@ async function fuzz(t: ExecutionContext, seedList: number[], capacity: number, w
       if (burst % 25 === 12) {
         // the configuration changes between two bursts (as an RPC's change is acknowledged by
         // every worker between bursts before it answers)
-        const kind = Math.floor(rnd() * 10);
+        const kind = Math.floor(rnd() * 13);
         await on.change(kind);
         await off.change(kind);
         // no flow outlives its interface: once DeleteInterface is committed, none that the
