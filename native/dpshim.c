@@ -563,6 +563,74 @@ int dps_port_stats(uint16_t port, uint64_t *out)
 	return 0;
 }
 
+/*
+ * Extended stats of a port, as /ethdev/xstats lists them: up to max entries, the name of entry i
+ * NUL-terminated at names + i * RTE_ETH_XSTATS_NAME_SIZE and its value at values[i]. Returns the
+ * number of entries or a negative errno.
+ */
+int dps_port_xstats(uint16_t port, char *names, uint64_t *values, int max)
+{
+	int n = rte_eth_xstats_get_names(port, NULL, 0);
+	struct rte_eth_xstat_name *xn;
+	struct rte_eth_xstat *xv;
+	int got, i;
+
+	if (n <= 0 || max <= 0)
+		return n < 0 ? n : 0;
+	xn = calloc(n, sizeof(*xn));
+	xv = calloc(n, sizeof(*xv));
+	if (xn == NULL || xv == NULL) {
+		free(xn);
+		free(xv);
+		return -ENOMEM;
+	}
+	got = rte_eth_xstats_get_names(port, xn, n);
+	if (got == n)
+		got = rte_eth_xstats_get(port, xv, n);
+	if (got != n) {
+		free(xn);
+		free(xv);
+		return got < 0 ? got : -EAGAIN;
+	}
+	if (n > max)
+		n = max;
+	for (i = 0; i < n; i++) {
+		uint64_t id = xv[i].id < (uint64_t)got ? xv[i].id : (uint64_t)i;
+
+		snprintf(names + (size_t)i * RTE_ETH_XSTATS_NAME_SIZE, RTE_ETH_XSTATS_NAME_SIZE, "%s", xn[id].name);
+		values[i] = xv[i].value;
+	}
+	free(xn);
+	free(xv);
+	return n;
+}
+
+/* Number of NUMA sockets: the malloc heaps dps_heap_stats reports. */
+int dps_socket_count(void)
+{
+	return (int)rte_socket_count();
+}
+
+/*
+ * The malloc heap of the socket with index idx, as /eal/heap_info reports a heap: total, free and
+ * allocated bytes, the greatest free block, allocation and free-block counts (out[0..5]).
+ */
+int dps_heap_stats(int idx, uint64_t *out)
+{
+	struct rte_malloc_socket_stats st;
+	int sock = rte_socket_id_by_idx((unsigned int)idx);
+
+	if (sock < 0 || rte_malloc_get_socket_stats(sock, &st) != 0)
+		return -EINVAL;
+	out[0] = st.heap_totalsz_bytes;
+	out[1] = st.heap_freesz_bytes;
+	out[2] = st.heap_allocsz_bytes;
+	out[3] = st.greatest_free_size;
+	out[4] = st.alloc_count;
+	out[5] = st.free_count;
+	return 0;
+}
+
 /* Register the calling thread with DPDK (mempool cache, lcore id) and pin it to one CPU. */
 int dps_thread_register(int cpu)
 {

@@ -135,26 +135,21 @@ export function buildRegistry(dp: Dataplane, sources: () => TelemetrySources, ca
       for (const [address, n] of virtsvcUsage(sources())) this.set({ address }, n);
     },
   });
+  // the ports as upstream's exporter reports them: every extended stat (/ethdev/xstats) sorted
+  // into packets, bytes, errors and the rest by its name, the link of every port that is not a
+  // representor, labelled with the DPDK device name (/ethdev/info name)
   const packets = new Gauge({ name: 'dpdk_ethdev_packets_total', help: 'Port packets', labelNames: ['name', 'stat'], registers: [registry] });
   const bytes = new Gauge({ name: 'dpdk_ethdev_bytes_total', help: 'Port bytes', labelNames: ['name', 'stat'], registers: [registry] });
-  const errors = new Gauge({
+  const misc = new Gauge({ name: 'dpdk_ethdev_misc', help: 'Other port statistics', labelNames: ['name', 'stat'], registers: [registry] });
+  new Gauge({
     name: 'dpdk_ethdev_errors_total', help: 'Port errors', labelNames: ['name', 'stat'], registers: [registry],
     collect() {
-      packets.reset();
-      bytes.reset();
-      errors.reset();
+      for (const g of [packets, bytes, misc, this]) g.reset();
       for (const p of dp.ports) {
-        const s = dp.dpdk.portStats(p.port);
-        if (!s) continue;
-        const name = p.ifname || p.name;
-        packets.set({ name, stat: 'rx_good_packets' }, Number(s.ipackets));
-        packets.set({ name, stat: 'tx_good_packets' }, Number(s.opackets));
-        bytes.set({ name, stat: 'rx_good_bytes' }, Number(s.ibytes));
-        bytes.set({ name, stat: 'tx_good_bytes' }, Number(s.obytes));
-        errors.set({ name, stat: 'rx_missed_errors' }, Number(s.imissed));
-        errors.set({ name, stat: 'rx_errors' }, Number(s.ierrors));
-        errors.set({ name, stat: 'tx_errors' }, Number(s.oerrors));
-        errors.set({ name, stat: 'rx_mbuf_allocation_errors' }, Number(s.rxNombuf));
+        for (const [stat, value] of dp.dpdk.portXstats(p.port)) {
+          const g = stat.includes('bytes') ? bytes : stat.includes('packets') ? packets : stat.includes('errors') ? this : misc;
+          g.set({ name: p.name, stat }, value);
+        }
       }
     },
   });
@@ -162,7 +157,14 @@ export function buildRegistry(dp: Dataplane, sources: () => TelemetrySources, ca
     name: 'dpdk_ethdev_link_status', help: 'Port link status', labelNames: ['name'], registers: [registry],
     collect() {
       this.reset();
-      for (const p of dp.ports) this.set({ name: p.ifname || p.name }, dp.dpdk.portLink(p.port).up ? 1 : 0);
+      for (const p of dp.ports) if (!p.name.includes('representor')) this.set({ name: p.name }, dp.dpdk.portLink(p.port).up ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'dpdk_heap_info', help: 'DPDK malloc heaps (/eal/heap_info)', labelNames: ['node', 'info'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const heap of dp.dpdk.heapStats()) for (const [info, value] of Object.entries(heap)) this.set({ node: host, info }, value);
     },
   });
   // should stay 0: the registry refuses what the tables cannot take (DataplaneApi.tableLimits)

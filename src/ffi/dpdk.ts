@@ -45,6 +45,10 @@ export interface PoolInfo {
   available: number;
 }
 
+/** RTE_ETH_XSTATS_NAME_SIZE, and the most extended stats read per port. */
+const XSTAT_NAME_SIZE = 64;
+const XSTATS_MAX = 1024;
+
 export interface PortStats {
   ipackets: bigint; opackets: bigint; ibytes: bigint; obytes: bigint;
   imissed: bigint; ierrors: bigint; oerrors: bigint; rxNombuf: bigint;
@@ -71,6 +75,9 @@ export class Dpdk {
   readonly portMacRaw: (port: number, out: Uint8Array) => number;
   readonly portLinkRaw: (port: number, out: Uint32Array) => number;
   readonly portStatsRaw: (port: number, out: BigUint64Array) => number;
+  private readonly portXstatsRaw: (port: number, names: Buffer, values: BigUint64Array, max: number) => number;
+  private readonly socketCount: () => number;
+  private readonly heapStatsRaw: (idx: number, out: BigUint64Array) => number;
   readonly threadRegister: (cpu: number) => number;
   private readonly threadUnregisterRaw: () => void;
   /** dps_io_args: io() with its arguments in the io area's args words. */
@@ -116,6 +123,9 @@ export class Dpdk {
     this.portMacRaw = lib.func('int dps_port_mac(uint16_t port, _Out_ uint8_t *out)');
     this.portLinkRaw = lib.func('int dps_port_link(uint16_t port, _Out_ uint32_t *out)');
     this.portStatsRaw = lib.func('int dps_port_stats(uint16_t port, _Out_ uint64_t *out)');
+    this.portXstatsRaw = lib.func('int dps_port_xstats(uint16_t port, _Out_ uint8_t *names, _Out_ uint64_t *values, int max)');
+    this.socketCount = lib.func('int dps_socket_count(void)');
+    this.heapStatsRaw = lib.func('int dps_heap_stats(int idx, _Out_ uint64_t *out)');
     this.threadRegister = lib.func('int dps_thread_register(int cpu)');
     this.threadUnregisterRaw = lib.func('void dps_thread_unregister(void)');
     this.ioArgsRaw = lib.func('int dps_io_args(void)');
@@ -263,6 +273,37 @@ export class Dpdk {
     const o = new Uint32Array(3);
     if (this.portLinkRaw(port, o) !== 0) return { up: false, speed: 0 };
     return { up: o[0] === 1, speed: o[1]! };
+  }
+
+  /** The port's extended stats by name, as DPDK's /ethdev/xstats lists them (empty if none). */
+  portXstats(port: number): Map<string, number> {
+    const names = Buffer.alloc(XSTATS_MAX * XSTAT_NAME_SIZE);
+    const values = new BigUint64Array(XSTATS_MAX);
+    const n = this.portXstatsRaw(port, names, values, XSTATS_MAX);
+    const out = new Map<string, number>();
+    for (let i = 0; i < n; i++) {
+      const at = i * XSTAT_NAME_SIZE;
+      const end = names.indexOf(0, at);
+      out.set(names.toString('latin1', at, end < 0 || end > at + XSTAT_NAME_SIZE ? at + XSTAT_NAME_SIZE : end), Number(values[i]));
+    }
+    return out;
+  }
+
+  /**
+   * The malloc heap of every socket, with the numbers and keys of DPDK's /eal/heap_info: Heap_id,
+   * Heap_size, Free_size, Alloc_size, Greatest_free_size, Alloc_count, Free_count.
+   */
+  heapStats(): Array<Record<string, number>> {
+    const out: Array<Record<string, number>> = [];
+    const o = new BigUint64Array(6);
+    for (let i = 0; i < this.socketCount(); i++) {
+      if (this.heapStatsRaw(i, o) !== 0) continue;
+      out.push({
+        Heap_id: i, Heap_size: Number(o[0]), Free_size: Number(o[1]), Alloc_size: Number(o[2]),
+        Greatest_free_size: Number(o[3]), Alloc_count: Number(o[4]), Free_count: Number(o[5]),
+      });
+    }
+    return out;
   }
 
   portStats(port: number): PortStats | undefined {

@@ -52,7 +52,7 @@ test('net_null uplinks and net_ring VM ports run by device name; garbage is coun
       `s.connect("/var/run/dpdk/${PREFIX}/dpdk_telemetry.v2")`,
       's.recv(16384)',
       `s.send(b"${cmd}")`,
-      `print(json.dumps(json.loads(s.recv(65536))["${cmd}"]))`,
+      `print(json.dumps(json.loads(s.recv(65536))["${cmd.split(',')[0]}"]))`,
     ].join('\n')]);
     t.is(tel.code, 0, tel.stderr);
     return JSON.parse(tel.stdout) as unknown;
@@ -86,8 +86,21 @@ test('net_null uplinks and net_ring VM ports run by device name; garbage is coun
   t.is(fw.status.code, 0, JSON.stringify(fw.status));
   c2.close();
   t.deepEqual(await telemetry('/dp_service/firewall/rule_count'), { vm1: 1 });
+  // what upstream's exporter reads from telemetry to make its dpdk_* metrics
+  const xstats = await telemetry('/ethdev/xstats,2') as Record<string, number>;
+  const heap = await telemetry('/eal/heap_info,0') as Record<string, unknown>;
   // the same numbers on /metrics, under upstream's exporter names
   const metrics = await (await fetch(`http://127.0.0.1:${METRICS}/metrics`)).text();
+  // every extended stat of a port, sorted by its name as the exporter sorts them, by device name
+  t.true(Object.keys(xstats).length > 4, JSON.stringify(xstats));
+  for (const stat of Object.keys(xstats)) {
+    const family = stat.includes('bytes') ? 'dpdk_ethdev_bytes_total' : stat.includes('packets') ? 'dpdk_ethdev_packets_total'
+      : stat.includes('errors') ? 'dpdk_ethdev_errors_total' : 'dpdk_ethdev_misc';
+    t.regex(metrics, new RegExp(`^${family}\\{name="net_ring_vf0",stat="${stat.replace(/[^\w]/g, '\\$&')}"\\} \\d+$`, 'm'), stat);
+  }
+  t.regex(metrics, /^dpdk_ethdev_link_status\{name="net_null_pf0"\} 1$/m);
+  t.regex(metrics, new RegExp(`^dpdk_heap_info\\{node="[^"]+",info="Heap_size"\\} ${Number(heap['Heap_size'])}$`, 'm'));
+  t.regex(metrics, /^dpdk_heap_info\{node="[^"]+",info="Alloc_count"\} \d+$/m);
   t.regex(metrics, /^dps_firewall_rules_count\{interface_id="vm1"\} 1$/m);
   t.regex(metrics, /^dps_nat_used_ports_count\{interface_id="vm1"\} 0$/m);
   t.regex(metrics, /^dps_hash_table_saturation\{table="interface_table",stat="entries"\} 1$/m);
