@@ -544,25 +544,6 @@ int dps_port_link(uint16_t port, uint32_t *out)
 	return 0;
 }
 
-/* out: ipackets, opackets, ibytes, obytes, imissed, ierrors, oerrors, rx_nombuf */
-int dps_port_stats(uint16_t port, uint64_t *out)
-{
-	struct rte_eth_stats st;
-	int ret = rte_eth_stats_get(port, &st);
-
-	if (ret != 0)
-		return ret;
-	out[0] = st.ipackets;
-	out[1] = st.opackets;
-	out[2] = st.ibytes;
-	out[3] = st.obytes;
-	out[4] = st.imissed;
-	out[5] = st.ierrors;
-	out[6] = st.oerrors;
-	out[7] = st.rx_nombuf;
-	return 0;
-}
-
 /*
  * Extended stats of a port, as /ethdev/xstats lists them: up to max entries, the name of entry i
  * NUL-terminated at names + i * RTE_ETH_XSTATS_NAME_SIZE and its value at values[i]. Returns the

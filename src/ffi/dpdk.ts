@@ -49,11 +49,6 @@ export interface PoolInfo {
 const XSTAT_NAME_SIZE = 64;
 const XSTATS_MAX = 1024;
 
-export interface PortStats {
-  ipackets: bigint; opackets: bigint; ibytes: bigint; obytes: bigint;
-  imissed: bigint; ierrors: bigint; oerrors: bigint; rxNombuf: bigint;
-}
-
 /** The bound shim. Create one per thread with {@link loadShim}. */
 export class Dpdk {
   readonly ealInit: (argc: number, argv: string[]) => number;
@@ -74,7 +69,6 @@ export class Dpdk {
   readonly portClose: (port: number) => number;
   readonly portMacRaw: (port: number, out: Uint8Array) => number;
   readonly portLinkRaw: (port: number, out: Uint32Array) => number;
-  readonly portStatsRaw: (port: number, out: BigUint64Array) => number;
   private readonly portXstatsRaw: (port: number, names: Buffer, values: BigUint64Array, max: number) => number;
   private readonly socketCount: () => number;
   private readonly heapStatsRaw: (idx: number, out: BigUint64Array) => number;
@@ -122,7 +116,6 @@ export class Dpdk {
     this.portClose = lib.func('int dps_port_close(uint16_t port)');
     this.portMacRaw = lib.func('int dps_port_mac(uint16_t port, _Out_ uint8_t *out)');
     this.portLinkRaw = lib.func('int dps_port_link(uint16_t port, _Out_ uint32_t *out)');
-    this.portStatsRaw = lib.func('int dps_port_stats(uint16_t port, _Out_ uint64_t *out)');
     this.portXstatsRaw = lib.func('int dps_port_xstats(uint16_t port, _Out_ uint8_t *names, _Out_ uint64_t *values, int max)');
     this.socketCount = lib.func('int dps_socket_count(void)');
     this.heapStatsRaw = lib.func('int dps_heap_stats(int idx, _Out_ uint64_t *out)');
@@ -304,15 +297,6 @@ export class Dpdk {
       });
     }
     return out;
-  }
-
-  portStats(port: number): PortStats | undefined {
-    const o = new BigUint64Array(8);
-    if (this.portStatsRaw(port, o) !== 0) return undefined;
-    return {
-      ipackets: o[0]!, opackets: o[1]!, ibytes: o[2]!, obytes: o[3]!,
-      imissed: o[4]!, ierrors: o[5]!, oerrors: o[6]!, rxNombuf: o[7]!,
-    };
   }
 }
 
