@@ -60,21 +60,27 @@ test('a new south-north flow from a VM with a VIP leaves from the VIP with valid
 });
 
 test('a flow SNATed with a VIP goes with the VIP, whichever port created it (a flush of the VIP\'s interface removes it)', (t) => {
-  const ctx = setup();
-  // another VM of the VNI sends with the first one's address as its source: its flow, not SNATed
-  addVm(ctx, 4, { vni: 100, ipv4: '10.100.1.2' });
-  const frame = out4('8.8.8.8', 17, udp(40000, 53, ascii('q')));
-  t.is(hex(runPath(path(ctx), frame, 4).out.subarray(26, 30)), hex(ip4(VM_IPV4)));
-  // then the owner of the address sends on the same 5-tuple: the flow gets its VIP
-  const r = runPath(path(ctx), frame, 3);
-  t.is(r.exit, 'firewall');
-  t.is(hex(r.out.subarray(26, 30)), hex(ip4(VIP)), 'SNATed with the VIP');
-  t.is(ctx.fwd.flows.live, 1);
-  t.is(ctx.fwd.flows.rec[r.b.flow[r.slot]! * RECORD + R_FLAGS]! & FLOW_SRC_NAT, FLOW_SRC_NAT);
-  // what DeleteVip (or DeleteInterface) has the workers do for port 3; before, such a flow stayed
-  // and kept translating with the removed VIP until it aged out
-  t.is(new WorkerCommands(ctx.fwd, ctx.ports, () => 0).handle(Op.FLUSH_PORT, 3), 1);
-  t.is(ctx.fwd.flows.live, 0);
+  // the VIP still in the port table (DeleteInterface's flush), or already removed from it and
+  // named in the command (DeleteVip's); a VIP above 127.255.255.255 is negative as a table word
+  for (const [vip, removed] of [[VIP, false], ['200.0.0.1', true]] as const) {
+    const ctx = setup(false);
+    ctx.ports.setVip(3, ip4num(vip), ip6('fc00:1::45'));
+    // another VM of the VNI sends with the first one's address as its source: its flow, not SNATed
+    addVm(ctx, 4, { vni: 100, ipv4: '10.100.1.2' });
+    const frame = out4('8.8.8.8', 17, udp(40000, 53, ascii('q')));
+    t.is(hex(runPath(path(ctx), frame, 4).out.subarray(26, 30)), hex(ip4(VM_IPV4)));
+    // then the owner of the address sends on the same 5-tuple: the flow gets its VIP
+    const r = runPath(path(ctx), frame, 3);
+    t.is(r.exit, 'firewall');
+    t.is(hex(r.out.subarray(26, 30)), hex(ip4(vip)), 'SNATed with the VIP');
+    t.is(ctx.fwd.flows.live, 1);
+    t.is(ctx.fwd.flows.rec[r.b.flow[r.slot]! * RECORD + R_FLAGS]! & FLOW_SRC_NAT, FLOW_SRC_NAT);
+    // what DeleteInterface or DeleteVip has the workers do for port 3; before, such a flow stayed
+    // and kept translating with the removed VIP until it aged out
+    if (removed) ctx.ports.setVip(3, 0, null);
+    t.is(new WorkerCommands(ctx.fwd, ctx.ports, () => 0).handle(Op.FLUSH_PORT, 3, removed ? ip4num(vip) : 0), 1, vip);
+    t.is(ctx.fwd.flows.live, 0);
+  }
 });
 
 test('the SNATed flow expects replies to the VIP', (t) => {
