@@ -547,7 +547,7 @@ int dps_port_link(uint16_t port, uint32_t *out)
 /*
  * Extended stats of a port, as /ethdev/xstats lists them: up to max entries, the name of entry i
  * NUL-terminated at names + i * RTE_ETH_XSTATS_NAME_SIZE and its value at values[i]. Returns the
- * number of entries or a negative errno.
+ * number of entries written, with max 0 the number the port has, or a negative errno.
  */
 int dps_port_xstats(uint16_t port, char *names, uint64_t *values, int max)
 {
@@ -557,7 +557,7 @@ int dps_port_xstats(uint16_t port, char *names, uint64_t *values, int max)
 	int got, i;
 
 	if (n <= 0 || max <= 0)
-		return n < 0 ? n : 0;
+		return n;
 	xn = calloc(n, sizeof(*xn));
 	xv = calloc(n, sizeof(*xv));
 	if (xn == NULL || xv == NULL) {

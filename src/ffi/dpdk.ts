@@ -270,10 +270,13 @@ export class Dpdk {
 
   /** The port's extended stats by name, as DPDK's /ethdev/xstats lists them (empty if none). */
   portXstats(port: number): Map<string, number> {
-    const names = Buffer.alloc(XSTATS_MAX * XSTAT_NAME_SIZE);
-    const values = new BigUint64Array(XSTATS_MAX);
-    const n = this.portXstatsRaw(port, names, values, XSTATS_MAX);
     const out = new Map<string, number>();
+    // how many the port has (max 0), then room for them (a few more in case some appear)
+    const max = Math.min(XSTATS_MAX, this.portXstatsRaw(port, Buffer.alloc(0), new BigUint64Array(0), 0) + 8);
+    if (max <= 8) return out;
+    const names = Buffer.alloc(max * XSTAT_NAME_SIZE);
+    const values = new BigUint64Array(max);
+    const n = this.portXstatsRaw(port, names, values, max);
     for (let i = 0; i < n; i++) {
       const at = i * XSTAT_NAME_SIZE;
       const end = names.indexOf(0, at);
