@@ -265,10 +265,7 @@ export class Registry {
 
     const underlay = this.chooseUnderlay(p.preferredUnderlay, VnfType.INTERFACE_IP);
     const vnfEntry: VnfEntry = { type: VnfType.INTERFACE_IP, vni: p.vni >>> 0, port };
-    this.checkVnfRoom();
-    if (!this.vnf.add(underlay, vnfEntry)) {
-      throw new DpError(DpErrorCode.VNF_INSERT, `underlay address ${formatIpv6(underlay)} already in use`);
-    }
+    this.takeVnf(underlay, vnfEntry);
     if (this.byId.has(p.id)) {
       this.vnf.delete(underlay);
       throw new DpError(DpErrorCode.VM_HANDLE, `interface id '${p.id}' already in use`);
@@ -453,18 +450,21 @@ export class Registry {
     return preferred !== undefined && !isZeroIpv6(preferred) ? preferred.slice(0, 16) : this.underlay.generate(type);
   }
 
-  /** Registers an underlay address (recording it); VNF_INSERT if it is taken or the table is full. */
+  /** Registers an underlay address (the caller records it); VNF_INSERT if it is taken or the table is full. */
   private addVnf(preferred: Uint8Array | undefined, entry: VnfEntry): Uint8Array {
     const addr = this.chooseUnderlay(preferred, entry.type);
-    this.checkVnfRoom();
-    if (!this.vnf.add(addr, entry)) throw new DpError(DpErrorCode.VNF_INSERT, `underlay address ${formatIpv6(addr)} already in use`);
+    this.takeVnf(addr, entry);
     return addr;
   }
 
-  /** VNF_INSERT when the packet path's underlay address table holds as many as it takes. */
-  private checkVnfRoom(): void {
+  /**
+   * Enters `addr` in the registry's VNF table (not recorded); VNF_INSERT when the packet path's
+   * table holds as many addresses as it takes, or when `addr` is taken.
+   */
+  private takeVnf(addr: Uint8Array, entry: VnfEntry): void {
     const max = this.dataplane.tableLimits.vnfs;
     if (this.vnf.size >= max) throw new DpError(DpErrorCode.VNF_INSERT, `underlay address table full (${max} addresses)`);
+    if (!this.vnf.add(addr, entry)) throw new DpError(DpErrorCode.VNF_INSERT, `underlay address ${formatIpv6(addr)} already in use`);
   }
 
   /** Frees an underlay address; `record` false when undoing an unrecorded add. */
