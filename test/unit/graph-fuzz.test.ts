@@ -310,18 +310,27 @@ class Service {
     this.ctx.ports.learnVmMac(vm.port, mac(vm.mac), 0);
   }
 
+  /** Every live flow, over the workers that own them. */
+  private *liveFlows(): Generator<number> {
+    for (const w of this.workers) {
+      const owner = w.ctx.fwd.owner;
+      yield* owner.owned.subarray(0, owner.ownedCount);
+    }
+  }
+
+  /** A problem naming flow f (with its record's words under FUZZ_DEBUG). */
+  private flowLeft(f: number, what: string): string {
+    const rec = this.ctx.fwd.flows.rec;
+    return `flow ${f} of ${what} left` + (process.env.FUZZ_DEBUG ? ` ${Array.from(rec.subarray(f * RECORD, f * RECORD + RECORD)).join(',')}` : '');
+  }
+
   /** The live flows that belong to a deleted interface (flowOfPort on its port, address and VNI), or ''. */
   flowsOfDeletedVms(): string {
     const rec = this.ctx.fwd.flows.rec;
     for (const [vm, live, vip] of [[VMS.A, this.aOn, ip4num(VIP)], [VMS.B, this.bOn, 0]] as const) {
       if (live) continue;
-      for (const w of this.workers) {
-        const owner = w.ctx.fwd.owner;
-        for (const f of owner.owned.subarray(0, owner.ownedCount)) {
-          if (flowOfPort(rec, f, vm.port, ip4num(vm.ip), vm.vni, vip)) {
-            return `flow ${f} of deleted port ${vm.port} left` + (process.env.FUZZ_DEBUG ? ` ${Array.from(rec.subarray(f * RECORD, f * RECORD + RECORD)).join(',')}` : '');
-          }
-        }
+      for (const f of this.liveFlows()) {
+        if (flowOfPort(rec, f, vm.port, ip4num(vm.ip), vm.vni, vip)) return this.flowLeft(f, `deleted port ${vm.port}`);
       }
     }
     return '';
@@ -335,17 +344,12 @@ class Service {
     if (this.vipOn && this.aOn) return '';
     const rec = this.ctx.fwd.flows.rec;
     const vip = ip4num(VIP) | 0;
-    for (const w of this.workers) {
-      const owner = w.ctx.fwd.owner;
-      for (const f of owner.owned.subarray(0, owner.ownedCount)) {
-        // a flow to the address without NAT is just traffic to it (by the default route)
-        if ((rec[f * RECORD + R_FLAGS]! & (FLOW_SRC_NAT | FLOW_DST_NAT)) === 0) continue;
-        for (let dir = 0; dir < 2; dir++) {
-          const k = f * RECORD + R_KEY + dir * KEY_STRIDE;
-          if (rec[k + K_VNI] === 100 && (rec[k + K_SRC] === vip || rec[k + K_DST] === vip)) {
-            return `flow ${f} of the removed VIP left` + (process.env.FUZZ_DEBUG ? ` ${Array.from(rec.subarray(f * RECORD, f * RECORD + RECORD)).join(',')}` : '');
-          }
-        }
+    for (const f of this.liveFlows()) {
+      // a flow to the address without NAT is just traffic to it (by the default route)
+      if ((rec[f * RECORD + R_FLAGS]! & (FLOW_SRC_NAT | FLOW_DST_NAT)) === 0) continue;
+      for (let dir = 0; dir < 2; dir++) {
+        const k = f * RECORD + R_KEY + dir * KEY_STRIDE;
+        if (rec[k + K_VNI] === 100 && (rec[k + K_SRC] === vip || rec[k + K_DST] === vip)) return this.flowLeft(f, 'the removed VIP');
       }
     }
     return '';
