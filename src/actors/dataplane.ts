@@ -22,6 +22,7 @@ import { rewriteEalArgs } from './eal-args.js';
 import { RouteSync } from './route-sync.js';
 import { TableSync } from './table-sync.js';
 import { FlowTable } from '../tables/flow-table.js';
+import { NatTable } from '../tables/nat-table.js';
 import { Qsbr } from '../tables/qsbr.js';
 import { VnfTable } from '../tables/vnf-table.js';
 import { FS_WORDS, type ForwardingSettings } from '../workers/node-context.js';
@@ -75,6 +76,8 @@ export class Dataplane implements DataplaneApi {
   readonly vnf = VnfTable.create(65536);
   /** Connection tracking shared by every worker. */
   readonly flows: FlowTable;
+  /** Neighbour NAT ranges and NAT ports in use per interface. */
+  readonly nat = NatTable.create();
   /** Grace periods of the shared tables (workers are its readers). */
   readonly qsbr = Qsbr.create(MAX_WORKERS);
   /** Applies registry changes to every table the workers read. */
@@ -113,7 +116,7 @@ export class Dataplane implements DataplaneApi {
       routesPerVni: Math.min(v4.vniCapacity, v6.vniCapacity),
     };
     this.adviseHugePages();
-    this.tables = new TableSync(this.routes, this.vnf, this.portTable, this.flows, {
+    this.tables = new TableSync(this.routes, this.vnf, this.portTable, this.flows, this.nat, {
       broadcast: async (op, a, b) => { await Promise.all(this.workers.map((w) => w.channel.send(op, a, b))); },
     }, this.log);
   }
@@ -167,7 +170,7 @@ export class Dataplane implements DataplaneApi {
     for (const p of this.ports) {
       const src = dpdk.portSetup(p.port, nq, RX_DESCS, TX_DESCS);
       if (src < 0) throw new StartupError(`cannot start port ${p.name} with ${nq} queues: ${dpdk.strerror(src)}`);
-      this.portTable.initPort(p.port, p.role === 'vf' ? PortState.VF_IDLE : PortState.PF, p.mac);
+      this.portTable.initPort(p.port, p.role === 'vf' ? PortState.VF_IDLE : PortState.PF, p.mac, p.role === 'vf' ? undefined : this.hostIpv6);
       this.log.info({ port: p.port, device: p.name, ifname: p.ifname, role: p.role, mac: macText(p.mac) }, 'port started');
     }
 
@@ -235,7 +238,7 @@ export class Dataplane implements DataplaneApi {
       periodic: queue === 0 && this.periodicPackets,
       portTable: this.portTable.sab,
       counters, stats, channel, settings,
-      forwarding: { routes4: this.routes.v4.sab, routes6: this.routes.v6.sab, vnf: this.vnf.sab, flows: this.flows.sab },
+      forwarding: { routes4: this.routes.v4.sab, routes6: this.routes.v6.sab, vnf: this.vnf.sab, flows: this.flows.sab, nat: this.nat.sab },
       forwardingSettings: fwd,
       qsbr: this.qsbr.sab,
       flowStats,

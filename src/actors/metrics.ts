@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { Gauge, Registry } from 'prom-client';
 import { DROP_REASON_NAMES } from '../packet/drop-reasons.js';
-import { FS_AGED, FS_CREATED, FS_CROSS_WORKER, FS_DUPLICATE, FS_FAST_PATH, FS_FLUSHED, FS_TABLE_FULL } from '../workers/node-context.js';
+import { FS_AGED, FS_CREATED, FS_CROSS_WORKER, FS_DUPLICATE, FS_FAST_PATH, FS_FLUSHED, FS_NAT_RACE, FS_TABLE_FULL } from '../workers/node-context.js';
 import { WS_BUSY, WS_IDLE_WAITS, WS_ITERATIONS, WS_RX, WS_RX_WAKEUPS, WS_TX, WS_TX_FAILED } from '../workers/worker-data.js';
 import type { Dataplane } from './dataplane.js';
 import { loggerFor } from './logging.js';
@@ -94,6 +94,7 @@ export function buildRegistry(dp: Dataplane, sources: () => TelemetrySources, ca
         worker.set({ lcore: l, stat: 'flow_duplicate' }, w.flowStats[FS_DUPLICATE]!);
         worker.set({ lcore: l, stat: 'flow_aged' }, w.flowStats[FS_AGED]!);
         worker.set({ lcore: l, stat: 'flow_flushed' }, w.flowStats[FS_FLUSHED]!);
+        worker.set({ lcore: l, stat: 'nat_port_race' }, w.flowStats[FS_NAT_RACE]!);
       }
     },
   });
@@ -120,7 +121,7 @@ export function buildRegistry(dp: Dataplane, sources: () => TelemetrySources, ca
     },
   });
   new Gauge({
-    name: 'dps_nat_used_ports_count', help: 'NAT ports in use per interface (network NAT is not forwarded yet: 0)',
+    name: 'dps_nat_used_ports_count', help: 'NAT ports in use per interface (one per flow holding a port of its NAT range)',
     labelNames: ['interface_id'], registers: [registry],
     collect() {
       this.reset();

@@ -1076,9 +1076,13 @@ export class Registry {
   /** What the tables hold, for telemetry: entry counts, and per live interface its firewall rules. */
   usage(): RegistryUsage {
     const firewallRules = new Map<string, number>();
-    for (const info of this.listInterfaces()) firewallRules.set(info.id, this.byId.get(info.id)?.firewall.size ?? 0);
+    const ports = new Map<string, number>();
+    for (const info of this.listInterfaces()) {
+      firewallRules.set(info.id, this.byId.get(info.id)?.firewall.size ?? 0);
+      ports.set(info.id, info.port);
+    }
     return {
-      interfaces: this.byId.size, firewallRules, dnat: this.nat.dnatCount, snat: this.nat.snatOrder.size,
+      interfaces: this.byId.size, firewallRules, ports, dnat: this.nat.dnatCount, snat: this.nat.snatOrder.size,
       loadBalancers: this.lbs.size, vnis: this.vnis.size, vnf: this.vnf.size,
     };
   }
@@ -1088,6 +1092,8 @@ export interface RegistryUsage {
   interfaces: number;
   /** Live interfaces in port order: id -> firewall rules. */
   firewallRules: Map<string, number>;
+  /** Live interfaces: id -> VM port. */
+  ports: Map<string, number>;
   /** VIP and NAT addresses claimed ({VNI, IPv4}: upstream's dnat_table). */
   dnat: number;
   /** Interfaces with a VIP or a NAT (upstream's snat_table). */

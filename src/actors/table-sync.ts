@@ -10,6 +10,7 @@
  */
 import type { Logger } from 'pino';
 import type { FlowTable } from '../tables/flow-table.js';
+import type { NatTable } from '../tables/nat-table.js';
 import type { InterfaceConfig, PortTable } from '../tables/port-table.js';
 import type { VnfTable } from '../tables/vnf-table.js';
 import { Op } from '../workers/channel.js';
@@ -27,12 +28,15 @@ export interface WorkerBarrier {
 export class TableSync {
   /** VNF entries the table refused (full). */
   vnfRefused = 0;
+  /** Neighbour NAT ranges the table refused (full). */
+  neighborNatRefused = 0;
 
   constructor(
     readonly routes: RouteSync,
     readonly vnf: VnfTable,
     readonly ports: PortTable,
     readonly flows: FlowTable,
+    readonly nat: NatTable,
     private readonly workers: WorkerBarrier,
     private readonly log: Logger,
   ) {}
@@ -63,6 +67,8 @@ export class TableSync {
     let invalidate = false;
     // ports whose flows go, each with the VIP it lost (0: none), whose SNATed flows go too
     const flush = new Map<number, number>();
+    // ports that lost their NAT: its address and range stay readable for the flush (flowOfPort)
+    const natGone: number[] = [];
     for (const c of changes) {
       switch (c.kind) {
         case 'vnf-added':
@@ -87,6 +93,29 @@ export class TableSync {
           flush.set(c.port, c.vip.vip);
           invalidate = true;
           break;
+        case 'nat-added':
+          this.ports.setNat(c.entry.port, c.entry.natIp, c.entry.minPort, c.entry.maxPort);
+          flush.set(c.entry.port, flush.get(c.entry.port) ?? 0);
+          invalidate = true;
+          break;
+        case 'nat-removed':
+          // no new flow gets the NAT from here on; the flush finds those that have it
+          this.ports.disableNat(c.entry.port);
+          flush.set(c.entry.port, flush.get(c.entry.port) ?? 0);
+          natGone.push(c.entry.port);
+          invalidate = true;
+          break;
+        case 'neighbor-nat-added':
+          if (!this.nat.addNeighbor(c.entry.natIp, c.entry.vni, c.entry.minPort, c.entry.maxPort, c.entry.underlay)) {
+            this.neighborNatRefused++;
+            this.log.error({ vni: c.entry.vni, minPort: c.entry.minPort, maxPort: c.entry.maxPort }, 'neighbour NAT table full: range not relayed');
+          }
+          invalidate = true;
+          break;
+        case 'neighbor-nat-removed':
+          this.nat.removeNeighbor(c.entry.natIp, c.entry.vni, c.entry.minPort, c.entry.maxPort);
+          invalidate = true;
+          break;
         case 'route-added':
         case 'route-removed':
         case 'vni-routes-reset':
@@ -105,5 +134,6 @@ export class TableSync {
     this.flows.bumpGeneration();
     for (const [port, vip] of flush) await this.workers.broadcast(Op.FLUSH_PORT, port, vip);
     if (flush.size === 0) await this.workers.broadcast(Op.PING, 0);
+    for (const port of natGone) this.ports.forgetNat(port);
   }
 }

@@ -16,9 +16,8 @@
  * the packet path; the counters are read from the workers' shared arrays.
  *
  * Where dpservice-ts has nothing to count, the number says so: per-node cycles are not measured
- * (cycle_count is 0), graph queues never grow (realloc_count 0), no network NAT port is allocated
- * (network NAT is not forwarded yet: 0 used ports; nat_portmap/portoverload capacity 0), virtual
- * services are not forwarded yet (0 used ports).
+ * (cycle_count is 0), graph queues never grow (realloc_count 0), there is no NAT portmap table
+ * (capacity 0; see tableUsage), virtual services are not forwarded yet (0 used ports).
  */
 import type { Logger } from 'pino';
 import { parseVirtsvc, type ServiceOptions } from '../config/options.js';
@@ -46,6 +45,8 @@ export interface TelemetrySources {
   flows: { capacity: number; live: number };
   vnis: { capacity: number };
   vnf: { capacity: number };
+  /** NAT ports the flows of a VM port hold. */
+  natUsedPorts: (port: number) => number;
   udpVirtsvc: readonly string[];
   tcpVirtsvc: readonly string[];
 }
@@ -76,8 +77,10 @@ export function tableUsage(src: TelemetrySources): [string, number, number][] {
     ['conntrack_table', src.flows.capacity, src.flows.live],
     ['dnat_table', SNAT_TABLE_CAPACITY, u.dnat],
     ['snat_table', SNAT_TABLE_CAPACITY, u.snat],
+    // no table of its own here: where a VM's source port maps to comes from upstream's hash, and
+    // a NAT port's use by a flow is the flow's reply key in the connection-tracking table
     ['nat_portmap_table', 0, 0],
-    ['nat_portoverload_table', 0, 0],
+    ['nat_portoverload_table', src.flows.capacity, natPortsInUse(src)],
     ['loadbalancer_table', LB_MAX, u.loadBalancers],
     ['loadbalancer_id_table', LB_MAX, u.loadBalancers],
     ['vni_table', src.vnis.capacity, u.vnis],
@@ -109,11 +112,22 @@ export function firewallSnapshot(src: TelemetrySources): string {
 }
 
 /**
- * NAT ports in use per live interface (every one, as upstream lists them): [interface id, ports].
- * Network NAT is not forwarded yet, so no port is ever allocated.
+ * NAT ports in use per live interface (every one, as upstream lists them): [interface id, ports],
+ * one per flow that holds a port of the interface's NAT range (a port serving flows to several
+ * remote ends counts once for each, as upstream counts its port overload entries).
  */
 export function natUsage(src: TelemetrySources): [string, number][] {
-  return [...src.usage.firewallRules.keys()].map((id) => [id, 0]);
+  return [...src.usage.firewallRules.keys()].map((id) => {
+    const port = src.usage.ports.get(id);
+    return [id, port === undefined ? 0 : src.natUsedPorts(port)];
+  });
+}
+
+/** NAT ports in use, all interfaces. */
+function natPortsInUse(src: TelemetrySources): number {
+  let n = 0;
+  for (const port of src.usage.ports.values()) n += src.natUsedPorts(port);
+  return n;
 }
 
 /** The snapshot of /dp_service/nat/used_port_count. */
@@ -198,6 +212,7 @@ export function serviceSources(dp: Dataplane, opts: ServiceOptions, usage: () =>
     flows: { capacity: dp.flows.capacity, live: dp.flows.live },
     vnis: { capacity: dp.routes.v4.maxVnis },
     vnf: { capacity: dp.vnf.maxEntries },
+    natUsedPorts: (port) => dp.nat.usedPorts(port),
     udpVirtsvc: opts.udpVirtsvc,
     tcpVirtsvc: opts.tcpVirtsvc,
   });

@@ -27,6 +27,8 @@ export const DropReason = {
   PF_TO_PF: 21,          // arrived on an uplink and routed back to an uplink
   NO_UPLINK: 22,         // an encapsulated packet found no uplink to leave by
   UNSUPPORTED_VNF: 23,   // tunnelled to a VNF this build does not serve yet (load balancer)
+  NAT_PORTS_FULL: 24,    // network NAT: every port of the interface's range is in use toward this remote end
+  NAT_NO_FLOW: 25,       // to a NAT address, no flow of ours and no neighbour's port (upstream: premature DNAT)
 } as const;
 
 export type DropReasonCode = (typeof DropReason)[keyof typeof DropReason];

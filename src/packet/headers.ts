@@ -67,6 +67,10 @@ export const TCP_CSUM = 16;
 export const ICMP_TYPE = 0;
 export const ICMP_CODE = 1;
 export const ICMP_CSUM = 2;
+/** The identifier of an echo request or reply. */
+export const ICMP_ID = 4;
+export const ICMP_ECHO_REPLY = 0;
+export const ICMP_ECHO_REQUEST = 8;
 
 export const ICMPV6_ECHO_REQUEST = 128;
 export const ICMPV6_ECHO_REPLY = 129;

@@ -3,7 +3,7 @@
  * checksum and, for TCP and UDP, the L4 checksum over the pseudo header. Every checksum is right on
  * the wire afterwards; nothing is left to an offload the port may not have.
  */
-import { IPPROTO_TCP, IPPROTO_UDP, IPV4_CSUM, TCP_CSUM, UDP_CSUM } from './headers.js';
+import { ICMP_CSUM, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_ID, ICMP_TYPE, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_CSUM, TCP_CSUM, UDP_CSUM } from './headers.js';
 
 /** Adjusts the 16-bit ones'-complement checksum at dv[off] for a 32-bit field changing old -> new. */
 export function csumReplace32(dv: DataView, off: number, oldV: number, newV: number): void {
@@ -32,6 +32,45 @@ export function rewriteIpv4(dv: DataView, ip: number, field: number, addr: numbe
   } else if (proto === IPPROTO_UDP && l4len >= UDP_CSUM + 2 && dv.getUint16(l4 + UDP_CSUM) !== 0) {
     csumReplace32(dv, l4 + UDP_CSUM, old, nv);
     // 0 means "no checksum" in UDP: a computed 0 is sent as 0xffff
+    if (dv.getUint16(l4 + UDP_CSUM) === 0) dv.setUint16(l4 + UDP_CSUM, 0xffff);
+  }
+}
+
+/** Adjusts the 16-bit ones'-complement checksum at dv[off] for a 16-bit field changing old -> new. */
+export function csumReplace16(dv: DataView, off: number, oldV: number, newV: number): void {
+  let sum = ~dv.getUint16(off) & 0xffff;
+  sum += ~oldV & 0xffff;
+  sum += newV & 0xffff;
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  dv.setUint16(off, ~sum & 0xffff);
+}
+
+/**
+ * Replaces an L4 port of the IPv4 packet whose L4 header is at `l4` (`l4len` bytes available) with
+ * `port` and fixes the L4 checksum: TCP or UDP the source (`dst` false) or destination port, ICMP
+ * the echo identifier (ICMP's checksum covers no pseudo header; it is fixed the same way).
+ */
+export function rewriteL4Port(dv: DataView, l4: number, l4len: number, proto: number, dst: boolean, port: number): void {
+  if (proto === IPPROTO_ICMP) {
+    if (l4len < ICMP_ID + 2) return;
+    const type = dv.getUint8(l4 + ICMP_TYPE);
+    if (type !== ICMP_ECHO_REQUEST && type !== ICMP_ECHO_REPLY) return;
+    const old = dv.getUint16(l4 + ICMP_ID);
+    if (old === port) return;
+    dv.setUint16(l4 + ICMP_ID, port);
+    csumReplace16(dv, l4 + ICMP_CSUM, old, port);
+    return;
+  }
+  const at = l4 + (dst ? 2 : 0);
+  if (l4len < 4) return;
+  const old = dv.getUint16(at);
+  if (old === port) return;
+  dv.setUint16(at, port);
+  if (proto === IPPROTO_TCP && l4len >= TCP_CSUM + 2) {
+    csumReplace16(dv, l4 + TCP_CSUM, old, port);
+  } else if (proto === IPPROTO_UDP && l4len >= UDP_CSUM + 2 && dv.getUint16(l4 + UDP_CSUM) !== 0) {
+    csumReplace16(dv, l4 + UDP_CSUM, old, port);
     if (dv.getUint16(l4 + UDP_CSUM) === 0) dv.setUint16(l4 + UDP_CSUM, 0xffff);
   }
 }

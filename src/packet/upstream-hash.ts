@@ -18,12 +18,20 @@ function rot(x: number, k: number): number {
 
 /** DPDK rte_jhash over `n` 32-bit little-endian words (n * 4 bytes), initval `seed`. */
 export function rteJhashWords(k: Int32Array, n: number, seed: number): number {
-  let a = (GOLDEN + n * 4 + seed) | 0;
+  return rteJhash(k, n * 4, seed);
+}
+
+/**
+ * DPDK rte_jhash over a key of `len` bytes given as little-endian 32-bit words, the bytes past
+ * `len` in the last word zero (what rte_jhash's tail masks leave of them), initval `seed`.
+ */
+export function rteJhash(k: Int32Array, len: number, seed: number): number {
+  let a = (GOLDEN + len + seed) | 0;
   let b = a;
   let c = a;
   let i = 0;
-  let left = n;
-  while (left > 3) {
+  let left = len;
+  while (left > 12) {
     a = (a + k[i]!) | 0; b = (b + k[i + 1]!) | 0; c = (c + k[i + 2]!) | 0;
     a = (a - c) | 0; a ^= rot(c, 4); c = (c + b) | 0;
     b = (b - a) | 0; b ^= rot(a, 6); a = (a + c) | 0;
@@ -32,11 +40,11 @@ export function rteJhashWords(k: Int32Array, n: number, seed: number): number {
     b = (b - a) | 0; b ^= rot(a, 19); a = (a + c) | 0;
     c = (c - b) | 0; c ^= rot(b, 4); b = (b + a) | 0;
     i += 3;
-    left -= 3;
+    left -= 12;
   }
   if (left === 0) return c >>> 0;
-  if (left >= 3) c = (c + k[i + 2]!) | 0;
-  if (left >= 2) b = (b + k[i + 1]!) | 0;
+  if (left > 8) c = (c + k[i + 2]!) | 0;
+  if (left > 4) b = (b + k[i + 1]!) | 0;
   a = (a + k[i]!) | 0;
   c ^= b; c = (c - rot(b, 14)) | 0;
   a ^= c; a = (a - rot(c, 11)) | 0;
@@ -67,4 +75,21 @@ export function upstreamFlowHash(scratch: Int32Array, v6: boolean, proto: number
   k[9] = (v6 ? 1 : 0) | (vnfType << 8) | (portSrc << 16);
   k[10] = vni | 0;
   return rteJhashWords(k, 11, DP_JHASH_SEED);
+}
+
+/**
+ * Where upstream starts looking for a free NAT port of a VM's source (dp_find_new_port): rte_jhash
+ * with dpservice's seed over the packed 23-byte `struct netnat_portmap_key` {vni (uint32), src_ip
+ * (struct dp_ip_address: 16 address bytes, an IPv4 as a host-order uint32 in the first four; is_v6),
+ * iface_src_port (uint16)}, host little-endian. Reproduced so that a VM's source port gets the NAT
+ * port upstream would give it (its suite checks that two of them differ). `scratch`: 6 words.
+ */
+export function upstreamPortmapHash(scratch: Int32Array, vni: number, ipv4: number, srcPort: number): number {
+  const k = scratch;
+  k[0] = vni | 0;
+  k[1] = ipv4 | 0;
+  k[2] = 0; k[3] = 0; k[4] = 0;
+  // byte 20: is_v6 (0), bytes 21-22: the port, little-endian
+  k[5] = (srcPort & 0xffff) << 8;
+  return rteJhash(k, 23, DP_JHASH_SEED);
 }

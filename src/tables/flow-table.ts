@@ -50,6 +50,7 @@ export const R_KEY = 16;      // +dir*KEY_STRIDE
 export const R_HASH = 27;     // +dir: hash of the key
 export const R_OWNPOS = 29;   // position in the owner's list of flows (owner-private)
 export const R_PORT = 30;     // the VM port the flow belongs to (flushes), -1 none
+export const R_NATPORT = 31;  // with FLOW_NAT_PORT: the VM port whose NAT port count the flow holds one of
 export const KEY_STRIDE = 16;
 export const RECORD = 48;
 
@@ -83,6 +84,11 @@ export const FLOW_DECIDED = 0x4;
  * gives its own record up (see conntrack), so exactly one of the two stays.
  */
 export const FLOW_DUP_SETTLED = 0x8;
+/**
+ * With FLOW_SRC_NAT: network NAT, the source port (ICMP echo: the identifier) is translated too, to
+ * the reply key's destination port; the flow holds one NAT port of R_NATPORT's interface.
+ */
+export const FLOW_NAT_PORT = 0x10;
 
 const H_CURSOR = 0;   // next never-used record
 const H_CAPACITY = 1;
@@ -109,21 +115,29 @@ function pow2AtLeast(n: number): number {
 }
 
 /**
- * Whether flow f belongs to the interface on `port` (IPv4 `ip`, VNI `vni`, VIP `vip`, 0: none), as
- * the flushes of an interface's flows see it: the flows it started or was tunnelled (R_PORT),
- * those DNATed to it (to its VIP: the reply key's source is its address in its VNI) and those
- * SNATed with its VIP (the reply key's destination is the VIP), whichever port created them (a
- * flow another port created with the interface's address as source gets the VIP when the
- * interface sends on it; upstream flushes by the creating port only, which leaves such a flow
- * translating with a deleted VIP).
+ * Whether flow f belongs to the interface on `port` (IPv4 `ip`, VNI `vni`, VIP `vip`, 0: none; NAT
+ * address `natIp` with ports `natRange` = max << 16 | min, 0: none), as the flushes of an
+ * interface's flows see it: the flows it started or was tunnelled (R_PORT), those DNATed to it (to
+ * its VIP: the reply key's source is its address in its VNI), those SNATed with its VIP (the reply
+ * key's destination is the VIP) and those SNATed with its NAT (the reply key's destination is the
+ * NAT address, its destination port in the range), whichever port created them (a flow another
+ * port created with the interface's address as source gets the VIP or NAT when the interface sends
+ * on it; upstream flushes by the creating port only, which leaves such a flow translating with a
+ * deleted VIP).
  */
-export function flowOfPort(rec: Int32Array, f: number, port: number, ip: number, vni: number, vip: number): boolean {
+export function flowOfPort(rec: Int32Array, f: number, port: number, ip: number, vni: number, vip: number,
+  natIp = 0, natRange = 0): boolean {
   const base = f * RECORD;
   if (rec[base + R_PORT] === port) return true;
   const flags = rec[base + R_FLAGS]!;
   if ((flags & (FLOW_DST_NAT | FLOW_SRC_NAT)) === 0 || rec[base + R_KEY + K_VNI] !== vni) return false;
-  return ((flags & FLOW_DST_NAT) !== 0 && ip !== 0 && rec[base + R_KEY + KEY_STRIDE + K_SRC] === ip)
-    || ((flags & FLOW_SRC_NAT) !== 0 && vip !== 0 && rec[base + R_KEY + KEY_STRIDE + K_DST] === vip);
+  if ((flags & FLOW_DST_NAT) !== 0 && ip !== 0 && rec[base + R_KEY + KEY_STRIDE + K_SRC] === ip) return true;
+  if ((flags & FLOW_SRC_NAT) === 0) return false;
+  const replyDst = rec[base + R_KEY + KEY_STRIDE + K_DST];
+  if (vip !== 0 && replyDst === vip) return true;
+  if (natIp === 0 || replyDst !== natIp) return false;
+  const natPort = rec[base + R_KEY + KEY_STRIDE + K_PORTS]! & 0xffff;
+  return natPort >= (natRange & 0xffff) && natPort < natRange >>> 16;
 }
 
 export class FlowTable {
@@ -444,6 +458,8 @@ export class FlowOwner {
    * token 0, the default, means "no other reader").
    */
   startGrace: () => number = () => 0;
+  /** A removed flow gave back a NAT port of VM port `port` (openForwarding counts it in the NAT table). */
+  natReleased: (port: number) => void = () => undefined;
 
   constructor(readonly table: FlowTable, readonly worker: number) {
     this.free = new Int32Array(table.capacity);
@@ -482,6 +498,7 @@ export class FlowOwner {
     r[base + R_SEEN] = now;
     r[base + R_OWNER] = this.worker;
     r[base + R_PORT] = port;
+    r[base + R_NATPORT] = -1;
     r[base + R_GEN] = 0;
     r[base + R_GEN + 1] = 0;
     r[base + R_ACT] = 0;
@@ -528,6 +545,8 @@ export class FlowOwner {
     const t = this.table;
     t.unpublish(flow, 0);
     t.unpublish(flow, 1);
+    const base = flow * RECORD;
+    if ((t.rec[base + R_FLAGS]! & FLOW_NAT_PORT) !== 0) this.natReleased(t.rec[base + R_NATPORT]!);
     const pos = t.rec[flow * RECORD + R_OWNPOS]!;
     const last = this.owned[--this.ownedCount]!;
     this.owned[pos] = last;

@@ -33,6 +33,8 @@ const W_GEN = 8;          // bumps on every attach (interface generation)
 const W_OWN_HI = 9;       // the port's own MAC as words (for 2 DataView stores per packet)
 const W_OWN_LO = 10;
 const W_VIP = 11;         // the interface's VIP (IPv4), valid with PORT_HAS_VIP
+const W_NAT_IP = 12;      // the interface's NAT address (IPv4); kept after PORT_HAS_NAT is cleared until the flush
+const W_NAT_RANGE = 13;   // its port range [min, max) as max << 16 | min
 const WORDS = 16;
 /** Table-wide words live after the last port. */
 const LIMIT_WORD = MAX_PORTS * WORDS;
@@ -43,6 +45,7 @@ export const PORT_MAC_LEARNED = 2;   // a VM MAC was learned since the interface
 export const PORT_HAS_IPV4 = 4;
 export const PORT_ARP_DONE = 8;      // the VM's first ARP since attach was seen (upstream arp_done)
 export const PORT_HAS_VIP = 16;
+export const PORT_HAS_NAT = 32;
 
 // byte area per port
 export const B_IPV6 = 0;       // 16: VM IPv6
@@ -132,6 +135,28 @@ export class PortTable {
         && (w[base + W_FLAGS]! & flag) !== 0) return p;
     }
     return -1;
+  }
+
+  /** The active VM port of `vni` whose NAT address is `ip` (network NAT), or -1. */
+  findNat(vni: number, ip: number): number {
+    return this.findAddress(vni, ip, W_NAT_IP, PORT_HAS_NAT);
+  }
+
+  /** The port's NAT address (network NAT, new flows get it), or 0 without one. */
+  natIp(port: number): number {
+    const base = port * WORDS;
+    return (this.words[base + W_FLAGS]! & PORT_HAS_NAT) !== 0 ? this.words[base + W_NAT_IP]! >>> 0 : 0;
+  }
+
+  /**
+   * The port's NAT address and range as last set (max << 16 | min in `natRangeWord`), also after
+   * the NAT was disabled and until TableSync forgets it: what a flush matches NATed flows by.
+   */
+  natIpWord(port: number): number {
+    return this.words[port * WORDS + W_NAT_IP]!;
+  }
+  natRangeWord(port: number): number {
+    return this.words[port * WORDS + W_NAT_RANGE]!;
   }
 
   /** The port's VIP, or 0 without one. */
@@ -269,11 +294,17 @@ export class PortTable {
     Atomics.add(this.words, port * WORDS + W_SEQ, 1);
   }
 
-  /** Declares a port at start-up: its role and own MAC. The VM MAC starts as the port MAC. */
-  initPort(port: number, state: number, mac: Uint8Array): void {
+  /**
+   * Declares a port at start-up: its role and own MAC. The VM MAC starts as the port MAC. An uplink
+   * gets the host's underlay address (`underlay`, --ipv6) as its own: the outer source of what the
+   * service tunnels on behalf of no interface (relayed NAT packets, echo replies for NAT addresses),
+   * as upstream's dp_get_port_ul_ipv6 gives it.
+   */
+  initPort(port: number, state: number, mac: Uint8Array, underlay?: Uint8Array): void {
     const base = port * WORDS;
     this.beginWrite(port);
     this.bytes.set(mac.subarray(0, 6), this.at(port, B_OWN_MAC));
+    if (underlay !== undefined) this.bytes.set(underlay.subarray(0, 16), this.at(port, B_UNDERLAY));
     this.words[base + W_STATE] = state;
     this.words[base + W_MAC_HI] = (mac[0]! << 8) | mac[1]!;
     this.words[base + W_MAC_LO] = (mac[2]! << 24) | (mac[3]! << 16) | (mac[4]! << 8) | mac[5]!;
@@ -319,6 +350,37 @@ export class PortTable {
   }
 
   /**
+   * Sets the interface's network NAT: address `natIp`, ports [minPort, maxPort). New south-north
+   * flows get it from here on.
+   */
+  setNat(port: number, natIp: number, minPort: number, maxPort: number): void {
+    const base = port * WORDS;
+    this.beginWrite(port);
+    this.words[base + W_NAT_IP] = natIp | 0;
+    this.words[base + W_NAT_RANGE] = (maxPort << 16) | minPort;
+    Atomics.or(this.words, base + W_FLAGS, PORT_HAS_NAT);
+    this.endWrite(port);
+  }
+
+  /**
+   * Stops giving new flows the interface's NAT. The address and range stay readable (natIpWord)
+   * for the flush of the flows that have them; forgetNat clears them after it.
+   */
+  disableNat(port: number): void {
+    Atomics.and(this.words, port * WORDS + W_FLAGS, ~PORT_HAS_NAT);
+  }
+
+  /** Clears a disabled NAT's address and range (after the flush of its flows). */
+  forgetNat(port: number): void {
+    const base = port * WORDS;
+    if ((this.words[base + W_FLAGS]! & PORT_HAS_NAT) !== 0) return;
+    this.beginWrite(port);
+    this.words[base + W_NAT_IP] = 0;
+    this.words[base + W_NAT_RANGE] = 0;
+    this.endWrite(port);
+  }
+
+  /**
    * Stops the interface's port (VF_IDLE: nothing received on it is processed, no VIP or address
    * lookup finds it) but keeps its address, VNI and VIP readable, so the workers can still tell
    * which flows were its own, those DNATed to it included (flowOfPort), when they flush them;
@@ -337,8 +399,10 @@ export class PortTable {
     this.words[base + W_VNI] = 0;
     this.words[base + W_IPV4] = 0;
     this.bytes.fill(0, this.at(port, 0), this.at(port, B_OWN_MAC));
-    Atomics.and(this.words, base + W_FLAGS, ~(PORT_HAS_IPV4 | PORT_HAS_IPV6 | PORT_HAS_VIP));
+    Atomics.and(this.words, base + W_FLAGS, ~(PORT_HAS_IPV4 | PORT_HAS_IPV6 | PORT_HAS_VIP | PORT_HAS_NAT));
     this.words[base + W_VIP] = 0;
+    this.words[base + W_NAT_IP] = 0;
+    this.words[base + W_NAT_RANGE] = 0;
     this.endWrite(port);
   }
 

@@ -14,6 +14,7 @@ import { DnatNode } from './nodes/dnat.js';
 import { FirewallNode } from './nodes/firewall.js';
 import { IpipDecapNode } from './nodes/ipip-decap.js';
 import { IpipEncapNode } from './nodes/ipip-encap.js';
+import { PacketRelayNode } from './nodes/packet-relay.js';
 import { SnatNode } from './nodes/snat.js';
 import { Ipv4LookupNode } from './nodes/ipv4-lookup.js';
 import { Ipv6LookupNode } from './nodes/ipv6-lookup.js';
@@ -38,6 +39,7 @@ export function buildNodes(ctx: NodeContext, ports: readonly number[], queue: nu
   nodes.push(new Ipv6LookupNode(ctx));
   nodes.push(new SnatNode(ctx));
   nodes.push(new FirewallNode(ctx));
+  nodes.push(new PacketRelayNode(ctx));
   nodes.push(new IpipEncapNode(ctx));
   for (const p of ports) nodes.push(new SinkNode(`tx-${p}`));
   nodes.push(new SinkNode('drop'));
@@ -49,7 +51,7 @@ export function graphNodeNames(ports: readonly number[], queue: number): string[
   return [
     ...ports.map((p) => `rx-${p}-${queue}`),
     'rx_periodic', 'cls', 'arp', 'ipv6_nd', 'ipip_decap', 'conntrack', 'dhcp', 'dhcpv6', 'dnat', 'ipv4_lookup',
-    'ipv6_lookup', 'snat', 'firewall', 'ipip_encap',
+    'ipv6_lookup', 'snat', 'firewall', 'packet_relay', 'ipip_encap',
     ...ports.map((p) => `tx-${p}`), 'drop',
   ];
 }

@@ -16,8 +16,10 @@ export class WorkerCommands {
   private ip = 0;
   private vni = 0;
   private vip = 0;
+  private natIp = 0;
+  private natRange = 0;
   private readonly match = (f: number): boolean => this.port < 0
-    || flowOfPort(this.fwd.flows.rec, f, this.port, this.ip, this.vni, this.vip);
+    || flowOfPort(this.fwd.flows.rec, f, this.port, this.ip, this.vni, this.vip, this.natIp, this.natRange);
 
   /** `graceToken`: starts the grace period after which the removed flows' records may be reused. */
   constructor(private readonly fwd: Forwarding, private readonly ports: PortTable, private readonly graceToken: () => number) {}
@@ -27,7 +29,8 @@ export class WorkerCommands {
    * has, 0: none); returns the result to acknowledge (the number of flows removed). A flush of a
    * port finds the flows translated for its interface by the interface's address, VNI and VIP
    * (flowOfPort), read from the port table: it must run before the port table forgets them. A VIP
-   * already removed from the port table (so that no new flow gets it) comes as `b`.
+   * already removed from the port table (so that no new flow gets it) comes as `b`; a removed NAT
+   * stays readable in the port table until the flush is done.
    */
   handle(op: number, a: number, b = 0): number {
     if (op !== Op.PORT_DETACH && op !== Op.FLUSH_PORT && op !== Op.FLUSH_ALL) return 0;
@@ -35,6 +38,9 @@ export class WorkerCommands {
     this.ip = this.port >= 0 ? this.ports.ipv4(this.port) | 0 : 0;
     this.vni = this.port >= 0 ? this.ports.vni(this.port) | 0 : 0;
     this.vip = b !== 0 ? b | 0 : this.port >= 0 ? this.ports.vip(this.port) | 0 : 0;
+    // a removed NAT's address and range are still in the port table (TableSync forgets them after)
+    this.natIp = this.port >= 0 ? this.ports.natIpWord(this.port) : 0;
+    this.natRange = this.port >= 0 ? this.ports.natRangeWord(this.port) : 0;
     const removed = this.fwd.owner.removeWhere(this.match, this.graceToken());
     this.fwd.stats[FS_FLUSHED] = this.fwd.stats[FS_FLUSHED]! + removed;
     return removed;

@@ -5,6 +5,7 @@
 import { FlowOwner, FlowTable } from '../tables/flow-table.js';
 import { Lpm4Table } from '../tables/lpm.js';
 import { Lpm6Table } from '../tables/lpm6.js';
+import { NatTable } from '../tables/nat-table.js';
 import type { PortTable } from '../tables/port-table.js';
 import { VnfTable } from '../tables/vnf-table.js';
 
@@ -40,6 +41,7 @@ export interface ForwardingBuffers {
   routes6: SharedArrayBuffer;
   vnf: SharedArrayBuffer;
   flows: SharedArrayBuffer;
+  nat: SharedArrayBuffer;
 }
 
 /** Per-worker flow counters (Float64Array words, read by metrics). */
@@ -51,6 +53,8 @@ export const FS_AGED = 4;
 export const FS_FLUSHED = 5;
 /** new flows given up because another worker created the same connection at the same time (FLOW_DUP_SETTLED) */
 export const FS_DUPLICATE = 6;
+/** NAT ports tried again: another worker's new flow took the same one for the same remote end at the same moment */
+export const FS_NAT_RACE = 7;
 export const FS_WORDS = 8;
 
 export interface Forwarding {
@@ -58,6 +62,8 @@ export interface Forwarding {
   routes6: Lpm6Table;
   vnf: VnfTable;
   flows: FlowTable;
+  /** Neighbour NAT ranges and NAT ports in use per VM port. */
+  nat: NatTable;
   /** This worker's record allocation, owned-flow list and deferred reuse. */
   owner: FlowOwner;
   settings: ForwardingSettings;
@@ -76,12 +82,16 @@ export interface NodeContext {
 /** Opens the shared forwarding tables in a worker (or a test) as worker `worker`. */
 export function openForwarding(bufs: ForwardingBuffers, settings: ForwardingSettings, worker: number, stats?: Float64Array): Forwarding {
   const flows = new FlowTable(bufs.flows);
+  const nat = new NatTable(bufs.nat);
+  const owner = new FlowOwner(flows, worker);
+  owner.natReleased = (port) => { nat.countPort(port, -1); };
   return {
     routes4: new Lpm4Table(bufs.routes4),
     routes6: new Lpm6Table(bufs.routes6),
     vnf: new VnfTable(bufs.vnf),
     flows,
-    owner: new FlowOwner(flows, worker),
+    nat,
+    owner,
     settings,
     clock: { now: 0 },
     stats: stats ?? new Float64Array(FS_WORDS),
@@ -95,6 +105,7 @@ export function createForwardingBuffers(flowCapacity = 65536): ForwardingBuffers
     routes6: Lpm6Table.create({ maxRoutes: 4096, maxRoutesPerVni: 4096, maxVnis: 64 }).sab,
     vnf: VnfTable.create(1024).sab,
     flows: FlowTable.create(flowCapacity).sab,
+    nat: NatTable.create().sab,
   };
 }
 

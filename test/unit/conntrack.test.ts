@@ -363,7 +363,7 @@ test('a cached encapsulation decision sends the packet to ipip_encap with its ne
 test('packets of a flow another worker created are counted as cross-worker', (t) => {
   const ctx = makeCtx();
   addVm(ctx, 4, { vni: 100, ipv4: '10.100.1.2' });
-  const bufs = { routes4: ctx.fwd.routes4.sab, routes6: ctx.fwd.routes6.sab, vnf: ctx.fwd.vnf.sab, flows: ctx.fwd.flows.sab };
+  const bufs = { routes4: ctx.fwd.routes4.sab, routes6: ctx.fwd.routes6.sab, vnf: ctx.fwd.vnf.sab, flows: ctx.fwd.flows.sab, nat: ctx.fwd.nat.sab };
   const other: NodeContext = { ...ctx, fwd: openForwarding(bufs, { ...DEFAULT_FORWARDING }, 1) };
   runPath(pathOf(ctx), udp4(VM_IPV4, '10.100.1.2', 40000, 80), VF);
   const r = runPath(pathOf(other), udp4('10.100.1.2', VM_IPV4, 80, 40000), 4);

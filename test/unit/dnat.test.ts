@@ -39,8 +39,8 @@ const L4: [string, number, Uint8Array][] = [
   ['ICMP echo', 1, icmpEcho(8, 77, 1, ascii('ping'))],
 ];
 
-test('dnat declares drop as edge 0 and the two lookups after it', (t) => {
-  t.deepEqual(new DnatNode(makeCtx()).edges, ['drop', 'ipv4_lookup', 'ipv6_lookup']);
+test('dnat declares drop as edge 0, the two lookups and packet_relay after it', (t) => {
+  t.deepEqual(new DnatNode(makeCtx()).edges, ['drop', 'ipv4_lookup', 'ipv6_lookup', 'packet_relay']);
 });
 
 test('a new flow to a VIP of its VNI is sent to the VIP owner\'s address with valid checksums', (t) => {

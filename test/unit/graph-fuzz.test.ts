@@ -36,9 +36,11 @@ import { RouteSync } from '../../src/actors/route-sync.js';
 import { TableSync, type WorkerBarrier } from '../../src/actors/table-sync.js';
 import { IoArea } from '../../src/ffi/dpdk.js';
 import { makeTestBatch, MAX_SLOTS, type PacketBatch } from '../../src/packet/batch.js';
+import { upstreamPortmapHash } from '../../src/packet/upstream-hash.js';
 import { DROP_REASON_COUNT, DROP_REASON_NAMES, DropReason } from '../../src/packet/drop-reasons.js';
 import {
-  BUCKET_WAYS, FLOW_DST_NAT, FLOW_SRC_NAT, flowOfPort, K_DST, K_SRC, K_VNI, KEY_STRIDE, R_FLAGS, R_KEY, R_SEEN, RECORD,
+  BUCKET_WAYS, FLOW_DST_NAT, FLOW_NAT_PORT, FLOW_SRC_NAT, flowOfPort, K_DST, K_VNI, KEY_STRIDE, KEY_WORDS, R_FLAGS, R_KEY, R_NATPORT, R_SEEN,
+  RECORD,
 } from '../../src/tables/flow-table.js';
 import { PortState } from '../../src/tables/port-table.js';
 import { buildNodes } from '../../src/workers/build-graph.js';
@@ -63,6 +65,8 @@ type Vm = (typeof VMS)[keyof typeof VMS];
 /** Underlay addresses of A's LB prefix (10.100.9.0/24), B's NAT (45.0.0.9) and a load balancer (10.100.8.8). */
 const LB_PFX_UL = 'fc00:1::a1';
 const NAT_UL = 'fc00:1::a2';
+/** B's NAT address; its ports are [1000, 2000), another host's [3000, 3100) (change 13). */
+const NAT_IP = '45.0.0.9';
 const LB_UL = 'fc00:1::a3';
 const PORTS = [0, 1, 3, 4, 5];
 /** Ports packets may arrive on: the service's and ones it does not have. */
@@ -273,7 +277,7 @@ class Service {
         }
       },
     };
-    this.tables = new TableSync(new RouteSync(ctx.fwd.routes4, ctx.fwd.routes6, log), ctx.fwd.vnf, ctx.ports, ctx.fwd.flows, barrier, log);
+    this.tables = new TableSync(new RouteSync(ctx.fwd.routes4, ctx.fwd.routes6, log), ctx.fwd.vnf, ctx.ports, ctx.fwd.flows, ctx.fwd.nat, barrier, log);
     const tables = this.tables;
     this.registry = new Registry({
       hostIpv6: ip6('fc00:1::'),
@@ -337,22 +341,58 @@ class Service {
   }
 
   /**
-   * A live flow that still translates to or from A's VIP (NAT flags, the VIP in a key) while A has
-   * none (DeleteVip or DeleteInterface committed), or ''.
+   * A live flow that still translates to or from A's VIP while A has none (DeleteVip or
+   * DeleteInterface committed): SNATed to it (the reply key's destination) or DNATed from it (the
+   * original destination), or ''. Other flows may have the address in a key: traffic to it by the
+   * default route, which B's NAT translates.
    */
   flowsOfRemovedVip(): string {
     if (this.vipOn && this.aOn) return '';
     const rec = this.ctx.fwd.flows.rec;
     const vip = ip4num(VIP) | 0;
     for (const f of this.liveFlows()) {
-      // a flow to the address without NAT is just traffic to it (by the default route)
-      if ((rec[f * RECORD + R_FLAGS]! & (FLOW_SRC_NAT | FLOW_DST_NAT)) === 0) continue;
-      for (let dir = 0; dir < 2; dir++) {
-        const k = f * RECORD + R_KEY + dir * KEY_STRIDE;
-        if (rec[k + K_VNI] === 100 && (rec[k + K_SRC] === vip || rec[k + K_DST] === vip)) return this.flowLeft(f, 'the removed VIP');
+      const flags = rec[f * RECORD + R_FLAGS]!;
+      const org = f * RECORD + R_KEY;
+      const reply = org + KEY_STRIDE;
+      if (rec[org + K_VNI] !== 100) continue;
+      if (((flags & FLOW_SRC_NAT) !== 0 && rec[reply + K_DST] === vip) || ((flags & FLOW_DST_NAT) !== 0 && rec[org + K_DST] === vip)) {
+        return this.flowLeft(f, 'the removed VIP');
       }
     }
     return '';
+  }
+
+  /**
+   * Network NAT's bookkeeping, or '': no two live flows hold the same NAT port toward the same
+   * remote end (their reply keys differ), and each VM port's count of NAT ports in use equals its
+   * live flows holding one (the count follows flows created, aged and flushed).
+   */
+  natPortProblems(): string {
+    const flows = this.ctx.fwd.flows;
+    const rec = flows.rec;
+    const held = new Map<number, number>();
+    const keys = new Set<string>();
+    for (const f of this.liveFlows()) {
+      if ((rec[f * RECORD + R_FLAGS]! & FLOW_NAT_PORT) === 0) continue;
+      const port = rec[f * RECORD + R_NATPORT]!;
+      held.set(port, (held.get(port) ?? 0) + 1);
+      const reply = f * RECORD + R_KEY + KEY_STRIDE;
+      const key = Array.from(rec.subarray(reply, reply + KEY_WORDS)).join(',');
+      if (keys.has(key)) return this.flowLeft(f, `a second flow with NAT reply key ${key}`);
+      keys.add(key);
+    }
+    for (const vm of Object.values(VMS)) {
+      const counted = this.ctx.fwd.nat.usedPorts(vm.port);
+      if (counted !== (held.get(vm.port) ?? 0)) return `port ${vm.port} counts ${counted} NAT ports, its flows hold ${held.get(vm.port) ?? 0}`;
+    }
+    return '';
+  }
+
+  /** NAT flows (FLOW_NAT_PORT) alive. */
+  get natFlows(): number {
+    let n = 0;
+    for (const f of this.liveFlows()) if ((this.ctx.fwd.flows.rec[f * RECORD + R_FLAGS]! & FLOW_NAT_PORT) !== 0) n++;
+    return n;
   }
 
   /** Packets the workers' fast paths forwarded. */
@@ -426,7 +466,7 @@ class Service {
       case 11:
         if (!this.bOn) break;
         if (this.nat) reg.deleteNat('B');
-        else reg.createNat('B', ipv4Addr(ip4num('45.0.0.9')), 1000, 2000, ip6(NAT_UL));
+        else reg.createNat('B', ipv4Addr(ip4num(NAT_IP)), 1000, 2000, ip6(NAT_UL));
         this.nat = !this.nat;
         break;
       case 12:
@@ -434,6 +474,14 @@ class Service {
         else reg.createLoadBalancer({ id: 'lb1', vni: 100, ip: ipv4Addr(ip4num('10.100.8.8')), ports: [{ port: 80, protocol: 6 }], preferredUnderlay: ip6(LB_UL) });
         this.lb = !this.lb;
         break;
+      case 13: {
+        // another host's range of B's NAT address (inbound packets for it are relayed there);
+        // Initialize drops it, so the registry says whether it is there
+        const neighbor = reg.listNeighborNats(ipv4Addr(0)).length > 0;
+        if (neighbor) reg.deleteNeighborNat(ipv4Addr(ip4num(NAT_IP)), 100, 3000, 3100);
+        else reg.createNeighborNat(ipv4Addr(ip4num(NAT_IP)), 100, 3000, 3100, ip6(REMOTE_HOST));
+        break;
+      }
       case 3:
         if (this.remote6) reg.deleteRoute(100, ipv6Addr(ip6('2000:100:2::')), 64);
         else reg.createRoute(100, ipv6Addr(ip6('2000:100:2::')), 64, 100, ipv6Addr(ip6(REMOTE_HOST)));
@@ -579,7 +627,19 @@ function seeds(): [Uint8Array, number][] {
   // address and to the load balancer (neither forwarded yet: dropped, with or without the fast path)
   add(tunnelFrame(PF0_MAC, ROUTER, REMOTE_HOST, LB_PFX_UL, withL4Checksum4(ipv4('10.100.2.7', '10.100.9.9', 6, tcp(40020, 80, 0x02)), 0)), 0);
   add(vmFrame(A, '10.100.2.7', 6, tcp(80, 40020, 0x12), '10.100.9.9'), A.port);
-  add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, NAT_UL, withL4Checksum4(ipv4('8.8.8.8', '45.0.0.9', 17, udp(53, 1500, ascii('n'))), 0)), 0);
+  add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, NAT_UL, withL4Checksum4(ipv4('8.8.8.8', NAT_IP, 17, udp(53, 1500, ascii('n'))), 0)), 0);
+  // B to the internet through its NAT (when it has one), and the answers to the NAT ports it gets
+  // (where upstream's hash puts them: free unless two of them collide), an echo request to the NAT
+  // address (answered) and a packet for another host's port (relayed while that range exists)
+  const natPort = (sport: number): number => 1000 + (upstreamPortmapHash(new Int32Array(6), 100, ip4num(B.ip), sport) % 1000);
+  add(vmFrame(B, '8.8.8.8', 17, udp(40030, 53, ascii('nq'))), B.port);
+  add(vmFrame(B, '8.8.8.8', 6, tcp(40031, 443, 0x02)), B.port);
+  add(vmFrame(B, '8.8.8.8', 1, icmpEcho(8, 78, 1)), B.port);
+  add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, NAT_UL, withL4Checksum4(ipv4('8.8.8.8', NAT_IP, 17, udp(53, natPort(40030), ascii('na'))), 0)), 0);
+  add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, NAT_UL, withL4Checksum4(ipv4('8.8.8.8', NAT_IP, 6, tcp(443, natPort(40031), 0x12)), 0)), 0);
+  add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, NAT_UL, ipv4('8.8.8.8', NAT_IP, 1, icmpEcho(0, natPort(78), 1))), 0);
+  add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, NAT_UL, ipv4('8.8.8.8', NAT_IP, 1, icmpEcho(8, 79, 1))), 0);
+  add(tunnelFrame(PF1_MAC, ROUTER, INTERNET_GW, NAT_UL, withL4Checksum4(ipv4('8.8.8.8', NAT_IP, 6, tcp(443, 3050, 0x10)), 0)), 1);
   add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, LB_UL, withL4Checksum4(ipv4('8.8.4.4', '10.100.8.8', 6, tcp(40021, 80, 0x02)), 0)), 0);
   // the uplink's own neighbour discovery and plain IPv6
   add(cat(eth('33:33:ff:00:00:03', ROUTER, 0x86dd), ipv6(ip6(ROUTER_LL), ip6('ff02::1:ff00:3'), 58,
@@ -677,14 +737,15 @@ async function fuzz(t: ExecutionContext, seedList: number[], capacity: number, w
       if (burst % 25 === 12) {
         // the configuration changes between two bursts (as an RPC's change is acknowledged by
         // every worker between bursts before it answers)
-        const kind = Math.floor(rnd() * 13);
+        const kind = Math.floor(rnd() * 14);
         await on.change(kind);
         await off.change(kind);
         // no flow outlives its interface: once DeleteInterface is committed, none that the
         // interface started or was tunnelled, none DNATed to it (another VM's to its VIP); and
         // none outlives the VIP it was translated with
         for (const [svc, twin] of [[on, 'on'], [off, 'off']] as const) {
-          const left = svc.flowsOfDeletedVms() || svc.flowsOfRemovedVip();
+          const left = svc.flowsOfDeletedVms() || svc.flowsOfRemovedVip() || svc.natPortProblems();
+          if (twin === 'on') seen.set('NAT flows at changes', (seen.get('NAT flows at changes') ?? 0) + svc.natFlows);
           if (left !== '') problems.push(`seed ${seed} burst ${burst}, fast path ${twin}, after change ${kind}: ${left}`);
         }
       }

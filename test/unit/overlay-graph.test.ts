@@ -7,111 +7,15 @@ import test from 'ava';
 import { VnfType } from '../../src/actors/underlay.js';
 import { frameOf, loadFrame, makeTestBatch, MAX_SLOTS, type PacketBatch } from '../../src/packet/batch.js';
 import { DropReason } from '../../src/packet/drop-reasons.js';
-import { buildNodes } from '../../src/workers/build-graph.js';
-import { FAST_DONE, FAST_DROP, FAST_MISS, FAST_SLOT, FAST_TX, FastPath } from '../../src/workers/fast-path.js';
+import { FAST_DONE, FAST_DROP, FAST_MISS, FAST_SLOT, FAST_TX } from '../../src/workers/fast-path.js';
 import { IoArea } from '../../src/ffi/dpdk.js';
-import { counterWords, Graph } from '../../src/workers/graph.js';
-import { FS_CREATED, FS_FAST_PATH, type NodeContext } from '../../src/workers/node-context.js';
+import { FS_CREATED } from '../../src/workers/node-context.js';
+import { encapped, Rig, toVm, vmFrame, VMS } from './fixtures/overlay-rig.js';
 import {
-  addPf, addVm, ascii, cat, eth, hex, icmpEcho, INTERNET_GW, ip4, ip4num, ip6, ipv4, ipv4HeaderOk, ipv6, l4v4Ok, l4v6Ok, mac,
-  makeCtx, PF0_MAC, PF1_MAC, REMOTE_HOST, route4, ROUTER, ROUTER_LL, tcp, tunnelFrame, u16, udp, VIP, VIP_UL, vmMacOf, vnf,
+  ascii, cat, eth, hex, icmpEcho, INTERNET_GW, ip4, ip4num, ip6, ipv4, ipv4HeaderOk, ipv6, l4v4Ok, l4v6Ok, mac,
+  PF0_MAC, PF1_MAC, REMOTE_HOST, ROUTER, ROUTER_LL, tcp, tunnelFrame, u16, udp, VIP, VIP_UL, vmMacOf, vnf,
   withL4Checksum4,
 } from './frames.js';
-
-/** VMs: port, VNI, IPv4, underlay, own MAC, VM MAC. A and C (and B and D) share addresses in different VNIs. */
-const VMS = {
-  A: { port: 3, vni: 100, ip: '10.100.1.1', ul: 'fc00:1::3', own: '66:66:66:66:66:03', mac: '02:00:00:00:00:03' },
-  B: { port: 4, vni: 100, ip: '10.100.1.2', ul: 'fc00:1::4', own: '66:66:66:66:66:04', mac: '02:00:00:00:00:04' },
-  C: { port: 5, vni: 200, ip: '10.100.1.1', ul: 'fc00:1::5', own: '66:66:66:66:66:05', mac: '02:00:00:00:00:05' },
-  D: { port: 6, vni: 200, ip: '10.100.1.2', ul: 'fc00:1::6', own: '66:66:66:66:66:06', mac: '02:00:00:00:00:06' },
-};
-type Vm = (typeof VMS)[keyof typeof VMS];
-const PORTS = [0, 1, 3, 4, 5, 6];
-
-interface Sent {
-  /** 'tx-N' or 'drop' */
-  sink: string;
-  reason: number;
-  out: Uint8Array;
-  flow: number;
-  dir: number;
-  /** Nodes the packet went through (by the per-node packet counters). */
-  nodes: string[];
-}
-
-class Rig {
-  readonly ctx: NodeContext;
-  readonly g: Graph;
-  readonly b: PacketBatch = makeTestBatch(2);
-  readonly fast: FastPath;
-  private readonly counters: Float64Array;
-
-  constructor(fwd: Parameters<typeof makeCtx>[3] = {}) {
-    this.ctx = makeCtx(null, {}, 3, { underlayPrefix: ip6('fc00:1::').subarray(0, 8), ...fwd });
-    const ctx = this.ctx;
-    addPf(ctx, 1, PF1_MAC);
-    for (const vm of Object.values(VMS)) {
-      addVm(ctx, vm.port, { vni: vm.vni, ipv4: vm.ip, underlay: vm.ul, own: vm.own });
-      ctx.ports.learnVmMac(vm.port, mac(vm.mac), 0);
-      route4(ctx, vm.vni, vm.ip, 32, vm.port);
-      vnf(ctx, vm.ul, VnfType.INTERFACE_IP, vm.vni, vm.port);
-    }
-    route4(ctx, 100, '10.100.2.0', 24, -1, REMOTE_HOST);
-    route4(ctx, 100, '0.0.0.0', 0, -1, INTERNET_GW);
-    const nodes = buildNodes(ctx, PORTS, 0);
-    this.counters = new Float64Array(counterWords(nodes.length));
-    this.g = new Graph(nodes, this.counters);
-    this.fast = new FastPath(ctx);
-  }
-
-  /**
-   * Sends one frame as the worker does: the fused fast path first (FastPath.forward), the graph if
-   * it misses. `fused` says whether the fast path forwarded or dropped it.
-   */
-  sendFused(frame: Uint8Array, port: number): Sent & { fused: boolean } {
-    const b = this.b;
-    loadFrame(b, 0, frame, port);
-    b.dropReason[0] = DropReason.NONE;
-    b.flow[0] = -1;
-    const r = this.fast.forward(b, 0);
-    if (r === FAST_MISS) return { ...this.send(frame, port), fused: false };
-    const sink = r === FAST_TX ? `tx-${b.outPort[0]}` : 'drop';
-    return { sink, reason: b.dropReason[0]!, out: frameOf(b, 0), flow: b.flow[0]!, dir: b.dir[0]!, nodes: [], fused: true };
-  }
-
-  /** Sends one frame received on `port` through the graph. */
-  send(frame: Uint8Array, port: number): Sent {
-    const g = this.g;
-    const b = this.b;
-    const before = Float64Array.from(this.counters);
-    loadFrame(b, 0, frame, port);
-    b.dropReason[0] = DropReason.NONE;
-    g.fromSource(g.indexOf(`rx-${port}-0`), 0);
-    g.run(b);
-    const sink = g.dropCount === 1 ? 'drop' : `tx-${b.outPort[0]}`;
-    const nodes = g.nodes.filter((_, i) => this.counters[i * 2 + 1] !== before[i * 2 + 1]).map((n) => n.name);
-    g.resetSinks();
-    return { sink, reason: b.dropReason[0]!, out: frameOf(b, 0), flow: b.flow[0]!, dir: b.dir[0]!, nodes };
-  }
-
-  get fastPath(): number {
-    return this.ctx.fwd.stats[FS_FAST_PATH]!;
-  }
-}
-
-function vmFrame(from: Vm, dst: string, proto: number, l4: Uint8Array, src = from.ip): Uint8Array {
-  const f = cat(eth(from.own, from.mac, 0x0800), ipv4(src, dst, proto, l4));
-  return proto === 1 ? f : withL4Checksum4(f);
-}
-
-function toVm(vm: Vm, inner: Uint8Array): Uint8Array {
-  return cat(eth(vm.mac, vm.own, 0x0800), inner);
-}
-
-/** The outer headers ipip_encap writes, built independently. */
-function encapped(dstMac: string, srcMac: string, src: string, dst: string, inner: Uint8Array): Uint8Array {
-  return cat(eth(dstMac, srcMac, 0x86dd), [0x60, 0, 0, 0], u16(inner.length), [4, 64], ip6(src), ip6(dst), inner);
-}
 
 const SLOW = ['rx-3-0', 'cls', 'conntrack', 'dnat', 'ipv4_lookup', 'snat', 'firewall', 'tx-4'];
 const FAST = ['rx-3-0', 'cls', 'conntrack', 'tx-4'];

@@ -10,11 +10,15 @@ import {
 function sources(over: Partial<TelemetrySources> = {}): TelemetrySources {
   return {
     graph: new Map([['rx-0-0', { calls: 3, objs: 90 }], ['cls', { calls: 2, objs: 80 }], ['drop', { calls: 1, objs: 5 }]]),
-    usage: { interfaces: 2, firewallRules: new Map([['vm1', 2], ['vm2', 0]]), dnat: 1, snat: 1, loadBalancers: 3, vnis: 2, vnf: 4 },
+    usage: {
+      interfaces: 2, firewallRules: new Map([['vm1', 2], ['vm2', 0]]), ports: new Map([['vm1', 3], ['vm2', 5]]), dnat: 1, snat: 1,
+      loadBalancers: 3, vnis: 2, vnf: 4,
+    },
     vfPorts: 4,
     flows: { capacity: 1048576, live: 17 },
     vnis: { capacity: 1024 },
     vnf: { capacity: 65536 },
+    natUsedPorts: (port) => (port === 5 ? 7 : 0),
     udpVirtsvc: [],
     tcpVirtsvc: [],
     ...over,
@@ -53,11 +57,12 @@ test('table saturation under upstream\'s table names', (t) => {
   t.deepEqual(tables.get('loadbalancer_table'), { capacity: 256, entries: 3 });
   t.deepEqual(tables.get('vni_table'), { capacity: 1024, entries: 2 });
   t.deepEqual(tables.get('vnf_table'), { capacity: 65536, entries: 4 });
+  t.deepEqual(tables.get('nat_portoverload_table'), { capacity: 1048576, entries: 7 });
 });
 
 test('per interface: firewall rules, NAT ports (every live interface)', (t) => {
   t.is(firewallSnapshot(sources()), 'vm1\t2\nvm2\t0');
-  t.is(natSnapshot(sources()), 'vm1\t0\nvm2\t0');
+  t.is(natSnapshot(sources()), 'vm1\t0\nvm2\t7');
   t.is(firewallSnapshot(sources({ usage: { ...sources().usage, firewallRules: new Map() } })), '');
 });
 

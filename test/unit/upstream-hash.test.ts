@@ -1,6 +1,6 @@
 import test from 'ava';
 import { PF_ENCAP } from '../../src/packet/batch.js';
-import { rteJhashWords, upstreamFlowHash } from '../../src/packet/upstream-hash.js';
+import { rteJhashWords, upstreamFlowHash, upstreamPortmapHash } from '../../src/packet/upstream-hash.js';
 import { ConntrackNode } from '../../src/workers/nodes/conntrack.js';
 import { DnatNode } from '../../src/workers/nodes/dnat.js';
 import { Ipv4LookupNode } from '../../src/workers/nodes/ipv4-lookup.js';
@@ -20,6 +20,19 @@ test('upstream\'s known vectors: ICMP echo (type 8, id 0) from 10.100.1.1 in VNI
   // from upstream's test suite: these two destinations leave by pf0 and pf1 at --wcmp 50
   t.is(hash4('10.100.1.1', '10.100.2.102', 1, 8, 0, 100), 3166405840);
   t.is(hash4('10.100.1.1', '10.100.2.125', 1, 8, 0, 100), 730441168);
+});
+
+test('upstream\'s NAT port search start: rte_jhash of the packed 23-byte netnat_portmap_key, as DPDK 22.11 computes it', (t) => {
+  // vectors from DPDK's rte_jhash (rte_jhash.h, built against libdpdk-dev here) over
+  // {uint32 vni; {16 address bytes, IPv4 host-order in the first four; bool is_v6}; uint16 port}
+  const k = new Int32Array(6);
+  t.is(upstreamPortmapHash(k, 100, ip4num('10.100.1.1'), 40000), 816220727);
+  t.is(upstreamPortmapHash(k, 100, ip4num('10.100.1.1'), 1246), 2483502685);
+  t.is(upstreamPortmapHash(k, 100, ip4num('10.100.1.1'), 0x40), 1426867956);
+  t.is(upstreamPortmapHash(k, 100, ip4num('10.100.1.1'), 0x50), 1571556105);
+  t.is(upstreamPortmapHash(k, 100, ip4num('10.100.1.2'), 40000), 1048756706);
+  t.is(upstreamPortmapHash(k, 0xffffff, ip4num('192.168.1.100'), 80), 1041770449);
+  t.is(upstreamPortmapHash(k, 0xffffff, ip4num('192.168.1.100'), 65535), 259907690);
 });
 
 test('every key field changes the hash', (t) => {

@@ -6,7 +6,7 @@ import type { PacketBatch } from '../../packet/batch.js';
 import { PF_DECAPPED, PF_ENCAP, PF_FROM_PF, PF_IPV6 } from '../../packet/batch.js';
 import { DropReason } from '../../packet/drop-reasons.js';
 import {
-  DHCP_SERVER_PORT, DHCPV6_SERVER_PORT, ETH_DST, ETH_HLEN, ICMP_TYPE, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST,
+  DHCP_SERVER_PORT, DHCPV6_SERVER_PORT, ETH_DST, ETH_HLEN, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_TYPE, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST,
   IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPV4_DST, IPV4_FRAG, IPV4_PROTO, IPV4_SRC, IPV4_VER_IHL,
   IPV6_DST, IPV6_HLEN, IPV6_NEXT, IPV6_SRC, TCP_FLAGS, UDP_DPORT, UDP_HLEN, UDP_SPORT,
 } from '../../packet/headers.js';
@@ -30,8 +30,6 @@ const E_ENCAP = 6;
 /** Minimal L4 header bytes needed per protocol before a later node may read ports or types. */
 const TCP_MIN = 20;
 const ICMP_MIN = 8;
-const ICMP_ECHO_REQUEST = 8;
-const ICMP_ECHO_REPLY = 0;
 
 const TCP_FIN = 0x01;
 const TCP_SYN = 0x02;

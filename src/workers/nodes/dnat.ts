@@ -1,9 +1,11 @@
 // dnat: the destination half of NAT. A new IPv4 flow (no NAT yet, original direction) to a VIP of
 // its VNI is rewritten to the VIP owner's address and the flow remembers it (its reply key then
 // expects the VM as source); later packets of NATed flows get the flow's rewrite (DNAT forward,
-// un-SNAT of replies). Budget: ~10 ns without NAT; a VIP scan only on a flow's first packet.
+// un-SNAT of replies, with network NAT the port too). A tunnelled packet to a NAT address that is
+// no reply of ours goes to packet_relay (an echo request answered, another host's port relayed,
+// else dropped). Budget: ~10 ns without NAT; a VIP scan only on a flow's first packet.
 import type { PacketBatch } from '../../packet/batch.js';
-import { PF_IPV6 } from '../../packet/batch.js';
+import { PF_DECAPPED, PF_IPV6 } from '../../packet/batch.js';
 import { ETH_HLEN, IPV4_DST } from '../../packet/headers.js';
 import {
   FLOW_DECIDED, FLOW_DST_NAT, FLOW_SRC_NAT, K_SRC, KEY_WORDS, R_FLAGS, RECORD,
@@ -15,10 +17,11 @@ import { applyDstNat, natFlow, rewriteAddr } from './flow-actions.js';
 
 const E_IPV4 = 1;
 const E_IPV6 = 2;
+const E_RELAY = 3;
 
 export class DnatNode extends GraphNode {
   readonly name = 'dnat';
-  readonly edges: readonly string[] = ['drop', 'ipv4_lookup', 'ipv6_lookup'];
+  readonly edges: readonly string[] = ['drop', 'ipv4_lookup', 'ipv6_lookup', 'packet_relay'];
   private readonly ctx: NodeContext;
   private readonly fwd: Forwarding;
   private readonly k = new Int32Array(KEY_WORDS);
@@ -37,9 +40,13 @@ export class DnatNode extends GraphNode {
     const st = flows.rec[base + R_FLAGS]!;
     if ((st & (FLOW_SRC_NAT | FLOW_DST_NAT | FLOW_DECIDED)) === 0 && b.dir[slot] === 0) {
       const dst = b.dv.getUint32(b.start[slot]! + ETH_HLEN + IPV4_DST);
-      const owner = this.ctx.ports.findVip(b.vni[slot]!, dst);
+      const vni = b.vni[slot]!;
+      const ports = this.ctx.ports;
+      const owner = ports.findVip(vni, dst);
+      if (owner < 0 && (b.flags[slot]! & PF_DECAPPED) !== 0
+        && (ports.findNat(vni, dst) >= 0 || this.fwd.nat.isNeighborAddress(vni, dst))) return E_RELAY;
       if (owner >= 0) {
-        const vmIp = this.ctx.ports.ipv4(owner);
+        const vmIp = ports.ipv4(owner);
         rewriteAddr(b, slot, IPV4_DST, vmIp);
         // replies now come from the VM's own address
         if (!natFlow(this.fwd, f, FLOW_DST_NAT, K_SRC, vmIp, this.k)) return drop(b, slot, DropReason.FLOW_TABLE_FULL);

@@ -6,31 +6,54 @@
 import type { PacketBatch } from '../../packet/batch.js';
 import { PF_IPV6 } from '../../packet/batch.js';
 import { ETH_HLEN, IPV4_DST, IPV4_SRC } from '../../packet/headers.js';
-import { rewriteIpv4 } from '../../packet/nat.js';
-import { FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable, K_DST, K_SRC, KEY_STRIDE, R_FLAGS, R_KEY, RECORD } from '../../tables/flow-table.js';
+import { rewriteIpv4, rewriteL4Port } from '../../packet/nat.js';
+import {
+  FLOW_DST_NAT, FLOW_NAT_PORT, FLOW_SRC_NAT, FlowTable, K_DST, K_PORTS, K_SRC, KEY_STRIDE, R_FLAGS, R_KEY, RECORD,
+} from '../../tables/flow-table.js';
 import { FS_TABLE_FULL, type Forwarding } from '../node-context.js';
 
-/** Destination rewrites: DNAT of the original direction (to the reply's source), un-SNAT of replies (to the original source). */
+/**
+ * Destination rewrites: DNAT of the original direction (to the reply's source), un-SNAT of replies
+ * (to the original source; with network NAT also the destination port, to the original source port).
+ */
 export function applyDstNat(flows: FlowTable, b: PacketBatch, slot: number): void {
-  applyNat(flows, b, slot, IPV4_DST, FLOW_DST_NAT, FLOW_SRC_NAT, K_SRC);
+  if (applyNat(flows, b, slot, IPV4_DST, FLOW_DST_NAT, FLOW_SRC_NAT, K_SRC) === 1) {
+    rewritePort(b, slot, true, flows.rec[b.flow[slot]! * RECORD + R_KEY + K_PORTS]! >>> 16);
+  }
 }
 
-/** Source rewrites: SNAT of the original direction (to the reply's destination), un-DNAT of replies (to the original destination). */
+/**
+ * Source rewrites: SNAT of the original direction (to the reply's destination; with network NAT
+ * also the source port, to the reply's destination port), un-DNAT of replies (to the original destination).
+ */
 export function applySrcNat(flows: FlowTable, b: PacketBatch, slot: number): void {
-  applyNat(flows, b, slot, IPV4_SRC, FLOW_SRC_NAT, FLOW_DST_NAT, K_DST);
+  if (applyNat(flows, b, slot, IPV4_SRC, FLOW_SRC_NAT, FLOW_DST_NAT, K_DST) === 0) {
+    rewritePort(b, slot, false, flows.rec[b.flow[slot]! * RECORD + R_KEY + KEY_STRIDE + K_PORTS]! & 0xffff);
+  }
 }
 
 /**
  * Rewrites address `field` of the packet when its flow has `flag0` (original direction: the value
- * is word `keyWord` of the reply key) or `flag1` (reply direction: the same word of the original key).
+ * is word `keyWord` of the reply key) or `flag1` (reply direction: the same word of the original
+ * key). Returns the direction rewritten when the flow also translates a port of it (network NAT:
+ * the SNAT flag with FLOW_NAT_PORT), else -1.
  */
-function applyNat(flows: FlowTable, b: PacketBatch, slot: number, field: number, flag0: number, flag1: number, keyWord: number): void {
+function applyNat(flows: FlowTable, b: PacketBatch, slot: number, field: number, flag0: number, flag1: number, keyWord: number): number {
   const base = b.flow[slot]! * RECORD;
   const st = flows.rec[base + R_FLAGS]!;
-  if ((st & (FLOW_SRC_NAT | FLOW_DST_NAT)) === 0 || (b.flags[slot]! & PF_IPV6) !== 0) return;
+  if ((st & (FLOW_SRC_NAT | FLOW_DST_NAT)) === 0 || (b.flags[slot]! & PF_IPV6) !== 0) return -1;
   const dir = b.dir[slot]!;
   if (dir === 0 && (st & flag0) !== 0) rewriteAddr(b, slot, field, flows.rec[base + R_KEY + KEY_STRIDE + keyWord]!);
   else if (dir === 1 && (st & flag1) !== 0) rewriteAddr(b, slot, field, flows.rec[base + R_KEY + keyWord]!);
+  else return -1;
+  return (st & FLOW_NAT_PORT) !== 0 && ((dir === 0 ? flag0 : flag1) & FLOW_SRC_NAT) !== 0 ? dir : -1;
+}
+
+/** Sets the source (`dst` false) or destination L4 port of the packet (ICMP echo: its identifier). */
+export function rewritePort(b: PacketBatch, slot: number, dst: boolean, port: number): void {
+  const s = b.start[slot]!;
+  const l4 = b.l4[slot]!;
+  rewriteL4Port(b.dv, s + l4, b.len[slot]! - l4, b.proto[slot]!, dst, port);
 }
 
 /**

@@ -7,7 +7,7 @@ import { PF_DECAPPED, PF_IPV6 } from '../../packet/batch.js';
 import { DropReason } from '../../packet/drop-reasons.js';
 import {
   ETH_DST, ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_IPIP, IPV4_HLEN, IPV4_TOTAL_LEN, IPV4_VER_IHL,
-  IPV6_DST, IPV6_HLEN, IPV6_NEXT, IPV6_PAYLOAD_LEN,
+  IPV6_DST, IPV6_HLEN, IPV6_NEXT, IPV6_PAYLOAD_LEN, IPV6_SRC,
 } from '../../packet/headers.js';
 import { PortState, type PortTable } from '../../tables/port-table.js';
 import type { VnfTable } from '../../tables/vnf-table.js';
@@ -54,6 +54,9 @@ export class IpipDecapNode extends GraphNode {
       innerLen = IPV6_HLEN + dv.getUint16(inner + IPV6_PAYLOAD_LEN);
     }
     if (innerLen > avail) return drop(b, slot, DropReason.TRUNCATED);
+    // the outer source, where an answer of ours goes back to (packet_relay's echo replies)
+    const ul = b.ulDv;
+    for (let i = 0; i < 16; i += 4) ul.setInt32(slot * 16 + i, dv.getInt32(outer + IPV6_SRC + i));
     // the new Ethernet header sits right in front of the inner packet
     b.strip(slot, IPV6_HLEN);
     b.len[slot] = ETH_HLEN + innerLen;

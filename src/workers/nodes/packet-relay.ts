@@ -1,0 +1,66 @@
+// packet_relay: tunnelled IPv4 to a NAT address (local or a neighbour's) that is no reply to a flow
+// of ours (upstream's packet_relay node). An ICMP echo request is answered from the NAT address;
+// a packet for a port another host owns (a neighbour NAT range) is tunnelled on to that host,
+// unchanged inside; anything else is dropped (upstream: a premature packet for network NAT). The
+// answer or relayed packet leaves by the uplink it came in on, from this host's underlay address.
+// Budget: a neighbour scan per packet (relayed flows are never cached: a deleted range stops
+// relaying at once).
+import type { PacketBatch } from '../../packet/batch.js';
+import { PF_ENCAP } from '../../packet/batch.js';
+import { DropReason } from '../../packet/drop-reasons.js';
+import {
+  ETH_HLEN, ICMP_CSUM, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_ID, ICMP_TYPE, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_DST,
+  IPV4_SRC, UDP_DPORT,
+} from '../../packet/headers.js';
+import { csumReplace16 } from '../../packet/nat.js';
+import { drop, GraphNode } from '../graph.js';
+import type { Forwarding, NodeContext } from '../node-context.js';
+
+const E_ENCAP = 1;
+
+export class PacketRelayNode extends GraphNode {
+  readonly name = 'packet_relay';
+  readonly edges: readonly string[] = ['drop', 'ipip_encap'];
+  private readonly fwd: Forwarding;
+
+  constructor(ctx: NodeContext) {
+    super();
+    this.fwd = ctx.fwd;
+  }
+
+  process(b: PacketBatch, slot: number): number {
+    const dv = b.dv;
+    const ip = b.start[slot]! + ETH_HLEN;
+    const l4 = b.start[slot]! + b.l4[slot]!;
+    const proto = b.proto[slot]!;
+    let port: number;
+    if (proto === IPPROTO_ICMP) {
+      if (b.bytes[l4 + ICMP_TYPE] === ICMP_ECHO_REQUEST) {
+        // answered here: addresses swapped (the header checksum stays), type 0, back where it came from
+        const src = dv.getInt32(ip + IPV4_SRC);
+        dv.setInt32(ip + IPV4_SRC, dv.getInt32(ip + IPV4_DST));
+        dv.setInt32(ip + IPV4_DST, src);
+        b.bytes[l4 + ICMP_TYPE] = ICMP_ECHO_REPLY;
+        csumReplace16(dv, l4 + ICMP_CSUM, ICMP_ECHO_REQUEST << 8, ICMP_ECHO_REPLY << 8);
+        // ipip_decap left the outer source as the tunnel's destination
+        return this.back(b, slot);
+      }
+      port = dv.getUint16(l4 + ICMP_ID);
+    } else if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
+      port = dv.getUint16(l4 + UDP_DPORT);
+    } else {
+      return drop(b, slot, DropReason.NAT_NO_FLOW);
+    }
+    if (this.fwd.nat.findNeighbor(b.vni[slot]!, dv.getUint32(ip + IPV4_DST), port, b.ulDv, slot * 16) < 0) {
+      return drop(b, slot, DropReason.NAT_NO_FLOW);
+    }
+    return this.back(b, slot);
+  }
+
+  /** Sends the packet tunnelled (to b.ulDst) out of the uplink it arrived on. */
+  private back(b: PacketBatch, slot: number): number {
+    b.outPort[slot] = b.inPort[slot]!;
+    b.flags[slot] = b.flags[slot]! | PF_ENCAP;
+    return E_ENCAP;
+  }
+}
