@@ -71,6 +71,13 @@ export const ICMP_CSUM = 2;
 export const ICMP_ID = 4;
 export const ICMP_ECHO_REPLY = 0;
 export const ICMP_ECHO_REQUEST = 8;
+/** Destination unreachable, and the codes upstream ties to a flow: protocol, port, fragmentation needed. */
+export const ICMP_DEST_UNREACH = 3;
+export const ICMP_PROTO_UNREACH = 2;
+export const ICMP_PORT_UNREACH = 3;
+export const ICMP_FRAG_NEEDED = 4;
+/** Where an ICMP error quotes the packet it is about (the IPv4 header, then at least 8 bytes of it). */
+export const ICMP_QUOTED = 8;
 
 export const ICMPV6_ECHO_REQUEST = 128;
 export const ICMPV6_ECHO_REPLY = 129;

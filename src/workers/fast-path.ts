@@ -15,7 +15,7 @@ import type { PacketBatch } from '../packet/batch.js';
 import { MAX_SLOTS, PF_DECAPPED, PF_FROM_PF, PF_IPV6 } from '../packet/batch.js';
 import { DropReason } from '../packet/drop-reasons.js';
 import {
-  DHCP_SERVER_PORT, DHCPV6_SERVER_PORT, ETH_DST, ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ICMPV6_NS, ICMPV6_RS,
+  DHCP_SERVER_PORT, DHCPV6_SERVER_PORT, ETH_DST, ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ICMP_DEST_UNREACH, ICMPV6_NS, ICMPV6_RS,
   IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, IPV4_DST, IPV4_SRC, IPV6_DST, IPV6_HLEN, TCP_FLAGS,
 } from '../packet/headers.js';
 import {
@@ -348,6 +348,8 @@ export class FastPath {
       if (avail < 8) return false;
       const t = bytes[l4]!;
       if (v6 && !fromPf && (t === ICMPV6_NS || t === ICMPV6_RS)) return false;
+      // an error's flow is the one of the packet it quotes (conntrack finds it)
+      if (!v6 && t === ICMP_DEST_UNREACH) return false;
       portsWord = icmpPorts(bytes, dv, l4);
     } else {
       return false;

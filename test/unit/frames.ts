@@ -357,6 +357,15 @@ export function icmpEcho(type: number, id: number, seq: number, payload: Uint8Ar
   return m;
 }
 
+/** ICMP destination unreachable (code `code`) quoting `quoted`, checksum filled in. */
+export function icmpUnreach(code: number, quoted: Uint8Array): Uint8Array {
+  const m = cat([3, code, 0, 0, 0, 0, 0, 0], quoted);
+  const c = 0xffff - onesSum(m);
+  m[2] = c >> 8;
+  m[3] = c & 0xff;
+  return m;
+}
+
 /**
  * Fills the TCP or UDP checksum of an IPv4 packet at frame[ip..] (IHL honoured) from the
  * independent sum; a UDP result of 0 is sent as 0xffff. Returns the frame.

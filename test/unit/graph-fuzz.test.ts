@@ -51,7 +51,7 @@ import {
   createForwardingBuffers, DEFAULT_FORWARDING, FS_CROSS_WORKER, FS_FAST_PATH, type NodeContext, openForwarding,
 } from '../../src/workers/node-context.js';
 import {
-  addPf, arp, ascii, bootp, cat, dhcpFrame, dhcpv6Frame, eth, hex, icmpEcho, INTERNET_GW, ip4num, ip6, ipv4, ipv4HeaderOk, ipv6,
+  addPf, arp, ascii, bootp, cat, dhcpFrame, dhcpv6Frame, eth, hex, icmpEcho, icmpUnreach, INTERNET_GW, ip4num, ip6, ipv4, ipv4HeaderOk, ipv6,
   l4v4Ok, l4v6Ok, mac, makeCtx, opt4, opt6, PF0_MAC, PF1_MAC, REMOTE_HOST, ROUTER, ROUTER_LL, tcp, tunnelFrame, u16, udp,
   VIP, VIP_UL, withL4Checksum4,
 } from './frames.js';
@@ -640,6 +640,10 @@ function seeds(): [Uint8Array, number][] {
   add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, NAT_UL, ipv4('8.8.8.8', NAT_IP, 1, icmpEcho(0, natPort(78), 1))), 0);
   add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, NAT_UL, ipv4('8.8.8.8', NAT_IP, 1, icmpEcho(8, 79, 1))), 0);
   add(tunnelFrame(PF1_MAC, ROUTER, INTERNET_GW, NAT_UL, withL4Checksum4(ipv4('8.8.8.8', NAT_IP, 6, tcp(443, 3050, 0x10)), 0)), 1);
+  // ICMP errors: about B's NATed connection (from the internet), and about A's UDP to B (from B)
+  const leftNat = withL4Checksum4(ipv4(NAT_IP, '8.8.8.8', 6, tcp(natPort(40031), 443, 0x02)), 0);
+  add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, NAT_UL, ipv4('8.8.8.8', NAT_IP, 1, icmpUnreach(4, leftNat))), 0);
+  add(vmFrame(B, A.ip, 1, icmpUnreach(3, withL4Checksum4(ipv4(A.ip, B.ip, 17, udp(40000, 80, ascii('hello'))), 0))), B.port);
   add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, LB_UL, withL4Checksum4(ipv4('8.8.4.4', '10.100.8.8', 6, tcp(40021, 80, 0x02)), 0)), 0);
   // the uplink's own neighbour discovery and plain IPv6
   add(cat(eth('33:33:ff:00:00:03', ROUTER, 0x86dd), ipv6(ip6(ROUTER_LL), ip6('ff02::1:ff00:3'), 58,

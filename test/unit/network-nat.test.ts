@@ -18,7 +18,7 @@ import { FS_FAST_PATH, FS_NAT_RACE } from '../../src/workers/node-context.js';
 import type { NatWorkerData } from './fixtures/nat-worker.js';
 import { Rig, toVm, type Vm, vmFrame, VMS } from './fixtures/overlay-rig.js';
 import {
-  ascii, cat, eth, hex, icmpEcho, INTERNET_GW, ip4, ip4num, ip6, ipv4, ipv4HeaderOk, l4v4Ok, mac, makeCtx, PF0_MAC, PF1_MAC,
+  ascii, cat, eth, hex, icmpEcho, icmpUnreach, INTERNET_GW, ip4, ip4num, ip6, ipv4, ipv4HeaderOk, l4v4Ok, mac, makeCtx, PF0_MAC, PF1_MAC,
   REMOTE_HOST, route4, ROUTER, tcp, tunnelFrame, udp, withL4Checksum4,
 } from './frames.js';
 
@@ -253,4 +253,44 @@ test('two workers taking NAT ports toward the same remote ends at the same time 
   t.is(ctx.fwd.nat.usedPorts(3), taken);
   const races = results[0]!.stats[FS_NAT_RACE]! + results[1]!.stats[FS_NAT_RACE]!;
   t.log(`${taken} NAT ports taken, ${races} taken at the same moment by the other worker and searched on`);
+});
+
+test('an ICMP error about a NATed flow reaches the VM with the NAT undone in the quoted packet too', (t) => {
+  const { A } = VMS;
+  const rig = natRig();
+  const out = rig.send(vmFrame(A, '8.8.8.8', 6, tcp(1256, 503, 0x02)), A.port);
+  const sent = inner(out.out);
+  const natPort = srcPort(sent);
+  // fragmentation needed (code 4), quoting the packet as it left
+  const msg = icmpUnreach(4, sent);
+  const back = rig.send(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, NAT_UL, ipv4('8.8.8.8', NAT_IP, 1, msg)), 0);
+  t.is(back.sink, 'tx-3');
+  t.deepEqual([back.flow, back.dir], [out.flow, 1], 'the quoted packet\'s flow, as its reply');
+  const pkt = back.out.subarray(14);
+  t.is(hex(pkt.subarray(16, 20)), hex(ip4(A.ip)), 'to the VM');
+  t.true(ipv4HeaderOk(pkt, 0) && l4v4Ok(pkt, 0), 'outer header and ICMP checksums');
+  const q = pkt.subarray(28);
+  t.is(hex(q.subarray(12, 16)), hex(ip4(A.ip)), 'quoted source: the VM\'s address');
+  t.is((q[20]! << 8) | q[21]!, 1256, 'quoted source port: the VM\'s');
+  t.true(ipv4HeaderOk(q, 0), 'quoted header checksum');
+  t.not(natPort, 1256);
+  // the connection goes on: its reply still takes the cached decision
+  const reply = withL4Checksum4(ipv4('8.8.8.8', NAT_IP, 6, tcp(503, natPort, 0x12)), 0);
+  t.is(rig.sendFused(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, NAT_UL, reply), 0).sink, 'tx-3');
+});
+
+test('an ICMP error between VMs travels as a packet of the flow it quotes; one quoting no flow is keyed by itself', (t) => {
+  const { A, B } = VMS;
+  const rig = new Rig();
+  const req = rig.send(vmFrame(A, B.ip, 17, udp(40000, 9, ascii('x'))), A.port);
+  const quoted = ipv4(A.ip, B.ip, 17, udp(40000, 9, ascii('x')));
+  const unreach = (q: Uint8Array): Uint8Array => icmpUnreach(3, q);
+  const r = rig.send(cat(eth(B.own, B.mac, 0x0800), ipv4(B.ip, A.ip, 1, unreach(quoted))), B.port);
+  t.is(r.sink, 'tx-3');
+  t.deepEqual([r.flow, r.dir], [req.flow, 1]);
+  const flows = rig.ctx.fwd.flows.live;
+  const other = rig.send(cat(eth(B.own, B.mac, 0x0800), ipv4(B.ip, A.ip, 1, unreach(ipv4(A.ip, B.ip, 17, udp(1, 2, ascii('y')))))), B.port);
+  t.is(other.sink, 'tx-3');
+  t.not(other.flow, req.flow);
+  t.is(rig.ctx.fwd.flows.live, flows + 1);
 });

@@ -6,7 +6,7 @@ import { DnatNode } from '../../src/workers/nodes/dnat.js';
 import { Ipv4LookupNode } from '../../src/workers/nodes/ipv4-lookup.js';
 import { ClsNode } from '../../src/workers/nodes/cls.js';
 import {
-  addPf, cat, eth, hex, icmpEcho, ip4num, ip6, ipv4, makeCtx, PORT_MAC, route4, runPath, udp, VM_IPV4, VM_MAC,
+  addPf, cat, eth, hex, icmpEcho, ip4num, ip6, ipv4, makeCtx, PORT_MAC, route4, runPath, tcp, udp, VM_IPV4, VM_MAC, withL4Checksum4,
 } from './frames.js';
 
 const scratch = new Int32Array(11);
@@ -93,4 +93,24 @@ test('a flow keeps its uplink for every packet, and UDP flows spread over both u
     count[first] = count[first]! + 1;
   }
   t.true(count[0]! > 25 && count[1]! > 25, `pf0 ${count[0]}, pf1 ${count[1]}`);
+});
+
+test('with --wcmp 50 a VM with a NAT hashes as upstream marks it (NAT VNF type in the key): its flows leave by the uplinks upstream\'s suite expects', (t) => {
+  // upstream's test_vf_to_pf.py with port redundancy: VM1 with a NAT pings public_ip3 (id 0x50)
+  // and opens TCP 1256 -> 505 to public_ip, and expects both on pf1
+  const seen: number[] = [];
+  for (const nat of [true, false]) {
+    const ctx = makeCtx({}, {}, 3, { wcmp: 50 });
+    addPf(ctx, 1, '22:22:22:22:22:01');
+    route4(ctx, 100, '0.0.0.0', 0, -1, 'fc00:ff::1');
+    if (nat) ctx.ports.setNat(3, ip4num('172.21.1.1'), 100, 102);
+    const nodes = [new ClsNode(ctx, true), new ConntrackNode(ctx), new DnatNode(ctx), new Ipv4LookupNode(ctx)];
+    const frames = [
+      cat(eth(PORT_MAC, VM_MAC, 0x0800), ipv4(VM_IPV4, '45.86.6.206', 1, icmpEcho(8, 0x50, 0))),
+      withL4Checksum4(cat(eth(PORT_MAC, VM_MAC, 0x0800), ipv4(VM_IPV4, '45.86.6.6', 6, tcp(1256, 505, 0x02)))),
+    ];
+    for (const f of frames) seen.push(runPath(nodes, f, 3).b.outPort[1]!);
+  }
+  t.deepEqual(seen.slice(0, 2), [1, 1], 'with the NAT: pf1, pf1');
+  t.notDeepEqual(seen.slice(2), [1, 1], 'the mark decides: without the NAT not both on pf1');
 });

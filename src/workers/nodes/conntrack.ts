@@ -19,6 +19,7 @@ import { VnfType } from '../../actors/underlay.js';
 import { drop, GraphNode, TX_EDGE } from '../graph.js';
 import { FS_CREATED, FS_CROSS_WORKER, FS_DUPLICATE, FS_FAST_PATH, FS_TABLE_FULL, type Forwarding, type NodeContext } from '../node-context.js';
 import { applyDstNat, applySrcNat } from './flow-actions.js';
+import { quotedPacket } from '../../packet/nat.js';
 
 const E_DHCP = 1;
 const E_DHCPV6 = 2;
@@ -97,7 +98,10 @@ export class ConntrackNode extends GraphNode {
     writeKey(k, dv, s + ETH_HLEN, v6, proto, ports, b.vni[slot]!);
     const flows = this.flows;
     const h = FlowTable.hash(k, 0);
-    const found = flows.lookup(k, 0, h);
+    // an ICMP error belongs to the flow of the packet it quotes (upstream dp_build_icmp_flow_key):
+    // it travels as that flow's packet the other way, NAT undone in the quoted packet too
+    const quoted = proto === IPPROTO_ICMP && !v6 ? quotedPacket(dv, at, avail) : -1;
+    const found = quoted >= 0 ? this.quotedFlow(dv, s + ETH_HLEN, quoted, b.vni[slot]!, k, h) : flows.lookup(k, 0, h);
     let f: number;
     let dir: number;
     if (found < 0) {
@@ -135,6 +139,30 @@ export class ConntrackNode extends GraphNode {
     if (t === VnfType.VIP || t === VnfType.NAT) return E_DNAT;
     if (t === VnfType.INTERFACE_IP || t === VnfType.ALIAS_PFX || t === VnfType.LB_ALIAS_PFX) return E_FIREWALL;
     return drop(b, slot, DropReason.UNSUPPORTED_VNF);
+  }
+
+  /**
+   * The flow of the TCP or UDP packet an ICMP error (IPv4 header at `ip`) quotes (at `q`), from
+   * the error's side: the quoted packet's key reversed (flow << 1 | direction), or the error's own
+   * key (k[0..], hash h) if no flow has it. Only an error sent back to the quoted packet's source
+   * counts as the flow's: the flow's cached decision is made for that destination. k[KEY_WORDS..]
+   * is scratch.
+   */
+  private quotedFlow(dv: DataView, ip: number, q: number, vni: number, k: Int32Array, h: number): number {
+    if (dv.getInt32(ip + IPV4_DST) !== dv.getInt32(q + IPV4_SRC)) return this.flows.lookup(k, 0, h);
+    const o = KEY_WORDS;
+    const l4 = q + (dv.getUint8(q) & 0x0f) * 4;
+    k[o + K_VNI] = vni | 0;
+    k[o + K_PORTS] = (dv.getUint16(l4 + 2) << 16) | dv.getUint16(l4);
+    k[o + K_PROTO] = dv.getUint8(q + IPV4_PROTO);
+    k[o + K_SRC] = dv.getInt32(q + IPV4_DST);
+    k[o + K_DST] = dv.getInt32(q + IPV4_SRC);
+    for (let i = 1; i < 4; i++) {
+      k[o + K_SRC + i] = 0;
+      k[o + K_DST + i] = 0;
+    }
+    const found = this.flows.lookup(k, o, FlowTable.hash(k, o));
+    return found >= 0 ? found : this.flows.lookup(k, 0, h);
   }
 }
 

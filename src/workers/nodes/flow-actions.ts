@@ -5,8 +5,8 @@
  */
 import type { PacketBatch } from '../../packet/batch.js';
 import { PF_IPV6 } from '../../packet/batch.js';
-import { ETH_HLEN, IPV4_DST, IPV4_SRC } from '../../packet/headers.js';
-import { rewriteIpv4, rewriteL4Port } from '../../packet/nat.js';
+import { ETH_HLEN, IPPROTO_ICMP, IPV4_DST, IPV4_SRC } from '../../packet/headers.js';
+import { quotedPacket, rewriteIpv4, rewriteL4Port, rewriteQuoted } from '../../packet/nat.js';
 import {
   FLOW_DST_NAT, FLOW_NAT_PORT, FLOW_SRC_NAT, FlowTable, K_DST, K_PORTS, K_SRC, KEY_STRIDE, R_FLAGS, R_KEY, RECORD,
 } from '../../tables/flow-table.js';
@@ -17,9 +17,7 @@ import { FS_TABLE_FULL, type Forwarding } from '../node-context.js';
  * (to the original source; with network NAT also the destination port, to the original source port).
  */
 export function applyDstNat(flows: FlowTable, b: PacketBatch, slot: number): void {
-  if (applyNat(flows, b, slot, IPV4_DST, FLOW_DST_NAT, FLOW_SRC_NAT, K_SRC) === 1) {
-    rewritePort(b, slot, true, flows.rec[b.flow[slot]! * RECORD + R_KEY + K_PORTS]! >>> 16);
-  }
+  applyNat(flows, b, slot, IPV4_DST, FLOW_DST_NAT, FLOW_SRC_NAT, K_SRC);
 }
 
 /**
@@ -27,26 +25,37 @@ export function applyDstNat(flows: FlowTable, b: PacketBatch, slot: number): voi
  * also the source port, to the reply's destination port), un-DNAT of replies (to the original destination).
  */
 export function applySrcNat(flows: FlowTable, b: PacketBatch, slot: number): void {
-  if (applyNat(flows, b, slot, IPV4_SRC, FLOW_SRC_NAT, FLOW_DST_NAT, K_DST) === 0) {
-    rewritePort(b, slot, false, flows.rec[b.flow[slot]! * RECORD + R_KEY + KEY_STRIDE + K_PORTS]! & 0xffff);
-  }
+  applyNat(flows, b, slot, IPV4_SRC, FLOW_SRC_NAT, FLOW_DST_NAT, K_DST);
 }
 
 /**
  * Rewrites address `field` of the packet when its flow has `flag0` (original direction: the value
  * is word `keyWord` of the reply key) or `flag1` (reply direction: the same word of the original
- * key). Returns the direction rewritten when the flow also translates a port of it (network NAT:
- * the SNAT flag with FLOW_NAT_PORT), else -1.
+ * key). Network NAT (the SNAT flag with FLOW_NAT_PORT) translates the port on that side too. An
+ * ICMP error about the flow's packets (conntrack found the flow by the packet it quotes) gets the
+ * mirror image in the quoted packet: what was translated there on its way out is put back.
  */
-function applyNat(flows: FlowTable, b: PacketBatch, slot: number, field: number, flag0: number, flag1: number, keyWord: number): number {
+function applyNat(flows: FlowTable, b: PacketBatch, slot: number, field: number, flag0: number, flag1: number, keyWord: number): void {
+  const rec = flows.rec;
   const base = b.flow[slot]! * RECORD;
-  const st = flows.rec[base + R_FLAGS]!;
-  if ((st & (FLOW_SRC_NAT | FLOW_DST_NAT)) === 0 || (b.flags[slot]! & PF_IPV6) !== 0) return -1;
+  const st = rec[base + R_FLAGS]!;
+  if ((st & (FLOW_SRC_NAT | FLOW_DST_NAT)) === 0 || (b.flags[slot]! & PF_IPV6) !== 0) return;
   const dir = b.dir[slot]!;
-  if (dir === 0 && (st & flag0) !== 0) rewriteAddr(b, slot, field, flows.rec[base + R_KEY + KEY_STRIDE + keyWord]!);
-  else if (dir === 1 && (st & flag1) !== 0) rewriteAddr(b, slot, field, flows.rec[base + R_KEY + keyWord]!);
-  else return -1;
-  return (st & FLOW_NAT_PORT) !== 0 && ((dir === 0 ? flag0 : flag1) & FLOW_SRC_NAT) !== 0 ? dir : -1;
+  let addr: number;
+  if (dir === 0 && (st & flag0) !== 0) addr = rec[base + R_KEY + KEY_STRIDE + keyWord]!;
+  else if (dir === 1 && (st & flag1) !== 0) addr = rec[base + R_KEY + keyWord]!;
+  else return;
+  rewriteAddr(b, slot, field, addr);
+  let port = -1;
+  if ((st & FLOW_NAT_PORT) !== 0 && ((dir === 0 ? flag0 : flag1) & FLOW_SRC_NAT) !== 0) {
+    port = field === IPV4_SRC ? rec[base + R_KEY + KEY_STRIDE + K_PORTS]! & 0xffff : rec[base + R_KEY + K_PORTS]! >>> 16;
+    rewritePort(b, slot, field === IPV4_DST, port);
+  }
+  if (b.proto[slot] !== IPPROTO_ICMP) return;
+  const dv = b.dv;
+  const l4 = b.start[slot]! + b.l4[slot]!;
+  const q = quotedPacket(dv, l4, b.len[slot]! - b.l4[slot]!);
+  if (q >= 0) rewriteQuoted(dv, l4, q, field === IPV4_SRC ? IPV4_DST : IPV4_SRC, addr, port);
 }
 
 /** Sets the source (`dst` false) or destination L4 port of the packet (ICMP echo: its identifier). */

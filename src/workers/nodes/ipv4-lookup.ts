@@ -6,12 +6,13 @@ import type { PacketBatch } from '../../packet/batch.js';
 import { PF_ENCAP, PF_FROM_PF, PF_IPV6, PF_SOUTH_NORTH } from '../../packet/batch.js';
 import { DropReason } from '../../packet/drop-reasons.js';
 import { ETH_DST, ETH_HLEN, IPPROTO_TCP, IPPROTO_UDP, IPV4_DST } from '../../packet/headers.js';
-import { K_DST, K_SRC, K_VNI, KEY_STRIDE, R_KEY, RECORD } from '../../tables/flow-table.js';
+import { K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_STRIDE, R_KEY, RECORD } from '../../tables/flow-table.js';
 import { upstreamFlowHash } from '../../packet/upstream-hash.js';
 import type { LpmCore } from '../../tables/lpm-core.js';
 import { PortState } from '../../tables/port-table.js';
 import { drop, GraphNode } from '../graph.js';
 import type { Forwarding, NodeContext } from '../node-context.js';
+import { VnfType } from '../../actors/underlay.js';
 
 const E_SNAT = 1;
 
@@ -46,7 +47,7 @@ export function routeTo(ctx: NodeContext, table: LpmCore, r: number, b: PacketBa
     return E_SNAT;
   }
   if ((b.flags[slot]! & PF_FROM_PF) !== 0) return drop(b, slot, DropReason.PF_TO_PF);
-  const out = fwd.settings.wcmp >= 100 ? pickUplink(fwd, 0) : pickUplink(fwd, upstreamHashOf(fwd, b, slot));
+  const out = fwd.settings.wcmp >= 100 ? pickUplink(fwd, 0) : pickUplink(fwd, upstreamHashOf(ctx, b, slot));
   if (out < 0) return drop(b, slot, DropReason.NO_UPLINK);
   table.copyNexthop(r, b.ulDst, slot * 16);
   b.outPort[slot] = out;
@@ -56,24 +57,44 @@ export function routeTo(ctx: NodeContext, table: LpmCore, r: number, b: PacketBa
 
 const hashScratch = new Int32Array(11);
 
-/** Upstream's flow hash of the packet (its WCMP choice must match upstream's for the same flow). */
-function upstreamHashOf(fwd: Forwarding, b: PacketBatch, slot: number): number {
+/**
+ * Upstream's flow hash of the packet (its WCMP choice must match upstream's for the same flow).
+ * Upstream's key marks a VM's IPv4 packet whose source interface has a NAT with the NAT VNF type
+ * (dp_mark_vnf_type), so such a VM's flows hash differently. (Its LB-prefix mark, for a source
+ * that is one of the port's LB target prefixes as a /32, is not reproduced.)
+ */
+function upstreamHashOf(ctx: NodeContext, b: PacketBatch, slot: number): number {
+  const fwd = ctx.fwd;
   const rec = fwd.flows.rec;
   const key = b.flow[slot]! * RECORD + R_KEY + b.dir[slot]! * KEY_STRIDE;
-  const proto = b.proto[slot]!;
+  let proto = b.proto[slot]!;
   const at = b.start[slot]! + b.l4[slot]!;
   const dv = b.dv;
+  const keyProto = rec[key + K_PROTO]! & 0xff;
   let ps: number;
   let pd: number;
   if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
     ps = dv.getUint16(at);
     pd = dv.getUint16(at + 2);
+  } else if (keyProto === IPPROTO_TCP || keyProto === IPPROTO_UDP) {
+    // an ICMP error travelling as a packet of the flow it quotes: upstream hashes the key it built
+    // from the quoted packet, so it takes the flow's uplink
+    proto = keyProto;
+    ps = rec[key + K_PORTS]! >>> 16;
+    pd = rec[key + K_PORTS]! & 0xffff;
   } else {
+    // ICMP: the type, and the echo identifier from the key (other ICMP is keyed by type and code,
+    // so all of one key's packets hash alike: their bytes 4-5 are no identifier)
     ps = b.bytes[at]!;
-    pd = dv.getUint16(at + 4);
+    pd = rec[key + K_PORTS]! & 0xffff;
   }
-  return upstreamFlowHash(hashScratch, (b.flags[slot]! & PF_IPV6) !== 0, proto, rec, key + K_SRC, rec, key + K_DST, ps, pd, 0,
-    rec[key + K_VNI]!);
+  const v6 = (b.flags[slot]! & PF_IPV6) !== 0;
+  let vnfType = 0;
+  if (!v6) {
+    const owner = ctx.ports.findIpv4(rec[key + K_VNI]!, rec[key + K_SRC]!);
+    if (owner >= 0 && ctx.ports.natIp(owner) !== 0) vnfType = VnfType.NAT;
+  }
+  return upstreamFlowHash(hashScratch, v6, proto, rec, key + K_SRC, rec, key + K_DST, ps, pd, vnfType, rec[key + K_VNI]!);
 }
 
 /**
