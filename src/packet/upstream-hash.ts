@@ -93,3 +93,15 @@ export function upstreamPortmapHash(scratch: Int32Array, vni: number, ipv4: numb
   k[5] = (srcPort & 0xffff) << 8;
   return rteJhash(k, 23, DP_JHASH_SEED);
 }
+
+/**
+ * upstreamPortmapHash for a VM's IPv6 source (NAT64): the address bytes in order (`src`[so..so+4],
+ * big-endian words) and is_v6 set.
+ */
+export function upstreamPortmapHash6(scratch: Int32Array, vni: number, src: Int32Array, so: number, srcPort: number): number {
+  const k = scratch;
+  k[0] = vni | 0;
+  for (let i = 0; i < 4; i++) k[1 + i] = bswap(src[so + i]!);
+  k[5] = 1 | ((srcPort & 0xffff) << 8);
+  return rteJhash(k, 23, DP_JHASH_SEED);
+}

@@ -89,6 +89,12 @@ export const FLOW_DUP_SETTLED = 0x8;
  * the reply key's destination port; the flow holds one NAT port of R_NATPORT's interface.
  */
 export const FLOW_NAT_PORT = 0x10;
+/**
+ * NAT64: the original key is the VM's IPv6, the reply key the IPv4 answer's (to the NAT address
+ * and port, with FLOW_NAT_PORT). Every packet is translated (snat out, dnat back); such a flow
+ * caches no decision.
+ */
+export const FLOW_NAT64 = 0x20;
 
 const H_CURSOR = 0;   // next never-used record
 const H_CAPACITY = 1;
@@ -119,7 +125,7 @@ function pow2AtLeast(n: number): number {
  * address `natIp` with ports `natRange` = max << 16 | min, 0: none), as the flushes of an
  * interface's flows see it: the flows it started or was tunnelled (R_PORT), those DNATed to it (to
  * its VIP: the reply key's source is its address in its VNI), those SNATed with its VIP (the reply
- * key's destination is the VIP) and those SNATed with its NAT (the reply key's destination is the
+ * key's destination is the VIP) and those SNATed with its NAT or NAT64 (the reply key's destination is the
  * NAT address, its destination port in the range), whichever port created them (a flow another
  * port created with the interface's address as source gets the VIP or NAT when the interface sends
  * on it; upstream flushes by the creating port only, which leaves such a flow translating with a
@@ -130,9 +136,9 @@ export function flowOfPort(rec: Int32Array, f: number, port: number, ip: number,
   const base = f * RECORD;
   if (rec[base + R_PORT] === port) return true;
   const flags = rec[base + R_FLAGS]!;
-  if ((flags & (FLOW_DST_NAT | FLOW_SRC_NAT)) === 0 || rec[base + R_KEY + K_VNI] !== vni) return false;
+  if ((flags & (FLOW_DST_NAT | FLOW_SRC_NAT | FLOW_NAT64)) === 0 || rec[base + R_KEY + K_VNI] !== vni) return false;
   if ((flags & FLOW_DST_NAT) !== 0 && ip !== 0 && rec[base + R_KEY + KEY_STRIDE + K_SRC] === ip) return true;
-  if ((flags & FLOW_SRC_NAT) === 0) return false;
+  if ((flags & (FLOW_SRC_NAT | FLOW_NAT64)) === 0) return false;
   const replyDst = rec[base + R_KEY + KEY_STRIDE + K_DST];
   if (vip !== 0 && replyDst === vip) return true;
   if (natIp === 0 || replyDst !== natIp) return false;

@@ -387,6 +387,22 @@ export function withL4Checksum4(frame: Uint8Array, ip = 14): Uint8Array {
   return frame;
 }
 
+/** Fills the TCP, UDP or ICMPv6 checksum of an IPv6 packet at frame[ip..] (no extension headers). Returns the frame. */
+export function withL4Checksum6(frame: Uint8Array, ip = 14): Uint8Array {
+  const len = frame[ip + 4]! * 256 + frame[ip + 5]!;
+  const proto = frame[ip + 6]!;
+  const l4 = ip + 40;
+  const at = l4 + (proto === 6 ? 16 : proto === 17 ? 6 : 2);
+  frame[at] = 0;
+  frame[at + 1] = 0;
+  const pseudo = cat(frame.subarray(ip + 8, ip + 40), u32(len), [0, 0, 0, proto]);
+  let c = 0xffff - onesSum(cat(pseudo, frame.subarray(l4, l4 + len)));
+  if (c === 0) c = 0xffff;
+  frame[at] = c >> 8;
+  frame[at + 1] = c & 0xff;
+  return frame;
+}
+
 /**
  * Whether the L4 checksum of the IPv4 packet at frame[ip..] is right: TCP and UDP over the pseudo
  * header (a UDP checksum of 0 means none and passes), ICMP over the message alone.

@@ -36,7 +36,7 @@ import { RouteSync } from '../../src/actors/route-sync.js';
 import { TableSync, type WorkerBarrier } from '../../src/actors/table-sync.js';
 import { IoArea } from '../../src/ffi/dpdk.js';
 import { makeTestBatch, MAX_SLOTS, type PacketBatch } from '../../src/packet/batch.js';
-import { upstreamPortmapHash } from '../../src/packet/upstream-hash.js';
+import { upstreamPortmapHash, upstreamPortmapHash6 } from '../../src/packet/upstream-hash.js';
 import { DROP_REASON_COUNT, DROP_REASON_NAMES, DropReason } from '../../src/packet/drop-reasons.js';
 import {
   BUCKET_WAYS, FLOW_DST_NAT, FLOW_NAT_PORT, FLOW_SRC_NAT, flowOfPort, K_DST, K_VNI, KEY_STRIDE, KEY_WORDS, R_FLAGS, R_KEY, R_NATPORT, R_SEEN,
@@ -297,6 +297,7 @@ class Service {
     for (const name of ['A', 'B', 'C'] as const) await svc.createVm(name);
     reg.createRoute(100, ipv4Addr(ip4num('10.100.2.0')), 24, 100, ipv6Addr(ip6(REMOTE_HOST)));
     reg.createRoute(100, ipv4Addr(0), 0, 100, ipv6Addr(ip6(INTERNET_GW)));
+    reg.createRoute(100, ipv6Addr(new Uint8Array(16)), 0, 100, ipv6Addr(ip6(INTERNET_GW)));
     reg.createRoute(100, ipv6Addr(ip6('2000:100:2::')), 64, 100, ipv6Addr(ip6(REMOTE_HOST)));
     reg.createVip('A', ipv4Addr(ip4num(VIP)), ip6(VIP_UL));
     for (const kind of [10, 11, 12]) await svc.change(kind);
@@ -453,8 +454,14 @@ class Service {
         this.internet = false;
         break;
       case 7:
-        if (this.internet) reg.deleteRoute(100, ipv4Addr(0), 0);
-        else reg.createRoute(100, ipv4Addr(0), 0, 100, ipv6Addr(ip6(INTERNET_GW)));
+        // the IPv4 and IPv6 default routes (NAT64 leaves by the latter)
+        if (this.internet) {
+          reg.deleteRoute(100, ipv4Addr(0), 0);
+          reg.deleteRoute(100, ipv6Addr(new Uint8Array(16)), 0);
+        } else {
+          reg.createRoute(100, ipv4Addr(0), 0, 100, ipv6Addr(ip6(INTERNET_GW)));
+          reg.createRoute(100, ipv6Addr(new Uint8Array(16)), 0, 100, ipv6Addr(ip6(INTERNET_GW)));
+        }
         this.internet = !this.internet;
         break;
       case 10:
@@ -574,6 +581,12 @@ function vmFrame6(from: Vm, dst: string, next: number, l4: Uint8Array): Uint8Arr
   return cat(eth(from.own, from.mac, 0x86dd), ipv6(ip6(from.ip6), ip6(dst), next, l4, 64));
 }
 
+/** An IPv6 address as four big-endian words (flow key form). */
+function words6(a: string): Int32Array {
+  const b = ip6(a);
+  return Int32Array.from({ length: 4 }, (_, i) => (b[i * 4]! << 24) | (b[i * 4 + 1]! << 16) | (b[i * 4 + 2]! << 8) | b[i * 4 + 3]!);
+}
+
 /** Valid frames of every kind, each with the port it arrives on. */
 function seeds(): [Uint8Array, number][] {
   const { A, B, C } = VMS;
@@ -640,6 +653,12 @@ function seeds(): [Uint8Array, number][] {
   add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, NAT_UL, ipv4('8.8.8.8', NAT_IP, 1, icmpEcho(0, natPort(78), 1))), 0);
   add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, NAT_UL, ipv4('8.8.8.8', NAT_IP, 1, icmpEcho(8, 79, 1))), 0);
   add(tunnelFrame(PF1_MAC, ROUTER, INTERNET_GW, NAT_UL, withL4Checksum4(ipv4('8.8.8.8', NAT_IP, 6, tcp(443, 3050, 0x10)), 0)), 1);
+  // B to the internet over NAT64 (UDP, ICMPv6 echo) and the IPv4 answers to its NAT ports
+  const nat64Port = (sport: number): number => 1000 + (upstreamPortmapHash6(new Int32Array(6), 100, words6(B.ip6), 0, sport) % 1000);
+  add(vmFrame6(B, '64:ff9b::808:808', 17, udp(40040, 53, ascii('q64'))), B.port);
+  add(vmFrame6(B, '64:ff9b::808:808', 58, cat([128, 0, 0, 0], u16(91), u16(1))), B.port);
+  add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, NAT_UL, withL4Checksum4(ipv4('8.8.8.8', NAT_IP, 17, udp(53, nat64Port(40040), ascii('a64'))), 0)), 0);
+  add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, NAT_UL, ipv4('8.8.8.8', NAT_IP, 1, icmpEcho(0, nat64Port(91), 1))), 0);
   // ICMP errors: about B's NATed connection (from the internet), and about A's UDP to B (from B)
   const leftNat = withL4Checksum4(ipv4(NAT_IP, '8.8.8.8', 6, tcp(natPort(40031), 443, 0x02)), 0);
   add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, NAT_UL, ipv4('8.8.8.8', NAT_IP, 1, icmpUnreach(4, leftNat))), 0);

@@ -18,8 +18,8 @@ import { FS_FAST_PATH, FS_NAT_RACE } from '../../src/workers/node-context.js';
 import type { NatWorkerData } from './fixtures/nat-worker.js';
 import { Rig, toVm, type Vm, vmFrame, VMS } from './fixtures/overlay-rig.js';
 import {
-  ascii, cat, eth, hex, icmpEcho, icmpUnreach, INTERNET_GW, ip4, ip4num, ip6, ipv4, ipv4HeaderOk, l4v4Ok, mac, makeCtx, PF0_MAC, PF1_MAC,
-  REMOTE_HOST, route4, ROUTER, tcp, tunnelFrame, udp, withL4Checksum4,
+  addVm, ascii, cat, eth, hex, icmpEcho, icmpUnreach, INTERNET_GW, ip4, ip4num, ip6, ipv4, ipv4HeaderOk, ipv6, l4v4Ok, l4v6Ok, mac,
+  makeCtx, PF0_MAC, PF1_MAC, REMOTE_HOST, route4, route6, ROUTER, tcp, tunnelFrame, u16, udp, withL4Checksum4, withL4Checksum6,
 } from './frames.js';
 
 const NAT_IP = '45.0.0.9';
@@ -293,4 +293,67 @@ test('an ICMP error between VMs travels as a packet of the flow it quotes; one q
   t.is(other.sink, 'tx-3');
   t.not(other.flow, req.flow);
   t.is(rig.ctx.fwd.flows.live, flows + 1);
+});
+
+test('NAT64: a VM\'s IPv6 to 64:ff9b::/96 leaves as IPv4 from its NAT address and port; the answer comes back as IPv6', (t) => {
+  const { A } = VMS;
+  const vm6 = '2000:100:1::3';
+  const cases: [string, number, Uint8Array, (p: number) => Uint8Array, Uint8Array][] = [
+    ['UDP', 17, udp(40000, 53, ascii('q6')), (p) => udp(53, p, ascii('a6')), udp(53, 40000, ascii('a6'))],
+    ['TCP', 6, tcp(40001, 443, 0x02), (p) => tcp(443, p, 0x12), tcp(443, 40001, 0x12)],
+    ['ICMPv6 echo', 58, cat([128, 0, 0, 0], u16(0x77), u16(1), ascii('ping')), (p) => icmpEcho(0, p, 1, ascii('ping')),
+      cat([129, 0, 0, 0], u16(0x77), u16(1), ascii('ping'))],
+  ];
+  for (const [what, proto, req, rep, want] of cases) {
+    const rig = natRig();
+    const ctx = rig.ctx;
+    addVm(ctx, A.port, { vni: 100, ipv4: A.ip, ipv6: vm6, underlay: A.ul, own: A.own });
+    ctx.ports.setNat(A.port, ip4num(NAT_IP), 1000, 2000);
+    ctx.ports.learnVmMac(A.port, mac(A.mac), 0);
+    route6(ctx, 100, '::', 0, -1, INTERNET_GW);
+    route6(ctx, 100, vm6, 128, A.port);
+    const frame = withL4Checksum6(cat(eth(A.own, A.mac, 0x86dd), ipv6(ip6(vm6), ip6('64:ff9b::808:808'), proto, req, 64)));
+    const out = rig.send(frame, A.port);
+    t.is(out.sink, 'tx-0', what);
+    t.is(out.out[14 + 6], 4, `${what}: IPv4 in IPv6`);
+    const pkt = inner(out.out);
+    t.is(hex(pkt.subarray(12, 20)), hex(cat(ip4(NAT_IP), ip4('8.8.8.8'))), `${what}: from the NAT address to the embedded one`);
+    t.is(pkt[8], 64, `${what}: TTL = hop limit`);
+    t.true(ipv4HeaderOk(pkt, 0) && l4v4Ok(pkt, 0), `${what}: checksums`);
+    const natPort = proto === 58 ? (pkt[24]! << 8) | pkt[25]! : srcPort(pkt);
+    t.true(natPort >= 1000 && natPort < 2000, `${what}: a port of the range (${natPort})`);
+    t.is(ctx.fwd.nat.usedPorts(A.port), 1, what);
+    // the answer from 8.8.8.8 to the NAT address and port
+    const p4 = proto === 58 ? 1 : proto;
+    const answer = p4 === 1 ? ipv4('8.8.8.8', NAT_IP, 1, rep(natPort)) : withL4Checksum4(ipv4('8.8.8.8', NAT_IP, p4, rep(natPort)), 0);
+    for (let i = 0; i < 2; i++) {
+      const back = (i === 0 ? rig.send.bind(rig) : rig.sendFused.bind(rig))(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, NAT_UL, answer), 0);
+      t.is(back.sink, 'tx-3', what);
+      const expect = withL4Checksum6(cat(eth(A.mac, A.own, 0x86dd), ipv6(ip6('64:ff9b::808:808'), ip6(vm6), proto, want, 64)));
+      t.is(hex(back.out), hex(expect), `${what} (${i}): IPv6 again, from 64:ff9b::8.8.8.8 to the VM's address and port`);
+      t.true(l4v6Ok(back.out, proto), what);
+    }
+    // later packets out are translated the same (NAT64 flows cache no decision)
+    t.is(hex(rig.sendFused(frame, A.port).out), hex(out.out), `${what}: again`);
+    t.is(ctx.fwd.nat.usedPorts(A.port), 1, `${what}: still one port`);
+  }
+});
+
+test('NAT64 needs a NAT and takes only echo of ICMPv6; without a NAT the packet leaves as it is', (t) => {
+  const { A } = VMS;
+  const vm6 = '2000:100:1::3';
+  const rig = natRig();
+  const ctx = rig.ctx;
+  addVm(ctx, A.port, { vni: 100, ipv4: A.ip, ipv6: vm6, underlay: A.ul, own: A.own });
+  ctx.ports.setNat(A.port, ip4num(NAT_IP), 1000, 2000);
+  route6(ctx, 100, '::', 0, -1, INTERNET_GW);
+  const unreach = withL4Checksum6(cat(eth(A.own, A.mac, 0x86dd), ipv6(ip6(vm6), ip6('64:ff9b::808:808'), 58,
+    cat([1, 4, 0, 0, 0, 0, 0, 0], new Uint8Array(48)), 64)));
+  const r = rig.send(unreach, A.port);
+  t.deepEqual([r.sink, r.reason], ['drop', DropReason.UNSUPPORTED_PROTOCOL]);
+  ctx.ports.disableNat(A.port);
+  const plain = withL4Checksum6(cat(eth(A.own, A.mac, 0x86dd), ipv6(ip6(vm6), ip6('64:ff9b::808:808'), 17, udp(1, 2, ascii('x')), 64)));
+  const out = rig.send(plain, A.port);
+  t.is(out.sink, 'tx-0');
+  t.is(out.out[14 + 6], 41, 'IPv6 in IPv6, untranslated');
 });

@@ -5,7 +5,7 @@
 import type { PacketBatch } from '../../packet/batch.js';
 import { PF_ENCAP, PF_FROM_PF } from '../../packet/batch.js';
 import {
-  ACT_ENCAP, ACT_KIND_SHIFT, ACT_TO_VF, FLOW_DECIDED, R_ACT, R_FLAGS, R_GEN, R_UL, RECORD,
+  ACT_ENCAP, ACT_KIND_SHIFT, ACT_TO_VF, FLOW_DECIDED, FLOW_NAT64, R_ACT, R_FLAGS, R_GEN, R_UL, RECORD,
 } from '../../tables/flow-table.js';
 import { GraphNode, TX_EDGE } from '../graph.js';
 import type { Forwarding, NodeContext } from '../node-context.js';
@@ -31,7 +31,10 @@ export class FirewallNode extends GraphNode {
     const dir = b.dir[slot]!;
     const gen = b.gen[slot]!;
     const side = actSide((b.flags[slot]! & PF_FROM_PF) !== 0, b.vnfType[slot]!);
-    if ((rec[base + R_FLAGS]! & FLOW_DECIDED) === 0) Atomics.or(rec, base + R_FLAGS, FLOW_DECIDED);
+    const flags = rec[base + R_FLAGS]!;
+    if ((flags & FLOW_DECIDED) === 0) Atomics.or(rec, base + R_FLAGS, FLOW_DECIDED);
+    // NAT64 translates every packet in snat or dnat: no decision to repeat without them
+    if ((flags & FLOW_NAT64) !== 0) return encap ? E_ENCAP : E_TX;
     // a current decision made for another side (VM, uplink tunnel to an interface or to a VIP)
     // of the same key, or for a tunnel to another interface, stays
     if (rec[base + R_GEN + dir] === gen && !actMatches(rec[base + R_ACT + dir]!, side, b.outPort[slot]!)) return encap ? E_ENCAP : E_TX;

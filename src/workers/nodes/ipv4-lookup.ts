@@ -5,7 +5,9 @@
 import type { PacketBatch } from '../../packet/batch.js';
 import { PF_ENCAP, PF_FROM_PF, PF_IPV6, PF_SOUTH_NORTH } from '../../packet/batch.js';
 import { DropReason } from '../../packet/drop-reasons.js';
-import { ETH_DST, ETH_HLEN, IPPROTO_TCP, IPPROTO_UDP, IPV4_DST } from '../../packet/headers.js';
+import {
+  ETH_DST, ETH_HLEN, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, IPPROTO_TCP, IPPROTO_UDP, IPV4_DST,
+} from '../../packet/headers.js';
 import { K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_STRIDE, R_KEY, RECORD } from '../../tables/flow-table.js';
 import { upstreamFlowHash } from '../../packet/upstream-hash.js';
 import type { LpmCore } from '../../tables/lpm-core.js';
@@ -35,8 +37,11 @@ export class Ipv4LookupNode extends GraphNode {
   }
 }
 
-/** Applies route r (of `table`) to the packet: local VM or underlay nexthop. */
-export function routeTo(ctx: NodeContext, table: LpmCore, r: number, b: PacketBatch, slot: number): number {
+/**
+ * Applies route r (of `table`) to the packet: local VM or underlay nexthop. `multipath` spreads
+ * flows over the uplinks by --wcmp; without it they leave by pf0.
+ */
+export function routeTo(ctx: NodeContext, table: LpmCore, r: number, b: PacketBatch, slot: number, multipath = true): number {
   const fwd = ctx.fwd;
   const target = table.target(r);
   if (table.length(r) === 0) b.flags[slot] = b.flags[slot]! | PF_SOUTH_NORTH;
@@ -47,7 +52,7 @@ export function routeTo(ctx: NodeContext, table: LpmCore, r: number, b: PacketBa
     return E_SNAT;
   }
   if ((b.flags[slot]! & PF_FROM_PF) !== 0) return drop(b, slot, DropReason.PF_TO_PF);
-  const out = fwd.settings.wcmp >= 100 ? pickUplink(fwd, 0) : pickUplink(fwd, upstreamHashOf(ctx, b, slot));
+  const out = !multipath || fwd.settings.wcmp >= 100 ? pickUplink(fwd, 0) : pickUplink(fwd, upstreamHashOf(ctx, b, slot));
   if (out < 0) return drop(b, slot, DropReason.NO_UPLINK);
   table.copyNexthop(r, b.ulDst, slot * 16);
   b.outPort[slot] = out;
@@ -60,7 +65,7 @@ const hashScratch = new Int32Array(11);
 /**
  * Upstream's flow hash of the packet (its WCMP choice must match upstream's for the same flow).
  * Upstream's key marks a VM's IPv4 packet whose source interface has a NAT with the NAT VNF type
- * (dp_mark_vnf_type), so such a VM's flows hash differently. (Its LB-prefix mark, for a source
+ * (dp_mark_vnf_type), so such flows hash differently. (IPv6 leaves by pf0, see ipv6_lookup.) (Its LB-prefix mark, for a source
  * that is one of the port's LB target prefixes as a /32, is not reproduced.)
  */
 function upstreamHashOf(ctx: NodeContext, b: PacketBatch, slot: number): number {
@@ -71,6 +76,7 @@ function upstreamHashOf(ctx: NodeContext, b: PacketBatch, slot: number): number 
   const at = b.start[slot]! + b.l4[slot]!;
   const dv = b.dv;
   const keyProto = rec[key + K_PROTO]! & 0xff;
+  const v6 = (b.flags[slot]! & PF_IPV6) !== 0;
   let ps: number;
   let pd: number;
   if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
@@ -83,12 +89,16 @@ function upstreamHashOf(ctx: NodeContext, b: PacketBatch, slot: number): number 
     ps = rec[key + K_PORTS]! >>> 16;
     pd = rec[key + K_PORTS]! & 0xffff;
   } else {
-    // ICMP: the type, and the echo identifier from the key (other ICMP is keyed by type and code,
-    // so all of one key's packets hash alike: their bytes 4-5 are no identifier)
-    ps = b.bytes[at]!;
+    // ICMP: the type and the echo identifier, both as the flow's key has them, so that every
+    // packet of one side of a flow hashes alike (its cached decision holds for all of them):
+    // echo (keyed by the identifier alone, request and reply in one flow) the request's type on
+    // the side that began, the reply's on the other, as upstream hashes well-behaved pings; other
+    // ICMP is keyed by type and code (its bytes 4-5 are no identifier)
+    const t = b.bytes[at]!;
+    const echo = t === ICMP_ECHO_REQUEST || t === ICMP_ECHO_REPLY || t === ICMPV6_ECHO_REQUEST || t === ICMPV6_ECHO_REPLY;
+    ps = !echo ? t : b.dir[slot] === 0 ? (v6 ? ICMPV6_ECHO_REQUEST : ICMP_ECHO_REQUEST) : v6 ? ICMPV6_ECHO_REPLY : ICMP_ECHO_REPLY;
     pd = rec[key + K_PORTS]! & 0xffff;
   }
-  const v6 = (b.flags[slot]! & PF_IPV6) !== 0;
   let vnfType = 0;
   if (!v6) {
     const owner = ctx.ports.findIpv4(rec[key + K_VNI]!, rec[key + K_SRC]!);
