@@ -1,0 +1,190 @@
+/**
+ * The NAT gateway with real clients: a VM (a namespace behind a TAP port, one worker) whose
+ * interface has a NAT reaches a public server behind the underlay router, by ping, TCP and UDP, over
+ * IPv4 and over NAT64 from IPv6, and the server sees the NAT address and a port of the NAT's range.
+ * The router namespace is the internet: it owns the default route's underlay address, and
+ * inet-gateway.py (user space: this kernel has no ip6tnl) decapsulates the service's IPv4-in-IPv6
+ * into a TUN device where the namespace's IPv4 stack answers, and tunnels the answers back to the
+ * NAT's underlay address. Then DeleteNat: the NAT's flows are flushed, its ports given back, and
+ * the VM's packets no longer leave from the NAT address.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dpClient, nsDelete, nsExec, removeLinks, run, type Service, startService, type TapSpec, waitFor } from './harness.js';
+import {
+  attachToUnderlay, createUnderlay, destroyUnderlay, NsProcess, quietRootPort, type Underlay, vmNamespace,
+} from './underlay.js';
+
+const P = 'nt';
+const VM_MTU = 1400;
+const GRPC = 21491;
+const METRICS = 21493;
+const HOST_UL = 'fc00:c::1';
+/** The internet gateway's underlay address (in the router namespace) and a public server. */
+const INET_UL = 'fc00:ff::1';
+const SERVER = '45.86.6.6';
+const SERVER64 = '64:ff9b::2d56:606';
+const NAT_IP = '45.0.0.9';
+const NAT_MIN = 1000;
+const NAT_MAX = 1100;
+const PF0: TapSpec = { vdev: 'net_tap0', iface: `${P}pf0`, mac: '22:22:22:22:c0:00' };
+const PF1: TapSpec = { vdev: 'net_tap1', iface: `${P}pf1`, mac: '22:22:22:22:c0:01' };
+const VF0: TapSpec = { vdev: 'net_tap2', iface: `${P}vf0`, mac: '66:66:66:66:c0:00' };
+const VM = { id: 'vm1', ns: `${P}-vm1`, ipv4: '10.0.0.1', ipv6: 'fd10::1' };
+const TUN = `${P}inet`;
+
+let underlay: Underlay | undefined;
+let service: Service | undefined;
+let gateway: NsProcess | undefined;
+let natUnderlay = '';
+
+async function cleanup(): Promise<void> {
+  await gateway?.stop();
+  gateway = undefined;
+  await nsDelete(VM.ns);
+  await service?.stop();
+  service = undefined;
+  await destroyUnderlay(P);
+  await removeLinks([PF0.iface, PF1.iface, VF0.iface]);
+  rmSync(`/var/run/dpdk/${P}${process.pid}`, { recursive: true, force: true });
+}
+
+function ipMsg(a: string): object {
+  return { ipver: a.includes(':') ? 'IPV6' : 'IPV4', address: Buffer.from(a) };
+}
+
+async function call(method: string, req: object = {}): Promise<Record<string, unknown>> {
+  const c = dpClient(`127.0.0.1:${GRPC}`);
+  try {
+    const r = await c.call(method, req);
+    if (r.status.code !== 0) throw new Error(`${method} ${JSON.stringify(req)}: ${r.status.code} ${r.status.message}`);
+    return r as Record<string, unknown>;
+  } finally {
+    c.close();
+  }
+}
+
+/** The value of dps_nat_used_ports_count for the VM's interface. */
+async function natPortsInUse(): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${METRICS}/metrics`)).text();
+  const m = new RegExp(`^dps_nat_used_ports_count\\{interface_id="${VM.id}"\\} (\\d+)$`, 'm').exec(text);
+  if (!m) throw new Error('no dps_nat_used_ports_count for vm1');
+  return Number(m[1]);
+}
+
+test.before(async () => {
+  await cleanup();
+  underlay = await createUnderlay(P, ['fc00:c::/64']);
+  const rt = underlay.routerNs;
+  await run('ip', ['-n', rt, '-6', 'addr', 'add', `${INET_UL}/128`, 'dev', 'lo']);
+  await run('ip', ['-n', rt, 'link', 'set', 'lo', 'up']);
+  for (const k of ['all', 'default']) await nsExec(rt, ['sysctl', '-qw', `net.ipv4.conf.${k}.rp_filter=0`]);
+  service = await startService({
+    lcores: '0,1', pf0: PF0, pf1: PF1, vfs: [VF0], vfPattern: `${P}vf`, grpcPort: GRPC, filePrefix: `${P}${process.pid}`,
+    ipv6: HOST_UL, metricsPort: METRICS,
+  });
+  await attachToUnderlay(underlay, PF0.iface, '02:00:00:00:c0:00');
+  await quietRootPort(PF1.iface);
+  await call('Initialize');
+  const iface = await call('CreateInterface', {
+    interface_id: Buffer.from(VM.id), vni: 100, device_name: VF0.vdev,
+    ipv4_config: { ip_version: 'IPV4', primary_address: Buffer.from(VM.ipv4) },
+    ipv6_config: { ip_version: 'IPV6', primary_address: Buffer.from(VM.ipv6) },
+  });
+  const vmUnderlay = Buffer.from(iface.underlay_route as Uint8Array).toString();
+  const nat = await call('CreateNat', { interface_id: Buffer.from(VM.id), nat_ip: ipMsg(NAT_IP), min_port: NAT_MIN, max_port: NAT_MAX });
+  natUnderlay = Buffer.from(nat.underlay_route as Uint8Array).toString();
+  for (const prefix of ['0.0.0.0', '::']) {
+    await call('CreateRoute', {
+      vni: 100, route: { prefix: { ip: ipMsg(prefix), length: 0 }, nexthop_vni: 0, nexthop_address: ipMsg(INET_UL) },
+    });
+  }
+  await vmNamespace({ ns: VM.ns, iface: VF0.iface, mac: VF0.mac, ipv4: VM.ipv4, ipv6: VM.ipv6, mtu: VM_MTU });
+  // the internet: the public server's address on the TUN device the gateway decapsulates into
+  gateway = new NsProcess(rt, ['python3', fileURLToPath(new URL('../../../test/integration/inet-gateway.py', import.meta.url)), TUN,
+    `${NAT_IP}=${natUnderlay}`]);
+  await waitFor('the internet gateway', () => {
+    if (!gateway?.running) throw new Error(`inet-gateway.py exited: ${gateway?.stderr() ?? ''}`);
+    return gateway.stdout().includes('ready');
+  }, 10000);
+  await run('ip', ['-n', rt, 'link', 'set', TUN, 'mtu', '1400', 'up']);
+  await run('ip', ['-n', rt, 'addr', 'add', `${SERVER}/32`, 'dev', TUN]);
+  await run('ip', ['-n', rt, 'route', 'add', `${NAT_IP}/32`, 'dev', TUN]);
+  // the router resolves the service's underlay addresses (and the service learns its MAC)
+  await nsExec(rt, ['ping', '-6', '-c', '1', '-W', '1', vmUnderlay]);
+});
+
+test.after.always(cleanup);
+
+async function diagnose(t: ExecutionContext): Promise<void> {
+  t.log(`gateway: ${gateway?.stdout().split('\n').slice(-20).join('\n') ?? ''} ${gateway?.stderr() ?? ''}`);
+  t.log(`service log tail:\n${service?.log().slice(-3000) ?? '(not running)'}`);
+}
+
+async function ping(to: string, count: number): Promise<{ code: number; out: string }> {
+  const r = await nsExec(VM.ns, ['ping', to.includes(':') ? '-6' : '-4', '-c', String(count), '-i', '0.2', '-W', '2', to], 30000);
+  return { code: r.code, out: r.stdout + r.stderr };
+}
+
+/**
+ * A TCP or UDP exchange with a server in the router namespace: returns what the server printed
+ * (nc -v: the peer it saw) and what the client received back.
+ */
+async function exchange(proto: 'tcp' | 'udp', to: string, port: number): Promise<{ server: string; client: string }> {
+  const rt = underlay!.routerNs;
+  const server = new NsProcess(rt, ['sh', '-c', `echo pong | timeout 10 nc -n -v -l ${proto === 'udp' ? '-u ' : ''}-q 1 ${SERVER} ${port}`]);
+  try {
+    await waitFor('the server', async () => (await nsExec(rt, ['ss', '-lnH', proto === 'udp' ? '-u' : '-t'])).stdout.includes(`:${port}`), 5000, 50);
+    const client = await nsExec(VM.ns, ['sh', '-c', `echo ping | timeout 5 nc ${proto === 'udp' ? '-u ' : ''}-w 2 ${to} ${port}`], 15000);
+    await server.wait(5000);
+    return { server: server.stderr() + server.stdout(), client: client.stdout };
+  } finally {
+    await server.stop();
+  }
+}
+
+test.serial('a VM with a NAT pings a public server, which sees the NAT address', async (t) => {
+  const r = await ping(SERVER, 5);
+  if (r.code !== 0) await diagnose(t);
+  t.is(r.code, 0, r.out);
+  t.regex(r.out, /5 received/);
+  const seen = gateway!.stdout();
+  t.regex(seen, new RegExp(`in ${NAT_IP.replace(/\./g, '\\.')} ${SERVER.replace(/\./g, '\\.')}`), 'requests from the NAT address');
+  t.notRegex(seen, new RegExp(`in ${VM.ipv4.replace(/\./g, '\\.')} `), 'never from the VM\'s own address');
+});
+
+test.serial('TCP and UDP through the NAT: the server sees the NAT address and a port of the NAT\'s range', async (t) => {
+  for (const [proto, port] of [['tcp', 8080], ['udp', 5353]] as const) {
+    const r = await exchange(proto, SERVER, port);
+    if (!r.client.includes('pong')) await diagnose(t);
+    t.true(r.client.includes('pong'), `${proto}: the answer came back (${r.client})`);
+    const m = /(?:from|received on) \[?([\d.]+)\]? (\d+)/.exec(r.server) ?? /([\d.]+)\D+(\d+)\D*$/m.exec(r.server);
+    t.truthy(m, `${proto}: server output ${r.server}`);
+    t.is(m?.[1], NAT_IP, `${proto}: from the NAT address`);
+    const p = Number(m?.[2]);
+    t.true(p >= NAT_MIN && p < NAT_MAX, `${proto}: from NAT port ${p}`);
+    t.log(`${proto}: the server saw ${m?.[1]}:${p}`);
+  }
+  t.true(await natPortsInUse() > 0, 'dps_nat_used_ports_count counts the flows holding NAT ports');
+});
+
+test.serial('NAT64: the VM reaches the same server at 64:ff9b::/96 over IPv6, by ping and TCP', async (t) => {
+  const r = await ping(SERVER64, 3);
+  if (r.code !== 0) await diagnose(t);
+  t.is(r.code, 0, r.out);
+  const x = await exchange('tcp', SERVER64, 8081);
+  t.true(x.client.includes('pong'), `the answer came back over NAT64 (${x.client})`);
+  t.regex(x.server, new RegExp(NAT_IP.replace(/\./g, '\\.')), 'from the NAT address');
+});
+
+test.serial('DeleteNat: the NAT\'s flows go and give their ports back, and nothing leaves from the NAT address any more', async (t) => {
+  await call('DeleteNat', { interface_id: Buffer.from(VM.id) });
+  t.is(await natPortsInUse(), 0);
+  const before = gateway!.stdout().length;
+  const r = await ping(SERVER, 2);
+  t.not(r.code, 0, 'no answer: the VM\'s own address is not routed back to it');
+  const after = gateway!.stdout().slice(before);
+  t.regex(after, new RegExp(`in ${VM.ipv4.replace(/\./g, '\\.')} `), 'the requests leave untranslated');
+  t.notRegex(after, new RegExp(`in ${NAT_IP.replace(/\./g, '\\.')} `));
+});
