@@ -175,6 +175,7 @@ export function buildRegistry(dp: Dataplane, sources: () => TelemetrySources, ca
     collect() {
       this.set({ table: 'routes' }, dp.routes.refused);
       this.set({ table: 'vnf' }, dp.tables.vnfRefused);
+      this.set({ table: 'neighbor_nat' }, dp.tables.neighborNatRefused);
     },
   });
   // refusals included: a full table is an error code for the client and a count here

@@ -14,6 +14,7 @@ import { DpError, DpErrorCode } from './errors.js';
 import type { ChangeLog } from './registry-changes.js';
 import type { DnatEntry, NeighborNatEntry } from './registry-types.js';
 import { RteHashOrder } from './rte-hash-order.js';
+import { MAX_NEIGHBOR_NATS } from '../tables/nat-table.js';
 import { formatIpv4 } from './underlay.js';
 
 /** Upstream sizes its SNAT table for 126 VFs x 32 ranges (DP_NAT_TABLE_MAX). */
@@ -108,9 +109,14 @@ export class NatTables {
 
   /**
    * Registers another host's port range [min, max) of `natIp`. ALREADY_EXISTS when it overlaps a
-   * range of the same IP, in any VNI (as upstream checks).
+   * range of the same IP, in any VNI (as upstream checks); OUT_OF_MEMORY beyond the workers' table
+   * (MAX_NEIGHBOR_NATS).
    */
   addNeighbor(natIp: number, vni: number, minPort: number, maxPort: number, underlay: Uint8Array): NeighborNatEntry {
+    if (this.neighbors.length >= MAX_NEIGHBOR_NATS) {
+      // upstream's list has no bound; its allocation failure is OUT_OF_MEMORY
+      throw new DpError(DpErrorCode.OUT_OF_MEMORY, `the neighbour NAT table is full (${MAX_NEIGHBOR_NATS} ranges)`);
+    }
     const clash = this.neighbors.find((e) => overlaps(e, natIp, minPort, maxPort));
     if (clash !== undefined) {
       throw new DpError(

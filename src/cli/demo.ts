@@ -5,7 +5,8 @@
  * services over gRPC (interfaces, and routes to the other host's VMs via their underlay addresses),
  * lets the VMs get their addresses from real DHCPv4 and DHCPv6 clients, prints what they got, and
  * shows vm1 pinging vm2 on host A and vm3 on host B, the latter IPv4-in-IPv6 and IPv6-in-IPv6
- * through the underlay router. Runs until Ctrl-C, SIGTERM or SIGHUP (with --no-wait: exits after
+ * through the underlay router, and vm2 pinging the internet (a public address behind the router)
+ * through its NAT, over IPv4 and NAT64. Runs until Ctrl-C, SIGTERM or SIGHUP (with --no-wait: exits after
  * the pings, with status 1 if one failed), then removes everything it created. Leftovers of a run
  * that was killed are removed at start. Control path only (allocates freely).
  *
@@ -19,7 +20,8 @@ import { resolve } from 'node:path';
 import { dpClient } from './grpc-client.js';
 import { moveToNs, nsCreate, nsDelete, nsExec, parseLease, portOpen, removeLinks, ROOT, sleep, waitFor } from './host-tools.js';
 import {
-  attachToUnderlay, canonicalIpv6, createUnderlay, destroyUnderlay, pingFromRouter, quietRootPort, routerForwarded, type Underlay,
+  attachToUnderlay, canonicalIpv6, createUnderlay, destroyUnderlay, Internet, INTERNET_UL, pingFromRouter, quietRootPort, routerForwarded,
+  type Underlay,
 } from './underlay-net.js';
 
 interface Tap { vdev: string; iface: string; mac: string }
@@ -198,14 +200,14 @@ async function dhcp(v: Vm): Promise<string> {
 
 const failures: string[] = [];
 
-/** Pings `to` from `from` (3 requests, 0.2 s apart); prints one line and records a failure. */
-async function ping(from: Vm, to: Vm, addr: string): Promise<void> {
+/** Pings `to` (a VM or a name) from `from` (3 requests, 0.2 s apart); prints one line and records a failure. */
+async function ping(from: Vm, to: Vm | string, addr: string): Promise<void> {
   const r = await nsExec(from.ns, ['ping', addr.includes(':') ? '-6' : '-4', '-c', '3', '-i', '0.2', '-W', '2', addr], 30000);
   live();
   const summary = (r.stdout.split('\n').find((l) => l.includes('packets transmitted')) ?? r.stderr.trim()).replace(/, time \d+ms/, '');
   const rtt = /= [\d.]+\/([\d.]+)\//.exec(r.stdout);
-  const what = `${from.name} -> ${to.name}: ping ${addr}`;
-  console.log(`  ${what.padEnd(36)} ${r.code === 0 ? 'ok    ' : 'FAILED'} ${summary}${rtt ? `, avg ${rtt[1]} ms` : ''}`);
+  const what = `${from.name} -> ${typeof to === 'string' ? to : to.name}: ping ${addr}`;
+  console.log(`  ${what.padEnd(46)} ${r.code === 0 ? 'ok    ' : 'FAILED'} ${summary}${rtt ? `, avg ${rtt[1]} ms` : ''}`);
   if (r.code !== 0) failures.push(what);
 }
 
@@ -213,6 +215,11 @@ async function ping(from: Vm, to: Vm, addr: string): Promise<void> {
 async function hasIpv6Default(v: Vm): Promise<boolean> {
   return (await nsExec(v.ns, ['ip', '-6', 'route', 'show', 'default'])).stdout.includes('fe80::1');
 }
+
+/** The internet behind the underlay router (vm2 reaches it through its NAT). */
+let internet: Internet | undefined;
+const PUBLIC_SERVER = '45.86.6.6';
+const NAT_IP = '45.0.0.9';
 
 /** Set by shutdown: the services' exits are expected from then on. */
 let stopping = false;
@@ -229,6 +236,7 @@ function live(): void {
 function shutdown(): Promise<void> {
   stopping = true;
   stopped ??= (async () => {
+    internet?.stop();
     for (const h of HOSTS) await stopService(h);
     await cleanup();
   })();
@@ -305,12 +313,30 @@ async function main(): Promise<void> {
   console.log(`  ${VM1.name} (host A) -> ${VM3.name} (host B): tunnelled IPv4-in-IPv6 and IPv6-in-IPv6 ${VM1.underlay} -> ${VM3.underlay}`
     + `\n  (replies the other way); the router ${u.routerNs} forwarded ${forwarded} underlay packets`);
 
+  // vm2 gets a NAT on host A, whose VNI gets default routes to the internet gateway
+  const [nat] = await grpcCalls(A, [['CreateNat', {
+    interface_id: Buffer.from(VM2.name), nat_ip: ipMsg(NAT_IP), min_port: 1000, max_port: 2000,
+  }], ...['0.0.0.0', '::'].map((p): [string, object] => ['CreateRoute', {
+    vni: VNI, route: { prefix: { ip: ipMsg(p), length: 0 }, nexthop_vni: 0, nexthop_address: ipMsg(INTERNET_UL) },
+  }])]);
+  live();
+  const natUnderlay = canonicalIpv6(Buffer.from(nat!['underlay_route'] as Uint8Array).toString());
+  internet = await Internet.start(u, `${UNDERLAY}inet`, PUBLIC_SERVER, [[NAT_IP, natUnderlay]]);
+  console.log(`\nTo the internet (${PUBLIC_SERVER} in ${u.routerNs}), through ${VM2.name}'s NAT ${NAT_IP} ports 1000-1999 on host A`
+    + ` (underlay ${natUnderlay}; default routes via ${INTERNET_UL}):`);
+  await ping(VM2, 'internet', PUBLIC_SERVER);
+  await ping(VM2, 'internet (NAT64)', '64:ff9b::2d56:606');
+  const seen = internet.output().split('\n').find((l) => l.startsWith('in '));
+  live();
+  console.log(`  the internet sees ${seen?.split(' ')[1] ?? 'nothing'}, never ${VM2.ip4}`);
+
   if (NO_WAIT) {
     await shutdown();
     if (failures.length > 0) throw new Error(`failed: ${failures.join('; ')}`);
     return;
   }
   console.log(`\nThe VMs are network namespaces; try:\n  ip netns exec ${VM1.ns} ping ${VM3.ip4}\n  ip netns exec ${VM3.ns} ping ${VM2.ip6}`
+    + `\n  ip netns exec ${VM2.ns} ping ${PUBLIC_SERVER}     (through the NAT)`
     + `\n  ip netns exec ${u.routerNs} tcpdump -ni ${u.routerVeth} ip6     (the tunnelled packets)`
     + `\n  bin/dpservice-cli --address=localhost:${B.grpc} list routes --vni=${VNI}`
     + `\n  curl -s localhost:${A.metrics}/metrics | grep dps_\nCtrl-C stops both services and removes the VMs and the underlay.`);

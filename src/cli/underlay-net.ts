@@ -14,7 +14,9 @@
  * namespace takes no part: IPv6 is disabled on the bridge and on every port in it, and no global
  * sysctl of the root namespace is changed. Control path only (allocates freely).
  */
-import { nsCreate, nsDelete, nsExec, run, tryRun, waitFor } from './host-tools.js';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { nsCreate, nsDelete, nsExec, ROOT, run, tryRun, waitFor } from './host-tools.js';
 
 /** The MAC of the router's underlay interface; fixed so that its link-local address is known. */
 export const ROUTER_MAC = '02:00:00:0f:0f:01';
@@ -134,6 +136,61 @@ export async function routerForwarded(u: Underlay): Promise<number> {
   const m = /^Ip6OutForwDatagrams\s+(\d+)$/m.exec(r.stdout);
   if (!m) throw new Error(`no Ip6OutForwDatagrams in /proc/net/snmp6 of namespace ${u.routerNs}`);
   return Number(m[1]);
+}
+
+/** The internet gateway's underlay address, in the router namespace (the default routes' nexthop). */
+export const INTERNET_UL = 'fc00:ff::1';
+
+/**
+ * The internet behind the underlay router: the router namespace owns INTERNET_UL, and
+ * bin/inet-gateway (an IPv4-in-IPv6 tunnel endpoint in user space: this kernel has no ip6tnl)
+ * decapsulates what the services tunnel to it into a TUN device where the namespace's IPv4 stack
+ * answers at a public address, and tunnels the answers to NAT addresses back to the NATs'
+ * underlay addresses. One per underlay; stop() ends it (removing the router namespace removes
+ * its TUN device).
+ */
+export class Internet {
+  private readonly out: string[] = [];
+
+  private constructor(private readonly proc: ChildProcess) {
+    proc.stdout?.on('data', (d: Buffer) => this.out.push(d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => this.out.push(d.toString()));
+  }
+
+  /**
+   * Starts it in `u`'s router namespace: TUN device `tun` with the public address `server`, and
+   * `nat` as [NAT address, its underlay address] pairs to send answers to.
+   */
+  static async start(u: Underlay, tun: string, server: string, nat: Array<[string, string]>): Promise<Internet> {
+    const rt = u.routerNs;
+    await run('ip', ['-n', rt, '-6', 'addr', 'add', `${INTERNET_UL}/128`, 'dev', 'lo']);
+    await run('ip', ['-n', rt, 'link', 'set', 'lo', 'up']);
+    for (const k of ['all', 'default']) await nsRun(rt, ['sysctl', '-qw', `net.ipv4.conf.${k}.rp_filter=0`]);
+    const argv = ['ip', 'netns', 'exec', rt, 'python3', resolve(ROOT, 'bin/inet-gateway'), tun, ...nat.map(([ip, ul]) => `${ip}=${ul}`)];
+    const inet = new Internet(spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }));
+    try {
+      await waitFor('the internet gateway', () => {
+        if (inet.proc.exitCode !== null) throw new Error(`bin/inet-gateway exited: ${inet.output()}`);
+        return inet.output().includes('ready');
+      }, 10000, 50);
+      await run('ip', ['-n', rt, 'link', 'set', tun, 'mtu', '1400', 'up']);
+      await run('ip', ['-n', rt, 'addr', 'add', `${server}/32`, 'dev', tun]);
+      for (const [ip] of nat) await run('ip', ['-n', rt, 'route', 'add', `${ip}/32`, 'dev', tun]);
+    } catch (e) {
+      inet.stop();
+      throw e;
+    }
+    return inet;
+  }
+
+  /** What the gateway printed: "ready", then "in SRC DST" / "out SRC DST" / "drop DST" per packet. */
+  output(): string {
+    return this.out.join('');
+  }
+
+  stop(): void {
+    if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
+  }
 }
 
 /** Removes the bridge, the veth pair and the router namespace; fine if some or all are gone. */

@@ -6,7 +6,8 @@
  *
  * LAYOUT (one SharedArrayBuffer of Int32 words): MAX_NEIGHBOR_NATS entries of ENTRY words
  * [sequence, NAT address, VNI, max << 16 | min, underlay address (4 words)], then one counter per
- * port. A free entry has range 0 (a range is never empty: min < max).
+ * port, then the end of the entries in use (scans stop there). A free entry has range 0 (a range
+ * is never empty: min < max).
  *
  * CONSISTENCY: the supervisor alone writes the entries, each under its sequence word (odd while
  * writing); a worker reads an entry until it saw the same even sequence before and after, so it
@@ -14,8 +15,8 @@
  */
 import { MAX_PORTS } from './port-table.js';
 
-/** Upstream keeps neighbour NATs in an unbounded list; 1,024 ranges here. */
-export const MAX_NEIGHBOR_NATS = 1024;
+/** Upstream keeps neighbour NATs in an unbounded list; 4,096 ranges here (the registry refuses more). */
+export const MAX_NEIGHBOR_NATS = 4096;
 const ENTRY = 8;
 const E_SEQ = 0;
 const E_IP = 1;
@@ -23,7 +24,9 @@ const E_VNI = 2;
 const E_RANGE = 3;
 const E_UL = 4;
 const USED = MAX_NEIGHBOR_NATS * ENTRY;
-const WORDS = USED + MAX_PORTS;
+/** Entries in use lie below this word's value (in words): scans stop there. */
+const LIMIT = USED + MAX_PORTS;
+const WORDS = LIMIT + 1;
 
 export class NatTable {
   readonly words: Int32Array;
@@ -43,6 +46,7 @@ export class NatTable {
     const w = this.words;
     for (let e = 0; e < USED; e += ENTRY) {
       if (w[e + E_RANGE] !== 0) continue;
+      // the entry is written before the limit moves past it: a reader that sees the new limit sees the entry
       Atomics.add(w, e + E_SEQ, 1);
       w[e + E_IP] = natIp | 0;
       w[e + E_VNI] = vni | 0;
@@ -50,6 +54,7 @@ export class NatTable {
       for (let i = 0; i < 4; i++) w[e + E_UL + i] = dv.getInt32(i * 4);
       w[e + E_RANGE] = (maxPort << 16) | minPort;
       Atomics.add(w, e + E_SEQ, 1);
+      if (e + ENTRY > w[LIMIT]!) Atomics.store(w, LIMIT, e + ENTRY);
       return true;
     }
     return false;
@@ -58,7 +63,8 @@ export class NatTable {
   /** Removes the range with exactly these values (if present). */
   removeNeighbor(natIp: number, vni: number, minPort: number, maxPort: number): void {
     const w = this.words;
-    for (let e = 0; e < USED; e += ENTRY) {
+    const end = w[LIMIT]!;
+    for (let e = 0; e < end; e += ENTRY) {
       if (w[e + E_RANGE] !== ((maxPort << 16) | minPort) || w[e + E_IP] !== (natIp | 0) || w[e + E_VNI] !== (vni | 0)) continue;
       Atomics.add(w, e + E_SEQ, 1);
       w[e + E_RANGE] = 0;
@@ -82,7 +88,8 @@ export class NatTable {
     const w = this.words;
     const ip = natIp | 0;
     const v = vni | 0;
-    for (let e = 0; e < USED; e += ENTRY) {
+    const end = Atomics.load(w, LIMIT);
+    for (let e = 0; e < end; e += ENTRY) {
       const range = w[e + E_RANGE]!;
       if (range === 0 || w[e + E_IP] !== ip || w[e + E_VNI] !== v) continue;
       for (;;) {

@@ -2,18 +2,17 @@
  * The NAT gateway with real clients: a VM (a namespace behind a TAP port, one worker) whose
  * interface has a NAT reaches a public server behind the underlay router, by ping, TCP and UDP, over
  * IPv4 and over NAT64 from IPv6, and the server sees the NAT address and a port of the NAT's range.
- * The router namespace is the internet: it owns the default route's underlay address, and
- * inet-gateway.py (user space: this kernel has no ip6tnl) decapsulates the service's IPv4-in-IPv6
- * into a TUN device where the namespace's IPv4 stack answers, and tunnels the answers back to the
- * NAT's underlay address. Then DeleteNat: the NAT's flows are flushed, its ports given back, and
+ * The router namespace is the internet (Internet in underlay-net.ts): it owns the default route's
+ * underlay address, and bin/inet-gateway (user space: this kernel has no ip6tnl) decapsulates the
+ * service's IPv4-in-IPv6 into a TUN device where the namespace's IPv4 stack answers, and tunnels
+ * the answers back to the NAT's underlay address. Then DeleteNat: the NAT's flows are flushed, its ports given back, and
  * the VM's packets no longer leave from the NAT address.
  */
 import test, { type ExecutionContext } from 'ava';
 import { rmSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { dpClient, nsDelete, nsExec, removeLinks, run, type Service, startService, type TapSpec, waitFor } from './harness.js';
+import { dpClient, nsDelete, nsExec, removeLinks, type Service, startService, type TapSpec, waitFor } from './harness.js';
 import {
-  attachToUnderlay, createUnderlay, destroyUnderlay, NsProcess, quietRootPort, type Underlay, vmNamespace,
+  attachToUnderlay, createUnderlay, destroyUnderlay, Internet, INTERNET_UL, NsProcess, quietRootPort, type Underlay, vmNamespace,
 } from './underlay.js';
 
 const P = 'nt';
@@ -21,8 +20,7 @@ const VM_MTU = 1400;
 const GRPC = 21491;
 const METRICS = 21493;
 const HOST_UL = 'fc00:c::1';
-/** The internet gateway's underlay address (in the router namespace) and a public server. */
-const INET_UL = 'fc00:ff::1';
+/** A public server in the router namespace (the internet, see Internet in underlay-net.ts). */
 const SERVER = '45.86.6.6';
 const SERVER64 = '64:ff9b::2d56:606';
 const NAT_IP = '45.0.0.9';
@@ -36,11 +34,11 @@ const TUN = `${P}inet`;
 
 let underlay: Underlay | undefined;
 let service: Service | undefined;
-let gateway: NsProcess | undefined;
+let gateway: Internet | undefined;
 let natUnderlay = '';
 
 async function cleanup(): Promise<void> {
-  await gateway?.stop();
+  gateway?.stop();
   gateway = undefined;
   await nsDelete(VM.ns);
   await service?.stop();
@@ -77,9 +75,6 @@ test.before(async () => {
   await cleanup();
   underlay = await createUnderlay(P, ['fc00:c::/64']);
   const rt = underlay.routerNs;
-  await run('ip', ['-n', rt, '-6', 'addr', 'add', `${INET_UL}/128`, 'dev', 'lo']);
-  await run('ip', ['-n', rt, 'link', 'set', 'lo', 'up']);
-  for (const k of ['all', 'default']) await nsExec(rt, ['sysctl', '-qw', `net.ipv4.conf.${k}.rp_filter=0`]);
   service = await startService({
     lcores: '0,1', pf0: PF0, pf1: PF1, vfs: [VF0], vfPattern: `${P}vf`, grpcPort: GRPC, filePrefix: `${P}${process.pid}`,
     ipv6: HOST_UL, metricsPort: METRICS,
@@ -97,20 +92,11 @@ test.before(async () => {
   natUnderlay = Buffer.from(nat.underlay_route as Uint8Array).toString();
   for (const prefix of ['0.0.0.0', '::']) {
     await call('CreateRoute', {
-      vni: 100, route: { prefix: { ip: ipMsg(prefix), length: 0 }, nexthop_vni: 0, nexthop_address: ipMsg(INET_UL) },
+      vni: 100, route: { prefix: { ip: ipMsg(prefix), length: 0 }, nexthop_vni: 0, nexthop_address: ipMsg(INTERNET_UL) },
     });
   }
   await vmNamespace({ ns: VM.ns, iface: VF0.iface, mac: VF0.mac, ipv4: VM.ipv4, ipv6: VM.ipv6, mtu: VM_MTU });
-  // the internet: the public server's address on the TUN device the gateway decapsulates into
-  gateway = new NsProcess(rt, ['python3', fileURLToPath(new URL('../../../test/integration/inet-gateway.py', import.meta.url)), TUN,
-    `${NAT_IP}=${natUnderlay}`]);
-  await waitFor('the internet gateway', () => {
-    if (!gateway?.running) throw new Error(`inet-gateway.py exited: ${gateway?.stderr() ?? ''}`);
-    return gateway.stdout().includes('ready');
-  }, 10000);
-  await run('ip', ['-n', rt, 'link', 'set', TUN, 'mtu', '1400', 'up']);
-  await run('ip', ['-n', rt, 'addr', 'add', `${SERVER}/32`, 'dev', TUN]);
-  await run('ip', ['-n', rt, 'route', 'add', `${NAT_IP}/32`, 'dev', TUN]);
+  gateway = await Internet.start(underlay, TUN, SERVER, [[NAT_IP, natUnderlay]]);
   // the router resolves the service's underlay addresses (and the service learns its MAC)
   await nsExec(rt, ['ping', '-6', '-c', '1', '-W', '1', vmUnderlay]);
 });
@@ -118,7 +104,7 @@ test.before(async () => {
 test.after.always(cleanup);
 
 async function diagnose(t: ExecutionContext): Promise<void> {
-  t.log(`gateway: ${gateway?.stdout().split('\n').slice(-20).join('\n') ?? ''} ${gateway?.stderr() ?? ''}`);
+  t.log(`gateway: ${gateway?.output().split('\n').slice(-20).join('\n') ?? ''}`);
   t.log(`service log tail:\n${service?.log().slice(-3000) ?? '(not running)'}`);
 }
 
@@ -149,7 +135,7 @@ test.serial('a VM with a NAT pings a public server, which sees the NAT address',
   if (r.code !== 0) await diagnose(t);
   t.is(r.code, 0, r.out);
   t.regex(r.out, /5 received/);
-  const seen = gateway!.stdout();
+  const seen = gateway!.output();
   t.regex(seen, new RegExp(`in ${NAT_IP.replace(/\./g, '\\.')} ${SERVER.replace(/\./g, '\\.')}`), 'requests from the NAT address');
   t.notRegex(seen, new RegExp(`in ${VM.ipv4.replace(/\./g, '\\.')} `), 'never from the VM\'s own address');
 });
@@ -181,10 +167,10 @@ test.serial('NAT64: the VM reaches the same server at 64:ff9b::/96 over IPv6, by
 test.serial('DeleteNat: the NAT\'s flows go and give their ports back, and nothing leaves from the NAT address any more', async (t) => {
   await call('DeleteNat', { interface_id: Buffer.from(VM.id) });
   t.is(await natPortsInUse(), 0);
-  const before = gateway!.stdout().length;
+  const before = gateway!.output().length;
   const r = await ping(SERVER, 2);
   t.not(r.code, 0, 'no answer: the VM\'s own address is not routed back to it');
-  const after = gateway!.stdout().slice(before);
+  const after = gateway!.output().slice(before);
   t.regex(after, new RegExp(`in ${VM.ipv4.replace(/\./g, '\\.')} `), 'the requests leave untranslated');
   t.notRegex(after, new RegExp(`in ${NAT_IP.replace(/\./g, '\\.')} `));
 });

@@ -7,8 +7,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { nsCreate, nsExec, run, tryRun, waitFor } from './harness.js';
 
 export {
-  attachToUnderlay, canonicalIpv6, createUnderlay, destroyUnderlay, linkLocalOf, pingFromRouter, quietRootPort, ROUTER_MAC,
-  routerForwarded, type Underlay, underlayNames,
+  attachToUnderlay, canonicalIpv6, createUnderlay, destroyUnderlay, Internet, INTERNET_UL, linkLocalOf, pingFromRouter, quietRootPort,
+  ROUTER_MAC, routerForwarded, type Underlay, underlayNames,
 } from '../../src/cli/underlay-net.js';
 
 export interface VmSpec {
