@@ -22,6 +22,7 @@ import { rewriteEalArgs } from './eal-args.js';
 import { RouteSync } from './route-sync.js';
 import { TableSync } from './table-sync.js';
 import { FlowTable } from '../tables/flow-table.js';
+import { LbTable } from '../tables/lb-table.js';
 import { NatTable } from '../tables/nat-table.js';
 import { Qsbr } from '../tables/qsbr.js';
 import { VnfTable } from '../tables/vnf-table.js';
@@ -78,6 +79,8 @@ export class Dataplane implements DataplaneApi {
   readonly flows: FlowTable;
   /** Neighbour NAT ranges and NAT ports in use per interface. */
   readonly nat = NatTable.create();
+  /** Load balancers and their Maglev tables. */
+  readonly lb = LbTable.create();
   /** Grace periods of the shared tables (workers are its readers). */
   readonly qsbr = Qsbr.create(MAX_WORKERS);
   /** Applies registry changes to every table the workers read. */
@@ -116,7 +119,7 @@ export class Dataplane implements DataplaneApi {
       routesPerVni: Math.min(v4.vniCapacity, v6.vniCapacity),
     };
     this.adviseHugePages();
-    this.tables = new TableSync(this.routes, this.vnf, this.portTable, this.flows, this.nat, {
+    this.tables = new TableSync(this.routes, this.vnf, this.portTable, this.flows, this.nat, this.lb, {
       broadcast: async (op, a, b) => { await Promise.all(this.workers.map((w) => w.channel.send(op, a, b))); },
     }, this.log);
   }
@@ -238,7 +241,7 @@ export class Dataplane implements DataplaneApi {
       periodic: queue === 0 && this.periodicPackets,
       portTable: this.portTable.sab,
       counters, stats, channel, settings,
-      forwarding: { routes4: this.routes.v4.sab, routes6: this.routes.v6.sab, vnf: this.vnf.sab, flows: this.flows.sab, nat: this.nat.sab },
+      forwarding: { routes4: this.routes.v4.sab, routes6: this.routes.v6.sab, vnf: this.vnf.sab, flows: this.flows.sab, nat: this.nat.sab, lb: this.lb.sab },
       forwardingSettings: fwd,
       qsbr: this.qsbr.sab,
       flowStats,

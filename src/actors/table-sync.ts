@@ -10,11 +10,13 @@
  */
 import type { Logger } from 'pino';
 import type { FlowTable } from '../tables/flow-table.js';
+import type { LbSpec, LbTable } from '../tables/lb-table.js';
 import type { NatTable } from '../tables/nat-table.js';
 import type { InterfaceConfig, PortTable } from '../tables/port-table.js';
 import type { VnfTable } from '../tables/vnf-table.js';
 import { Op } from '../workers/channel.js';
 import type { RegistryChange } from './registry-changes.js';
+import type { LoadBalancerInfo } from './registry-types.js';
 import type { RouteSync } from './route-sync.js';
 
 export interface WorkerBarrier {
@@ -25,11 +27,21 @@ export interface WorkerBarrier {
   broadcast(op: number, a: number, b?: number): Promise<void>;
 }
 
+/** What the workers' table holds of a load balancer. */
+function lbSpec(lb: LoadBalancerInfo): LbSpec {
+  const address = lb.ip.family === 4
+    ? Uint8Array.of(lb.ip.ipv4 >>> 24, (lb.ip.ipv4 >>> 16) & 0xff, (lb.ip.ipv4 >>> 8) & 0xff, lb.ip.ipv4 & 0xff)
+    : lb.ip.ipv6.slice(0, 16);
+  return { vni: lb.vni, address, ports: lb.ports, targets: lb.targets };
+}
+
 export class TableSync {
   /** VNF entries the table refused (full). */
   vnfRefused = 0;
   /** Neighbour NAT ranges the table refused (full). */
   neighborNatRefused = 0;
+  /** Load balancers the table refused (full). */
+  lbRefused = 0;
 
   constructor(
     readonly routes: RouteSync,
@@ -37,6 +49,7 @@ export class TableSync {
     readonly ports: PortTable,
     readonly flows: FlowTable,
     readonly nat: NatTable,
+    readonly lb: LbTable,
     private readonly workers: WorkerBarrier,
     private readonly log: Logger,
   ) {}
@@ -114,6 +127,19 @@ export class TableSync {
           break;
         case 'neighbor-nat-removed':
           this.nat.removeNeighbor(c.entry.natIp, c.entry.vni, c.entry.minPort, c.entry.maxPort);
+          invalidate = true;
+          break;
+        case 'lb-added':
+        case 'lb-target-added':
+        case 'lb-target-removed':
+          if (!this.lb.set(lbSpec(c.lb))) {
+            this.lbRefused++;
+            this.log.error({ id: c.lb.id }, 'load balancer table full: load balancer not served');
+          }
+          invalidate = true;
+          break;
+        case 'lb-removed':
+          this.lb.remove(c.lb.vni, lbSpec(c.lb).address);
           invalidate = true;
           break;
         case 'route-added':

@@ -29,6 +29,7 @@ export const DropReason = {
   UNSUPPORTED_VNF: 23,   // tunnelled to a VNF this build does not serve yet (load balancer)
   NAT_PORTS_FULL: 24,    // network NAT: every port of the interface's range is in use toward this remote end
   NAT_NO_FLOW: 25,       // to a NAT address, no flow of ours and no neighbour's port (upstream: premature DNAT)
+  LB_NO_TARGET: 26,      // to a load balancer: a port or protocol it does not balance, no target, or it went away
 } as const;
 
 export type DropReasonCode = (typeof DropReason)[keyof typeof DropReason];

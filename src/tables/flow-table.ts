@@ -95,6 +95,11 @@ export const FLOW_NAT_PORT = 0x10;
  * caches no decision.
  */
 export const FLOW_NAT64 = 0x20;
+/**
+ * Balanced by a load balancer (its first packet came tunnelled to the load balancer's address):
+ * the target's underlay address is in R_UL (direction 0's words), for every later packet that way.
+ */
+export const FLOW_LB = 0x40;
 
 const H_CURSOR = 0;   // next never-used record
 const H_CAPACITY = 1;

@@ -14,6 +14,7 @@ import { DnatNode } from './nodes/dnat.js';
 import { FirewallNode } from './nodes/firewall.js';
 import { IpipDecapNode } from './nodes/ipip-decap.js';
 import { IpipEncapNode } from './nodes/ipip-encap.js';
+import { LbNode } from './nodes/lb.js';
 import { PacketRelayNode } from './nodes/packet-relay.js';
 import { SnatNode } from './nodes/snat.js';
 import { Ipv4LookupNode } from './nodes/ipv4-lookup.js';
@@ -34,6 +35,7 @@ export function buildNodes(ctx: NodeContext, ports: readonly number[], queue: nu
   nodes.push(new ConntrackNode(ctx));
   nodes.push(new DhcpNode(ctx));
   nodes.push(new Dhcpv6Node(ctx));
+  nodes.push(new LbNode(ctx));
   nodes.push(new DnatNode(ctx));
   nodes.push(new Ipv4LookupNode(ctx));
   nodes.push(new Ipv6LookupNode(ctx));
@@ -50,7 +52,7 @@ export function buildNodes(ctx: NodeContext, ports: readonly number[], queue: nu
 export function graphNodeNames(ports: readonly number[], queue: number): string[] {
   return [
     ...ports.map((p) => `rx-${p}-${queue}`),
-    'rx_periodic', 'cls', 'arp', 'ipv6_nd', 'ipip_decap', 'conntrack', 'dhcp', 'dhcpv6', 'dnat', 'ipv4_lookup',
+    'rx_periodic', 'cls', 'arp', 'ipv6_nd', 'ipip_decap', 'conntrack', 'dhcp', 'dhcpv6', 'lb', 'dnat', 'ipv4_lookup',
     'ipv6_lookup', 'snat', 'firewall', 'packet_relay', 'ipip_encap',
     ...ports.map((p) => `tx-${p}`), 'drop',
   ];

@@ -5,6 +5,7 @@
 import { FlowOwner, FlowTable } from '../tables/flow-table.js';
 import { Lpm4Table } from '../tables/lpm.js';
 import { Lpm6Table } from '../tables/lpm6.js';
+import { LbTable } from '../tables/lb-table.js';
 import { NatTable } from '../tables/nat-table.js';
 import type { PortTable } from '../tables/port-table.js';
 import { VnfTable } from '../tables/vnf-table.js';
@@ -42,6 +43,7 @@ export interface ForwardingBuffers {
   vnf: SharedArrayBuffer;
   flows: SharedArrayBuffer;
   nat: SharedArrayBuffer;
+  lb: SharedArrayBuffer;
 }
 
 /** Per-worker flow counters (Float64Array words, read by metrics). */
@@ -64,6 +66,8 @@ export interface Forwarding {
   flows: FlowTable;
   /** Neighbour NAT ranges and NAT ports in use per VM port. */
   nat: NatTable;
+  /** Load balancers: addresses, ports, targets and their Maglev tables. */
+  lb: LbTable;
   /** This worker's record allocation, owned-flow list and deferred reuse. */
   owner: FlowOwner;
   settings: ForwardingSettings;
@@ -91,6 +95,7 @@ export function openForwarding(bufs: ForwardingBuffers, settings: ForwardingSett
     vnf: new VnfTable(bufs.vnf),
     flows,
     nat,
+    lb: new LbTable(bufs.lb),
     owner,
     settings,
     clock: { now: 0 },
@@ -106,6 +111,7 @@ export function createForwardingBuffers(flowCapacity = 65536): ForwardingBuffers
     vnf: VnfTable.create(1024).sab,
     flows: FlowTable.create(flowCapacity).sab,
     nat: NatTable.create().sab,
+    lb: LbTable.create().sab,
   };
 }
 

@@ -277,7 +277,7 @@ class Service {
         }
       },
     };
-    this.tables = new TableSync(new RouteSync(ctx.fwd.routes4, ctx.fwd.routes6, log), ctx.fwd.vnf, ctx.ports, ctx.fwd.flows, ctx.fwd.nat, barrier, log);
+    this.tables = new TableSync(new RouteSync(ctx.fwd.routes4, ctx.fwd.routes6, log), ctx.fwd.vnf, ctx.ports, ctx.fwd.flows, ctx.fwd.nat, ctx.fwd.lb, barrier, log);
     const tables = this.tables;
     this.registry = new Registry({
       hostIpv6: ip6('fc00:1::'),

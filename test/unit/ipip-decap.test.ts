@@ -83,11 +83,16 @@ test('an outer destination that is not ours is dropped as no VNF, its bytes unto
   t.is(hex(r.out), hex(f));
 });
 
-test('a VNF without a VM port (load balancer) or with a detached one is dropped as unsupported', (t) => {
+test('a load balancer\'s address goes on to conntrack without a VM port; a detached VM\'s is dropped as unsupported', (t) => {
   const ctx = setup();
   vnf(ctx, 'fc00:1::2', VnfType.LB, 100, -1);
   const lb = decap(ctx, tunnel(INNER4, 'fc00:1::2'));
-  t.is(lb.reason, DropReason.UNSUPPORTED_VNF);
+  t.is(lb.exit, 'conntrack');
+  t.is(lb.b.outPort[lb.slot], 0xffff, 'no VM port (the flow belongs to none)');
+  t.is(lb.b.vnfType[lb.slot], VnfType.LB);
+  t.is(hex(lb.out.subarray(14)), hex(INNER4));
+  const at = lb.slot * 16;
+  t.is(hex(lb.b.ulDst.subarray(at, at + 16)), hex(ip6('fc00:2::1')), 'the outer source kept (where an answer goes)');
   ctx.ports.detach(VF);
   const gone = decap(ctx, tunnel(INNER4));
   t.is(gone.exit, 'drop');

@@ -27,6 +27,7 @@ const E_DNAT = 3;
 const E_FIREWALL = 4;
 const E_TX = 5;
 const E_ENCAP = 6;
+const E_LB = 7;
 
 /** Minimal L4 header bytes needed per protocol before a later node may read ports or types. */
 const TCP_MIN = 20;
@@ -39,7 +40,7 @@ const TCP_ACK = 0x10;
 
 export class ConntrackNode extends GraphNode {
   readonly name = 'conntrack';
-  readonly edges: readonly string[] = ['drop', 'dhcp', 'dhcpv6', 'dnat', 'firewall', TX_EDGE, 'ipip_encap'];
+  readonly edges: readonly string[] = ['drop', 'dhcp', 'dhcpv6', 'dnat', 'firewall', TX_EDGE, 'ipip_encap', 'lb'];
   private readonly ctx: NodeContext;
   private readonly fwd: Forwarding;
   private readonly flows: FlowTable;
@@ -137,6 +138,7 @@ export class ConntrackNode extends GraphNode {
     // tunnelled to us: what the outer destination was decides (upstream conntrack_node)
     const t = b.vnfType[slot]!;
     if (t === VnfType.VIP || t === VnfType.NAT) return E_DNAT;
+    if (t === VnfType.LB) return E_LB;
     if (t === VnfType.INTERFACE_IP || t === VnfType.ALIAS_PFX || t === VnfType.LB_ALIAS_PFX) return E_FIREWALL;
     return drop(b, slot, DropReason.UNSUPPORTED_VNF);
   }

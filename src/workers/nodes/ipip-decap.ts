@@ -1,6 +1,7 @@
 // ipip_decap: a tunnelled packet from an uplink. Its outer destination must be one of our VNF
 // addresses (the VNF table gives the VNI, the kind of address and the VM port); the outer Ethernet
-// and IPv6 headers go and an Ethernet header toward that VM takes their place. The inner header is
+// and IPv6 headers go and an Ethernet header toward that VM takes their place (a load balancer's
+// address has no VM: the lb node decides where its packets go). The inner header is
 // validated as cls validates a VM's packet. Budget: ~30 ns (one VNF probe).
 import type { PacketBatch } from '../../packet/batch.js';
 import { PF_DECAPPED, PF_IPV6 } from '../../packet/batch.js';
@@ -10,11 +11,14 @@ import {
   IPV6_DST, IPV6_HLEN, IPV6_NEXT, IPV6_PAYLOAD_LEN, IPV6_SRC,
 } from '../../packet/headers.js';
 import { PortState, type PortTable } from '../../tables/port-table.js';
+import { VnfType } from '../../actors/underlay.js';
 import type { VnfTable } from '../../tables/vnf-table.js';
 import { drop, GraphNode } from '../graph.js';
 import type { NodeContext } from '../node-context.js';
 
 const E_CONNTRACK = 1;
+/** The out port of a packet no VM port is the destination of (yet): no port's flows own it. */
+const NO_PORT = 0xffff;
 
 export class IpipDecapNode extends GraphNode {
   readonly name = 'ipip_decap';
@@ -37,7 +41,9 @@ export class IpipDecapNode extends GraphNode {
     const vnf = this.vnf;
     if (!vnf.lookup(dv, outer + IPV6_DST)) return drop(b, slot, DropReason.NO_VNF);
     const port = vnf.port;
-    if (port < 0 || this.ports.state(port) !== PortState.VF_ACTIVE) return drop(b, slot, DropReason.UNSUPPORTED_VNF);
+    // a load balancer's address belongs to no VM port (the lb node sends its packets on)
+    const lb = vnf.type === VnfType.LB;
+    if (!lb && (port < 0 || this.ports.state(port) !== PortState.VF_ACTIVE)) return drop(b, slot, DropReason.UNSUPPORTED_VNF);
     const v4 = bytes[outer + IPV6_NEXT] === IPPROTO_IPIP;
     const inner = outer + IPV6_HLEN;
     const avail = len - ETH_HLEN - IPV6_HLEN;
@@ -61,11 +67,11 @@ export class IpipDecapNode extends GraphNode {
     b.strip(slot, IPV6_HLEN);
     b.len[slot] = ETH_HLEN + innerLen;
     const ns = b.start[slot]!;
-    this.ports.writeEthToVm(port, dv, ns + ETH_DST);
+    if (!lb) this.ports.writeEthToVm(port, dv, ns + ETH_DST);
     dv.setUint16(ns + ETH_TYPE, v4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6);
     b.vni[slot] = vnf.vni;
     b.vnfType[slot] = vnf.type;
-    b.outPort[slot] = port;
+    b.outPort[slot] = lb ? NO_PORT : port;
     b.flags[slot] = v4 ? (b.flags[slot]! & ~PF_IPV6) | PF_DECAPPED : b.flags[slot]! | PF_IPV6 | PF_DECAPPED;
     return E_CONNTRACK;
   }

@@ -1,16 +1,17 @@
 // packet_relay: tunnelled IPv4 to a NAT address (local or a neighbour's) that is no reply to a flow
-// of ours (upstream's packet_relay node). An ICMP echo request is answered from the NAT address;
+// of ours, and echo requests to a load balancer's address (upstream's packet_relay node). An ICMP
+// or ICMPv6 echo request is answered from the address it was sent to;
 // a packet for a port another host owns (a neighbour NAT range) is tunnelled on to that host,
 // unchanged inside; anything else is dropped (upstream: a premature packet for network NAT). The
 // answer or relayed packet leaves by the uplink it came in on, from this host's underlay address.
 // Budget: a neighbour scan per packet (relayed flows are never cached: a deleted range stops
 // relaying at once).
 import type { PacketBatch } from '../../packet/batch.js';
-import { PF_ENCAP } from '../../packet/batch.js';
+import { PF_ENCAP, PF_IPV6 } from '../../packet/batch.js';
 import { DropReason } from '../../packet/drop-reasons.js';
 import {
-  ETH_HLEN, ICMP_CSUM, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_ID, ICMP_TYPE, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_DST,
-  IPV4_SRC, UDP_DPORT,
+  ETH_HLEN, ICMP_CSUM, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_ID, ICMP_TYPE, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, IPPROTO_ICMP,
+  IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPV4_DST, IPV4_SRC, IPV6_DST, IPV6_SRC, UDP_DPORT,
 } from '../../packet/headers.js';
 import { csumReplace16 } from '../../packet/nat.js';
 import { drop, GraphNode } from '../graph.js';
@@ -33,6 +34,19 @@ export class PacketRelayNode extends GraphNode {
     const ip = b.start[slot]! + ETH_HLEN;
     const l4 = b.start[slot]! + b.l4[slot]!;
     const proto = b.proto[slot]!;
+    if ((b.flags[slot]! & PF_IPV6) !== 0) {
+      // a load balancer's IPv6 address: echo requests are answered, nothing else comes here
+      if (proto !== IPPROTO_ICMPV6 || b.bytes[l4 + ICMP_TYPE] !== ICMPV6_ECHO_REQUEST) return drop(b, slot, DropReason.LB_NO_TARGET);
+      for (let i = 0; i < 16; i += 4) {
+        const src = dv.getInt32(ip + IPV6_SRC + i);
+        dv.setInt32(ip + IPV6_SRC + i, dv.getInt32(ip + IPV6_DST + i));
+        dv.setInt32(ip + IPV6_DST + i, src);
+      }
+      b.bytes[l4 + ICMP_TYPE] = ICMPV6_ECHO_REPLY;
+      // the pseudo header's sum is the same with the addresses swapped
+      csumReplace16(dv, l4 + ICMP_CSUM, ICMPV6_ECHO_REQUEST << 8, ICMPV6_ECHO_REPLY << 8);
+      return this.back(b, slot);
+    }
     let port: number;
     if (proto === IPPROTO_ICMP) {
       if (b.bytes[l4 + ICMP_TYPE] === ICMP_ECHO_REQUEST) {
