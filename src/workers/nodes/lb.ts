@@ -83,16 +83,18 @@ export class LbNode extends GraphNode {
     const base = b.flow[slot]! * RECORD;
     const ul = b.ulDv;
     const at = slot * 16;
-    if (had) {
-      for (let i = 0; i < 4; i++) ul.setInt32(at + i * 4, rec[base + R_UL + i]!);
-      if (this.fwd.lb.hasTarget(lb, ul, at)) return this.toTarget(b, slot);
-    }
     const a = this.addr;
     const dv = b.dv;
     let proto: number;
     let ports: number;
     const l4 = b.start[slot]! + b.l4[slot]!;
+    // an ICMP error the connection's flow did not take (conntrack keyed it by itself: the
+    // connection is new here) is balanced by the connection it quotes, every time
     const q = !v6 && b.proto[slot] === IPPROTO_ICMP ? quotedPacket(dv, l4, b.len[slot]! - b.l4[slot]!) : -1;
+    if (had && q < 0) {
+      for (let i = 0; i < 4; i++) ul.setInt32(at + i * 4, rec[base + R_UL + i]!);
+      if (this.fwd.lb.hasTarget(lb, ul, at)) return this.toTarget(b, slot);
+    }
     if (q >= 0) {
       const ql4 = q + (dv.getUint8(q) & 0x0f) * 4;
       proto = dv.getUint8(q + IPV4_PROTO);
@@ -114,8 +116,10 @@ export class LbNode extends GraphNode {
     }
     const hash = upstreamFlowHash(this.hashScratch, v6, proto, a, 0, a, 4, ports >>> 16, ports & 0xffff, 0, rec[base + R_KEY + K_VNI]!);
     if (!this.fwd.lb.target(lb, proto, ports & 0xffff, hash, ul, at)) return drop(b, slot, DropReason.LB_NO_TARGET);
-    for (let i = 0; i < 4; i++) rec[base + R_UL + i] = ul.getInt32(at + i * 4);
-    if (!had) Atomics.or(rec, base + R_FLAGS, FLOW_LB);
+    if (q < 0) {
+      for (let i = 0; i < 4; i++) rec[base + R_UL + i] = ul.getInt32(at + i * 4);
+      if (!had) Atomics.or(rec, base + R_FLAGS, FLOW_LB);
+    }
     return this.toTarget(b, slot);
   }
 
