@@ -24,13 +24,23 @@
  * - Per-packet fields (last seen, TCP state, the cached decision) are plain stores by whichever
  *   worker handles the packet; a lost update of a racing pair is re-done by the next packet.
  *
- * Keys live in the record: [vni, sport << 16 | dport, proto | v6 << 8, src0..3, dst0..3] per
- * direction; IPv4 addresses use word 0 only (the rest stay zero).
+ * Keys live in the record: [vni, sport << 16 | dport, proto | v6 << 8 | mark << 16, src0..3, dst0..3]
+ * per direction (the mark: KEY_MARK_SHIFT); IPv4 addresses use word 0 only (the rest stay zero).
  */
 import { fmix32 } from './lpm-core.js';
 
 /** Words of a key. */
 export const KEY_WORDS = 11;
+/**
+ * A key's K_PROTO word is protocol | v6 << 8 | mark << KEY_MARK_SHIFT. The mark is upstream's VNF
+ * type in its flow keys, as far as it tells flows apart: KEY_MARK_NAT on what arrives tunnelled to
+ * a NAT address and on the reply keys of network NAT and NAT64 flows (whose replies arrive so).
+ * Without it, the reply key of a VM's NAT flow and that of a connection a load balancer delivered
+ * to another VM of the host (the same addresses and ports when the first VM's NAT talks to the
+ * load balancer) were one key, and the answers went to the wrong flow.
+ */
+export const KEY_MARK_SHIFT = 16;
+export const KEY_MARK_NAT = 3 << KEY_MARK_SHIFT;
 export const K_VNI = 0;
 export const K_PORTS = 1;
 export const K_PROTO = 2;

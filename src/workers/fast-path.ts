@@ -20,8 +20,9 @@ import {
 } from '../packet/headers.js';
 import {
   ACT_ENCAP, ACT_FROM_PF, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, ACT_VIA_NAT, FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable,
-  KEY_WORDS, R_ACT, R_FLAGS, R_GEN, R_OWNER, R_UL, RECORD,
+  KEY_MARK_NAT, KEY_WORDS, R_ACT, R_FLAGS, R_GEN, R_OWNER, R_UL, RECORD,
 } from '../tables/flow-table.js';
+import { VnfType } from '../actors/underlay.js';
 import { PortState } from '../tables/port-table.js';
 import type { Graph } from './graph.js';
 import { FS_CROSS_WORKER, FS_FAST_PATH, type NodeContext } from './node-context.js';
@@ -46,7 +47,10 @@ const K_V6 = 2;
 const K_FROM_PF = 4;
 const K_VIA_NAT = 8;
 const K_PORT_SHIFT = 8;
-/** Words per slot of FastPath.found: kind, IP header, L4 header, L3 end, protocol, VNI, ports word, hash, IPv4 addresses, lookup. */
+/**
+ * Words per slot of FastPath.found: kind, IP header, L4 header, L3 end, the key's protocol word
+ * (protocol and mark), VNI, ports word, hash, IPv4 addresses, lookup.
+ */
 const SLOT_WORDS = 16;
 const S_KIND = 0;
 const S_IP = 1;
@@ -70,6 +74,7 @@ const V_A3 = 3;
 const V_PORT = 4;
 const V_VNI = 5;
 const V_KIND = 6;
+const V_MARK = 7;   // the key mark of tunnels to it (KEY_MARK_NAT for a NAT address)
 
 /**
  * Whether the record at rec[base] holds a decision for direction dir made in generation `gen` for
@@ -96,7 +101,7 @@ export class FastPath {
    * The VNF the last tunnel of this burst was addressed to (V_* words; port -1: none). Valid for one
    * burst: a configuration change is acknowledged by every worker between bursts (table-sync.ts).
    */
-  private readonly lastVnf = Int32Array.of(0, 0, 0, 0, -1, 0, 0);
+  private readonly lastVnf = Int32Array.of(0, 0, 0, 0, -1, 0, 0, 0);
 
   constructor(private readonly ctx: NodeContext) {}
 
@@ -189,7 +194,7 @@ export class FastPath {
       }
       const ip = st[o + S_IP]!;
       const l4 = st[o + S_L4]!;
-      const proto = st[o + S_PROTO]!;
+      const proto = st[o + S_PROTO]! & 0xff;
       if (rec[base + R_OWNER] !== me) cross++;
       touchRecord(rec, base, dir, now, proto === IPPROTO_TCP ? bytes[l4 + TCP_FLAGS]! : -1);
       const v6 = (kind & K_V6) !== 0;
@@ -355,23 +360,25 @@ export class FastPath {
       return false;
     }
 
+    // the key's protocol word: with the mark of tunnels to a NAT address (KEY_MARK_NAT)
+    const keyProto = fromPf ? proto | this.lastVnf[V_MARK]! : proto;
     let h: number;
     if (v6) {
       const k = this.k;
-      writeKey(k, dv, ip, true, proto, portsWord, vni);
+      writeKey(k, dv, ip, true, keyProto, portsWord, vni);
       h = FlowTable.hash(k, 0);
     } else {
       const src = dv.getInt32(ip + IPV4_SRC);
       const dst = dv.getInt32(ip + IPV4_DST);
       st[o + S_SRC] = src;
       st[o + S_DST] = dst;
-      h = FlowTable.hashV4(vni, portsWord, proto, src, dst);
+      h = FlowTable.hashV4(vni, portsWord, keyProto, src, dst);
     }
     st[o + S_KIND] = (v6 ? K_V6 : K_V4) | (fromPf ? K_FROM_PF | this.lastVnf[V_KIND]! : 0);
     st[o + S_IP] = ip;
     st[o + S_L4] = l4;
     st[o + S_L3END] = l3end;
-    st[o + S_PROTO] = proto;
+    st[o + S_PROTO] = keyProto;
     st[o + S_VNI] = vni;
     st[o + S_PORTS] = portsWord;
     st[o + S_HASH] = h;
@@ -392,6 +399,7 @@ export class FastPath {
     lv[V_VNI] = vnf.vni;
     const side = actSide(true, vnf.type);
     lv[V_KIND] = side < 0 ? -1 : side === ACT_FROM_PF ? vnf.port << K_PORT_SHIFT : K_VIA_NAT;
+    lv[V_MARK] = vnf.type === VnfType.NAT ? KEY_MARK_NAT : 0;
     return true;
   }
 
@@ -424,7 +432,7 @@ export class FastPath {
     const v6 = (kind & K_V6) !== 0;
     const fromPf = (kind & K_FROM_PF) !== 0;
     const ip = st[o + S_IP]!;
-    const proto = st[o + S_PROTO]!;
+    const proto = st[o + S_PROTO]! & 0xff;
     const vni = st[o + S_VNI]!;
     const found = st[o + S_FOUND]!;
     if (found < 0 || !decided(fwd.flows.rec, (found >>> 1) * RECORD, found & 1, fwd.flows.generation, kind)) return FAST_MISS;

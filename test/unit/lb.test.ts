@@ -11,7 +11,7 @@ import { LbTable, MAGLEV_SIZE, maglevTable } from '../../src/tables/lb-table.js'
 import { PortState } from '../../src/tables/port-table.js';
 import { Rig, toVm, VMS } from './fixtures/overlay-rig.js';
 import {
-  ascii, cat, hex, icmpEcho, icmpUnreach, ip4, ip6, ipv4, ipv4HeaderOk, ipv6, l4v4Ok, l4v6Ok, mac, PF0_MAC, PF1_MAC, REMOTE_HOST,
+  ascii, cat, hex, icmpEcho, icmpUnreach, ip4, ip4num, ip6, ipv4, ipv4HeaderOk, ipv6, l4v4Ok, l4v6Ok, mac, PF0_MAC, PF1_MAC, REMOTE_HOST,
   ROUTER, tcp, tunnelFrame, u16, udp, withL4Checksum4, withL4Checksum6,
 } from './frames.js';
 
@@ -169,5 +169,38 @@ test('an ICMP error about a balanced connection goes to the connection\'s target
     const connTarget = hex(rig.send(toLb(conn), 0).out.subarray(38, 54));
     t.is(first, connTarget, `connection ${i}: the error before the connection's packet went to the same target`);
     t.is(hex(rig.send(toLb(err), 0).out.subarray(38, 54)), connTarget, `connection ${i}: and after`);
+  }
+});
+
+test('a VM behind a NAT talks to a load balancer whose target is another VM of the host, hairpinned by the router', (t) => {
+  // upstream's test_nat_to_lb_nat: B's NAT flow and the connection the load balancer delivers to
+  // A have the same addresses and ports, one from the NAT's side, one from A's (the key mark)
+  const { A, B } = VMS;
+  const rig = lbRig([A.ul]);
+  const NAT_IP = '45.0.0.9';
+  const NAT_UL = 'fc00:1::a2';
+  rig.ctx.fwd.vnf.set(ip6(A.ul), { type: VnfType.LB_ALIAS_PFX, vni: 100, port: A.port });
+  rig.ctx.ports.setNat(B.port, ip4num(NAT_IP), 400, 401);
+  rig.ctx.fwd.vnf.set(ip6(NAT_UL), { type: VnfType.NAT, vni: 100, port: B.port });
+  for (let round = 0; round < 2; round++) {
+    // B -> LB: out by the default route from its NAT address
+    const out = rig.send(cat(mac(B.own), mac(B.mac), u16(0x0800), withL4Checksum4(ipv4(B.ip, LB_IP, 6, tcp(2400, 80, 0x02)), 0)), B.port);
+    t.is(out.sink, 'tx-0', `${round}: B's request leaves`);
+    const natted = out.out.slice(54);
+    t.is(hex(natted.subarray(12, 16)), hex(ip4(NAT_IP)));
+    // the router sends it to the load balancer, which delivers it to A
+    const atA = rig.send(toLb(natted), 0);
+    t.is(atA.sink, 'tx-3', `${round}: delivered to A`);
+    // A answers from the load balancer's address: out by the default route, not to B
+    const answer = withL4Checksum4(ipv4(LB_IP, NAT_IP, 6, tcp(80, 400, 0x12)), 0);
+    const fromA = rig.send(cat(mac(A.own), mac(A.mac), u16(0x0800), answer), A.port);
+    t.is(fromA.sink, 'tx-0', `${round}: A's answer leaves`);
+    t.deepEqual([fromA.flow, fromA.dir], [atA.flow, 1], `${round}: as the reply of the connection A got`);
+    // the router sends A's answer to B's NAT: B gets it, un-NATed
+    const atB = rig.send(tunnelFrame(PF0_MAC, ROUTER, '2001:db8::99', NAT_UL, fromA.out.slice(54)), 0);
+    t.is(atB.sink, 'tx-4', `${round}: B gets the answer`);
+    t.deepEqual([atB.flow, atB.dir], [out.flow, 1], `${round}: as the reply of its own flow`);
+    t.is(hex(atB.out.subarray(30, 34)), hex(ip4(B.ip)));
+    t.is((atB.out[36]! << 8) | atB.out[37]!, 2400);
   }
 });

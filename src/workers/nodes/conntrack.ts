@@ -12,7 +12,7 @@ import {
 } from '../../packet/headers.js';
 import {
   ACT_ENCAP, ACT_FROM_PF, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, ACT_VIA_NAT, FLOW_DST_NAT, FLOW_DUP_SETTLED,
-  FLOW_SRC_NAT, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_WORDS, R_ACT, R_FLAGS, R_GEN, R_OWNER, R_SEEN, R_STATE,
+  FLOW_SRC_NAT, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_MARK_NAT, KEY_WORDS, R_ACT, R_FLAGS, R_GEN, R_OWNER, R_SEEN, R_STATE,
   R_UL, RECORD, reverseKey, TcpState,
 } from '../../tables/flow-table.js';
 import { VnfType } from '../../actors/underlay.js';
@@ -96,13 +96,15 @@ export class ConntrackNode extends GraphNode {
 
     const fwd = this.fwd;
     const k = this.k;
-    writeKey(k, dv, s + ETH_HLEN, v6, proto, ports, b.vni[slot]!);
+    // what arrives tunnelled to a NAT address is keyed apart (see KEY_MARK_NAT)
+    const mark = (b.flags[slot]! & PF_DECAPPED) !== 0 && b.vnfType[slot] === VnfType.NAT ? KEY_MARK_NAT : 0;
+    writeKey(k, dv, s + ETH_HLEN, v6, proto | mark, ports, b.vni[slot]!);
     const flows = this.flows;
     const h = FlowTable.hash(k, 0);
     // an ICMP error belongs to the flow of the packet it quotes (upstream dp_build_icmp_flow_key):
     // it travels as that flow's packet the other way, NAT undone in the quoted packet too
     const quoted = proto === IPPROTO_ICMP && !v6 ? quotedPacket(dv, at, avail) : -1;
-    const found = quoted >= 0 ? this.quotedFlow(dv, s + ETH_HLEN, quoted, b.vni[slot]!, k, h) : flows.lookup(k, 0, h);
+    const found = quoted >= 0 ? this.quotedFlow(dv, s + ETH_HLEN, quoted, b.vni[slot]!, mark, k, h) : flows.lookup(k, 0, h);
     let f: number;
     let dir: number;
     if (found < 0) {
@@ -150,13 +152,13 @@ export class ConntrackNode extends GraphNode {
    * counts as the flow's: the flow's cached decision is made for that destination. k[KEY_WORDS..]
    * is scratch.
    */
-  private quotedFlow(dv: DataView, ip: number, q: number, vni: number, k: Int32Array, h: number): number {
+  private quotedFlow(dv: DataView, ip: number, q: number, vni: number, mark: number, k: Int32Array, h: number): number {
     if (dv.getInt32(ip + IPV4_DST) !== dv.getInt32(q + IPV4_SRC)) return this.flows.lookup(k, 0, h);
     const o = KEY_WORDS;
     const l4 = q + (dv.getUint8(q) & 0x0f) * 4;
     k[o + K_VNI] = vni | 0;
     k[o + K_PORTS] = (dv.getUint16(l4 + 2) << 16) | dv.getUint16(l4);
-    k[o + K_PROTO] = dv.getUint8(q + IPV4_PROTO);
+    k[o + K_PROTO] = dv.getUint8(q + IPV4_PROTO) | mark;
     k[o + K_SRC] = dv.getInt32(q + IPV4_DST);
     k[o + K_DST] = dv.getInt32(q + IPV4_SRC);
     for (let i = 1; i < 4; i++) {

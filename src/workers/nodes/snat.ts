@@ -13,8 +13,8 @@ import {
 import { isNat64, nat64Out } from '../../packet/nat64.js';
 import { upstreamPortmapHash, upstreamPortmapHash6 } from '../../packet/upstream-hash.js';
 import {
-  FLOW_DECIDED, FLOW_DST_NAT, FLOW_NAT64, FLOW_NAT_PORT, FLOW_SRC_NAT, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_STRIDE,
-  KEY_WORDS, R_FLAGS, R_KEY, R_NATPORT, RECORD,
+  FLOW_DECIDED, FLOW_DST_NAT, FLOW_NAT64, FLOW_NAT_PORT, FLOW_SRC_NAT, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_MARK_NAT,
+  KEY_STRIDE, KEY_WORDS, R_FLAGS, R_KEY, R_NATPORT, RECORD,
 } from '../../tables/flow-table.js';
 import { DropReason } from '../../packet/drop-reasons.js';
 import { drop, GraphNode } from '../graph.js';
@@ -88,13 +88,14 @@ export class SnatNode extends GraphNode {
     const icmp = b.proto[slot] === IPPROTO_ICMP;
     if (icmp && b.bytes[b.start[slot]! + b.l4[slot]! + ICMP_TYPE] !== ICMP_ECHO_REQUEST) {
       rewriteAddr(b, slot, IPV4_SRC, natIp);
-      if (!natFlow(fwd, f, FLOW_SRC_NAT, K_DST, natIp, k)) return drop(b, slot, DropReason.FLOW_TABLE_FULL);
+      if (!natFlow(fwd, f, FLOW_SRC_NAT, K_DST, natIp, k, KEY_MARK_NAT)) return drop(b, slot, DropReason.FLOW_TABLE_FULL);
       return E_FIREWALL;
     }
-    // the reply key with the NAT address as destination; the remote port stays in its source
-    // half (ICMP: the identifier on both halves)
+    // the reply key with the NAT address as destination, marked as what arrives at NAT addresses;
+    // the remote port stays in its source half (ICMP: the identifier on both halves)
     fwd.flows.copyKey(f, 1, k, 0);
     k[K_DST] = natIp | 0;
+    k[K_PROTO] = k[K_PROTO]! | KEY_MARK_NAT;
     const vmPort = rec[base + R_KEY + K_PORTS]! >>> 16;
     const start = upstreamPortmapHash(this.hashScratch, rec[base + R_KEY + K_VNI]!, rec[base + R_KEY + K_SRC]!, vmPort);
     const natPort = this.searchPort(f, k, icmp ? -1 : k[K_PORTS]! & ~0xffff, range, start);
@@ -121,7 +122,7 @@ export class SnatNode extends GraphNode {
       return drop(b, slot, DropReason.UNSUPPORTED_PROTOCOL);
     }
     k[K_VNI] = rec[org + K_VNI]!;
-    k[K_PROTO] = icmp ? IPPROTO_ICMP : proto;
+    k[K_PROTO] = (icmp ? IPPROTO_ICMP : proto) | KEY_MARK_NAT;
     k[K_SRC] = rec[org + K_DST + 3]!;
     k[K_DST] = natIp | 0;
     for (let i = 1; i < 4; i++) {
