@@ -478,7 +478,12 @@ class Service {
         break;
       case 12:
         if (this.lb) reg.deleteLoadBalancer('lb1');
-        else reg.createLoadBalancer({ id: 'lb1', vni: 100, ip: ipv4Addr(ip4num('10.100.8.8')), ports: [{ port: 80, protocol: 6 }], preferredUnderlay: ip6(LB_UL) });
+        else {
+          reg.createLoadBalancer({ id: 'lb1', vni: 100, ip: ipv4Addr(ip4num('10.100.8.8')), ports: [{ port: 80, protocol: 6 }], preferredUnderlay: ip6(LB_UL) });
+          // its targets: A's LB prefix (delivered to A while A has it) and another host
+          reg.addLoadBalancerTarget('lb1', ipv6Addr(ip6(LB_PFX_UL)));
+          reg.addLoadBalancerTarget('lb1', ipv6Addr(ip6(REMOTE_HOST)));
+        }
         this.lb = !this.lb;
         break;
       case 13: {
@@ -637,7 +642,8 @@ function seeds(): [Uint8Array, number][] {
   add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, VIP_UL, ipv4('8.8.8.8', VIP, 1, icmpEcho(0, 77, 1))), 0);
   add(tunnelFrame(PF1_MAC, ROUTER, REMOTE_HOST, 'fc00:1::99', back), 1);
   // to A's LB prefix (an LB elsewhere chose A) and A's answer from the LB address; to B's NAT
-  // address and to the load balancer (neither forwarded yet: dropped, with or without the fast path)
+  // address (no flow: dropped) and to the load balancer (to its targets: A's LB prefix, delivered
+  // to A, or another host, tunnelled on), an echo request to the load balancer (answered)
   add(tunnelFrame(PF0_MAC, ROUTER, REMOTE_HOST, LB_PFX_UL, withL4Checksum4(ipv4('10.100.2.7', '10.100.9.9', 6, tcp(40020, 80, 0x02)), 0)), 0);
   add(vmFrame(A, '10.100.2.7', 6, tcp(80, 40020, 0x12), '10.100.9.9'), A.port);
   add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, NAT_UL, withL4Checksum4(ipv4('8.8.8.8', NAT_IP, 17, udp(53, 1500, ascii('n'))), 0)), 0);
@@ -664,6 +670,8 @@ function seeds(): [Uint8Array, number][] {
   add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, NAT_UL, ipv4('8.8.8.8', NAT_IP, 1, icmpUnreach(4, leftNat))), 0);
   add(vmFrame(B, A.ip, 1, icmpUnreach(3, withL4Checksum4(ipv4(A.ip, B.ip, 17, udp(40000, 80, ascii('hello'))), 0))), B.port);
   add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, LB_UL, withL4Checksum4(ipv4('8.8.4.4', '10.100.8.8', 6, tcp(40021, 80, 0x02)), 0)), 0);
+  add(tunnelFrame(PF0_MAC, ROUTER, INTERNET_GW, LB_UL, withL4Checksum4(ipv4('8.8.4.4', '10.100.8.8', 6, tcp(40022, 80, 0x10)), 0)), 0);
+  add(tunnelFrame(PF1_MAC, ROUTER, INTERNET_GW, LB_UL, ipv4('8.8.4.4', '10.100.8.8', 1, icmpEcho(8, 33, 1))), 1);
   // the uplink's own neighbour discovery and plain IPv6
   add(cat(eth('33:33:ff:00:00:03', ROUTER, 0x86dd), ipv6(ip6(ROUTER_LL), ip6('ff02::1:ff00:3'), 58,
     cat([135, 0, 0, 0, 0, 0, 0, 0], ip6(A.ul), [1, 1], mac(ROUTER)))), 0);
