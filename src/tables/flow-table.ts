@@ -47,9 +47,16 @@ export const K_PROTO = 2;
 export const K_SRC = 3;
 export const K_DST = 7;
 
+/**
+ * Ticks per second of the flow clock (R_SEEN, Forwarding.clock): tenths of a second, so that a
+ * flow ages within a tenth of a second of its timeout however short (--flow-timeout=1); a record
+ * is still written at most this often per second for its time.
+ */
+export const FLOW_CLOCK_HZ = 10;
+
 /** Record words. Line 0: what every packet reads and writes. */
 export const R_STATE = 0;     // TCP state
-export const R_SEEN = 1;      // last packet, seconds since the table's epoch
+export const R_SEEN = 1;      // last packet, in ticks of FLOW_CLOCK_HZ since the table's epoch
 export const R_OWNER = 2;     // worker that inserted it (deletes it)
 export const R_FLAGS = 3;     // FLOW_* flags (set with Atomics.or: several workers may set them)
 export const R_GEN = 4;       // +dir: configuration generation the cached decision was made in (0: none)

@@ -71,7 +71,7 @@ export interface Forwarding {
   /** This worker's record allocation, owned-flow list and deferred reuse. */
   owner: FlowOwner;
   settings: ForwardingSettings;
-  /** Seconds since the flow table's epoch, set by the worker once per burst. */
+  /** Ticks (FLOW_CLOCK_HZ) since the flow table's epoch, set by the worker once per burst. */
   clock: { now: number };
   /** FS_* counters of this worker. */
   stats: Float64Array;

@@ -232,9 +232,9 @@ export function icmpPorts(bytes: Uint8Array, dv: DataView, at: number): number {
 
 /**
  * A packet of flow f in direction dir was seen: time, cross-worker counter, TCP state (tcpFlags < 0:
- * not TCP). The record is written only when something changes (once a second for the time): the
- * two directions of a flow may be handled by two workers, and a line both keep writing would bounce
- * between their cores.
+ * not TCP). The record is written only when something changes (for the time at most FLOW_CLOCK_HZ
+ * times a second): the two directions of a flow may be handled by two workers, and a line both
+ * keep writing would bounce between their cores.
  */
 export function touchFlow(fwd: Forwarding, f: number, dir: number, tcpFlags: number): void {
   const rec = fwd.flows.rec;
