@@ -8,8 +8,7 @@ import test from 'ava';
 import { VnfType } from '../../src/actors/underlay.js';
 import { DropReason } from '../../src/packet/drop-reasons.js';
 import { LbTable, MAGLEV_SIZE, maglevTable } from '../../src/tables/lb-table.js';
-import { PortState } from '../../src/tables/port-table.js';
-import { Rig, toVm, VMS } from './fixtures/overlay-rig.js';
+import { HOST_UL, type Rig, routedRig, toVm, VMS } from './fixtures/overlay-rig.js';
 import {
   ascii, cat, hex, icmpEcho, icmpUnreach, ip4, ip4num, ip6, ipv4, ipv4HeaderOk, ipv6, l4v4Ok, l4v6Ok, mac, PF0_MAC, PF1_MAC, REMOTE_HOST,
   ROUTER, tcp, tunnelFrame, u16, udp, withL4Checksum4, withL4Checksum6,
@@ -73,16 +72,10 @@ test('the workers\' table: found by VNI, family and address; a target for a bala
 
 const LB_IP = '10.100.8.8';
 const LB_UL = 'fc00:1::b0';
-const HOST_UL = 'fc00:1::';
 
 /** The rig with the router's MAC known, the uplinks' underlay address and load balancer LB_IP:80 (TCP) with `targets`. */
 function lbRig(targets: string[]): Rig {
-  const rig = new Rig();
-  const ports = rig.ctx.ports;
-  ports.initPort(0, PortState.PF, mac(PF0_MAC), ip6(HOST_UL));
-  ports.initPort(1, PortState.PF, mac(PF1_MAC), ip6(HOST_UL));
-  ports.learnVmMac(0, mac(ROUTER), 0);
-  ports.learnVmMac(1, mac(ROUTER), 0);
+  const rig = routedRig();
   rig.ctx.fwd.vnf.set(ip6(LB_UL), { type: VnfType.LB, vni: 100, port: -1 });
   rig.ctx.fwd.lb.set({ vni: 100, address: ip4(LB_IP), ports: [{ port: 80, protocol: 6 }], targets: targets.map((a) => ip6(a)) });
   return rig;

@@ -11,12 +11,11 @@ import { VnfType } from '../../src/actors/underlay.js';
 import { DropReason } from '../../src/packet/drop-reasons.js';
 import { upstreamPortmapHash } from '../../src/packet/upstream-hash.js';
 import { flowOfPort, FLOW_NAT_PORT, FLOW_SRC_NAT, FlowTable, R_FLAGS, RECORD } from '../../src/tables/flow-table.js';
-import { PortState } from '../../src/tables/port-table.js';
 import { Op } from '../../src/workers/channel.js';
 import { WorkerCommands } from '../../src/workers/commands.js';
 import { FS_FAST_PATH, FS_NAT_RACE } from '../../src/workers/node-context.js';
 import type { NatWorkerData } from './fixtures/nat-worker.js';
-import { Rig, toVm, type Vm, vmFrame, VMS } from './fixtures/overlay-rig.js';
+import { HOST_UL, Rig, routedRig, toVm, type Vm, vmFrame, VMS } from './fixtures/overlay-rig.js';
 import {
   addVm, ascii, cat, eth, hex, icmpEcho, icmpUnreach, INTERNET_GW, ip4, ip4num, ip6, ipv4, ipv4HeaderOk, ipv6, l4v4Ok, l4v6Ok, mac,
   makeCtx, PF0_MAC, PF1_MAC, REMOTE_HOST, route4, route6, ROUTER, tcp, tunnelFrame, u16, udp, withL4Checksum4, withL4Checksum6,
@@ -24,17 +23,11 @@ import {
 
 const NAT_IP = '45.0.0.9';
 const NAT_UL = 'fc00:1::a2';
-/** This host's underlay address (--ipv6): the uplinks' own. */
-const HOST_UL = 'fc00:1::';
 
 /** The rig with the router's MAC known, the uplinks' underlay address set and A's NAT [min, max). */
 function natRig(min = 1000, max = 2000): Rig {
-  const rig = new Rig();
+  const rig = routedRig();
   const ports = rig.ctx.ports;
-  ports.initPort(0, PortState.PF, mac(PF0_MAC), ip6(HOST_UL));
-  ports.initPort(1, PortState.PF, mac(PF1_MAC), ip6(HOST_UL));
-  ports.learnVmMac(0, mac(ROUTER), 0);
-  ports.learnVmMac(1, mac(ROUTER), 0);
   ports.setNat(VMS.A.port, ip4num(NAT_IP), min, max);
   rig.ctx.fwd.vnf.set(ip6(NAT_UL), { type: VnfType.NAT, vni: 100, port: VMS.A.port });
   return rig;
