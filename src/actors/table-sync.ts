@@ -1,10 +1,11 @@
 /**
  * Keeps the forwarding tables the workers read equal to the registry, change by change, before the
  * RPC that made the change answers: routes (RouteSync), the VNF table (underlay address -> VNI,
- * kind, port), interface VIPs in the port table; and it makes the packet path forget what a change
+ * kind, port), interface VIPs and NATs in the port table, neighbour NAT ranges (NatTable), load
+ * balancers and their Maglev tables (LbTable); and it makes the packet path forget what a change
  * invalidates. Cached per-flow decisions carry the configuration generation they were made in, so
- * any change to routes, VNFs or VIPs bumps the generation; flows that depended on a removed VIP or
- * interface are deleted by their owning workers (FLUSH_PORT, PORT_DETACH). Either way the workers
+ * any such change bumps the generation; flows that depended on a removed VIP, NAT or interface
+ * are deleted by their owning workers (FLUSH_PORT, PORT_DETACH). Either way the workers
  * acknowledge over their command rings before the call answers: no packet after the answer uses
  * the old state. Interfaces come and go on their ports here too (attachInterface, detachInterface).
  */
