@@ -17,14 +17,19 @@
  * The packet path's V8 inlining budget (src/workers/jit.ts) is set as the workers set it;
  * --default-jit measures with V8's defaults.
  *
- *   node dist/bench/graph.js [--batch 64] [--rounds 50000] [--trials 7] [--default-jit] [--only io,fused,graph,none,new]
- *     [--population 10000]
+ * And network NAT (nat): VM flows to the internet by a default route, each packet SNATed with a
+ * port of the interface's NAT and encapsulated, by the fast path's slot path (FastPath.applySlot,
+ * as the worker hands such packets over); the frames are written back before every round, which
+ * --restore adds to the other variants for a fair comparison.
+ *
+ *   node dist/bench/graph.js [--batch 64] [--rounds 50000] [--trials 7] [--default-jit] [--only io,fused,graph,none,new,nat]
+ *     [--population 10000] [--restore]
  */
 import { loadFrame, makeTestBatch, MAX_SLOTS } from '../src/packet/batch.js';
 import { DROP_REASON_NAMES } from '../src/packet/drop-reasons.js';
 import { PortState, PortTable } from '../src/tables/port-table.js';
 import { buildNodes } from '../src/workers/build-graph.js';
-import { FAST_DONE, FAST_TX, FastPath } from '../src/workers/fast-path.js';
+import { FAST_TX, FastPath } from '../src/workers/fast-path.js';
 import { IoArea } from '../src/ffi/dpdk.js';
 import { counterWords, Graph } from '../src/workers/graph.js';
 import {
@@ -36,7 +41,7 @@ import { numArg } from './args.js';
 
 const VNI = 100;
 
-type Variant = 'io' | 'fused' | 'graph' | 'none' | 'new';
+type Variant = 'io' | 'fused' | 'graph' | 'none' | 'new' | 'nat';
 
 /** ns per packet of each trial of one variant; throws if a packet did not reach tx. */
 function measure(variant: Variant, batch: number, rounds: number, trials: number): { ns: number[]; fastShare: number } {
@@ -51,10 +56,23 @@ function measure(variant: Variant, batch: number, rounds: number, trials: number
     ports.attach(p, { vni: VNI, ipv4: ip, ipv6: new Uint8Array(16), underlay: new Uint8Array(16), hostname: '', pxeServer: '', bootFile: '' });
     if (ctx.fwd.routes4.insert(VNI, ip, 32, p, 0, new Uint8Array(16)) < 0) throw new Error(`cannot insert the route of port ${p}`);
   }
+  // nat: port 2's interface has a NAT and its flows go to the internet by a default route via the
+  // underlay (each to its own remote address): NAT, encapsulation and the slot path on every packet
+  const nat = variant === 'nat';
+  if (nat) {
+    ports.setNat(2, 0x2d000009, 1000, 2000);
+    const gw = Uint8Array.of(0xfc, 0, 0, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
+    if (ctx.fwd.routes4.insert(VNI, 0, 0, -1, VNI, gw) < 0) throw new Error('cannot insert the default route');
+  }
   const nodes = buildNodes(ctx, [0, 1, 2, 3], 0);
   const g = new Graph(nodes, new Float64Array(counterWords(nodes.length)));
   const b = makeTestBatch(MAX_SLOTS);
-  const frames = Array.from({ length: batch }, (_, i) => udpFrame(0x0a000001, 0x0a000002, 1024 + i));
+  const frames = Array.from({ length: batch }, (_, i) => udpFrame(0x0a000001, nat ? 0x08080800 + i : 0x0a000002, 1024 + i));
+  // NAT rewrites the frames it forwards: with --restore (always for nat) each frame is written
+  // back before it is received again (a 64-byte copy per packet, in the time measured)
+  const restore = nat || process.argv.includes('--restore');
+  const rxNodeByPort = Int32Array.from([0, 1, 2, 3], (p) => g.indexOf(`rx-${p}-0`));
+  const dropNode = g.indexOf('drop');
   const rx2 = g.indexOf('rx-2-0');
   const fast = new FastPath(ctx);
   const fused = variant === 'fused';
@@ -62,20 +80,18 @@ function measure(variant: Variant, batch: number, rounds: number, trials: number
   frames.forEach((f, i) => loadFrame(b, i, f, 2));
   let sent = 0;
   const io = IoArea.plain(MAX_SLOTS);
+  const starts = Int32Array.from({ length: batch }, (_, i) => b.start[i]!);
   const runIo = (): void => {
-    // what the shim's rx writes, then the worker's loop (worker.ts) without the graph's share
+    // what the shim's rx writes, then the worker's loop (worker.ts)
     for (let i = 0; i < batch; i++) {
+      if (restore) b.bytes.set(frames[i]!, starts[i]!);
       io.rxOff[i] = b.mbuf[i]!;
-      io.rxStart[i] = b.start[i]!;
+      io.rxStart[i] = starts[i]!;
       io.rxLen[i] = 64;
       io.rxPort[i] = 2;
     }
     const nf = fast.burstIo(io, batch, b, verdict);
-    for (let i = 0; i < batch; i++) {
-      if (verdict[i] === FAST_DONE) continue;
-      b.reset(i, io.rxOff[i]!, io.rxStart[i]!, io.rxLen[i]!, 2);
-      g.fromSource(rx2, i);
-    }
+    fast.handOff(io, batch, b, verdict, g, rxNodeByPort, dropNode);
     g.run(b);
     sent += nf + g.txCount;
     g.resetSinks();
@@ -100,7 +116,7 @@ function measure(variant: Variant, batch: number, rounds: number, trials: number
     if (owner.ownedCount > population) owner.age(batch, always, noToken);
     owner.reclaim(always);
   };
-  const run = variant === 'io' ? runIo : variant === 'new' ? runNew : (): void => {
+  const run = variant === 'io' || nat ? runIo : variant === 'new' ? runNew : (): void => {
     for (let i = 0; i < batch; i++) b.reset(i, b.mbuf[i]!, b.start[i]!, 64, 2);
     for (let i = 0; i < batch; i++) {
       // a packet the fast path forwarded goes straight to tx
@@ -140,9 +156,10 @@ function main(): void {
     graph: 'graph fast path: rx->cls->conntrack->tx',
     none: 'no fast path: rx->cls->conntrack->dnat->ipv4_lookup->snat->firewall->tx',
     new: 'new flows: conntrack creates each, the whole graph decides, aging removes',
+    nat: 'network NAT to the internet, encapsulated (FastPath.burstIo and applySlot, frames restored)',
   };
   const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]!.split(',') : undefined;
-  for (const variant of (['io', 'fused', 'graph', 'none', 'new'] as const).filter((v) => !only || only.includes(v))) {
+  for (const variant of (['io', 'fused', 'graph', 'none', 'new', 'nat'] as const).filter((v) => !only || only.includes(v))) {
     const { ns, fastShare } = measure(variant, batch, rounds, trials);
     const path = names[variant];
     const med = ns[ns.length >> 1]!;
