@@ -28,6 +28,7 @@ import type { Graph } from './graph.js';
 import { FS_CROSS_WORKER, FS_FAST_PATH, type NodeContext } from './node-context.js';
 import { actSide, applyCached, icmpPorts, touchFlow, touchRecord, writeKey } from './nodes/conntrack.js';
 import { encapsulate, writeUnderlay } from './nodes/ipip-encap.js';
+import { natPacket } from './nodes/flow-actions.js';
 
 /** forward(), applySlot() and burstIo() verdicts. */
 export const FAST_MISS = 0;   // untouched: walk the graph
@@ -116,7 +117,7 @@ export class FastPath {
   /**
    * The worker's fast path, straight on the io area's rx descriptors, slots [0, n): parse, look
    * up, and for the commonest decisions (VM to VM, VM to uplink with encapsulation, uplink to VM
-   * after decapsulation; no NAT) rewrite the frame in place and write its tx descriptor from index
+   * after decapsulation; with VIP or network NAT or without) rewrite the frame in place and write its tx descriptor from index
    * 0, so these packets never touch the batch's metadata or the graph. verdict[slot] is FAST_DONE
    * for those, FAST_SLOT for other current decisions (the worker resets the slot and calls
    * applySlot) and FAST_MISS for the rest. Returns the number of tx descriptors written.
@@ -187,8 +188,7 @@ export class FastPath {
       const port = rxPort[i]!;
       const ak = (act >>> ACT_KIND_SHIFT) & ACT_KIND_MASK;
       // encapsulation needs 40 bytes of headroom; without them the slot path drops the packet
-      if ((rec[base + R_FLAGS]! & (FLOW_SRC_NAT | FLOW_DST_NAT)) !== 0 || (ak !== ACT_TO_VF && (ak !== ACT_ENCAP || fromPf))
-        || (ak === ACT_ENCAP && s - IPV6_HLEN < rxOff[i]! + b.bufShift)) {
+      if ((ak !== ACT_TO_VF && (ak !== ACT_ENCAP || fromPf)) || (ak === ACT_ENCAP && s - IPV6_HLEN < rxOff[i]! + b.bufShift)) {
         verdict[i] = FAST_SLOT;
         continue;
       }
@@ -198,6 +198,8 @@ export class FastPath {
       if (rec[base + R_OWNER] !== me) cross++;
       touchRecord(rec, base, dir, now, proto === IPPROTO_TCP ? bytes[l4 + TCP_FLAGS]! : -1);
       const v6 = (kind & K_V6) !== 0;
+      // NAT as dnat and snat apply it (VIP, network NAT; IPv4 only)
+      if (!v6 && (rec[base + R_FLAGS]! & (FLOW_SRC_NAT | FLOW_DST_NAT)) !== 0) natPacket(rec, found >>> 1, dir, dv, ip, l4, st[o + S_L3END]! - l4, proto);
       const out = act & 0xffff;
       let start = ip - ETH_HLEN;
       const frameLen = st[o + S_L3END]! - start;

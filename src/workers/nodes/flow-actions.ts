@@ -29,32 +29,50 @@ export function applySrcNat(flows: FlowTable, b: PacketBatch, slot: number): voi
 }
 
 /**
- * Rewrites address `field` of the packet when its flow has `flag0` (original direction: the value
- * is word `keyWord` of the reply key) or `flag1` (reply direction: the same word of the original
- * key). Network NAT (the SNAT flag with FLOW_NAT_PORT) translates the port on that side too. An
- * ICMP error about the flow's packets (conntrack found the flow by the packet it quotes) gets the
- * mirror image in the quoted packet: what was translated there on its way out is put back.
+ * The NAT of flow f applied to its packet in direction `dir` in place, as dnat and snat apply it
+ * (destination, then source; see natSide): IPv4 header at `ip`, L4 header at `l4` with `l4len`
+ * bytes, protocol `proto`. The fast path's way for packets it never puts on a batch slot.
  */
+export function natPacket(rec: Int32Array, f: number, dir: number, dv: DataView, ip: number, l4: number, l4len: number, proto: number): void {
+  const base = f * RECORD;
+  const st = rec[base + R_FLAGS]!;
+  if ((st & (FLOW_SRC_NAT | FLOW_DST_NAT)) === 0) return;
+  natSide(rec, base, st, dir, dv, ip, l4, l4len, proto, IPV4_DST, FLOW_DST_NAT, FLOW_SRC_NAT, K_SRC);
+  natSide(rec, base, st, dir, dv, ip, l4, l4len, proto, IPV4_SRC, FLOW_SRC_NAT, FLOW_DST_NAT, K_DST);
+}
+
 function applyNat(flows: FlowTable, b: PacketBatch, slot: number, field: number, flag0: number, flag1: number, keyWord: number): void {
   const rec = flows.rec;
   const base = b.flow[slot]! * RECORD;
   const st = rec[base + R_FLAGS]!;
   if ((st & (FLOW_SRC_NAT | FLOW_DST_NAT)) === 0 || (b.flags[slot]! & PF_IPV6) !== 0) return;
-  const dir = b.dir[slot]!;
+  const s = b.start[slot]!;
+  const l4 = b.l4[slot]!;
+  natSide(rec, base, st, b.dir[slot]!, b.dv, s + ETH_HLEN, s + l4, b.len[slot]! - l4, b.proto[slot]!, field, flag0, flag1, keyWord);
+}
+
+/**
+ * Rewrites address `field` of an IPv4 packet of the flow at rec[base] (flags `st`) in direction
+ * `dir` when the flow has `flag0` (original direction: the value is word `keyWord` of the reply
+ * key) or `flag1` (reply direction: the same word of the original key). Network NAT (the SNAT
+ * flag with FLOW_NAT_PORT) translates the port on that side too. An ICMP error about the flow's
+ * packets (conntrack found the flow by the packet it quotes) gets the mirror image in the quoted
+ * packet: what was translated there on its way out is put back.
+ */
+function natSide(rec: Int32Array, base: number, st: number, dir: number, dv: DataView, ip: number, l4: number, l4len: number, proto: number,
+  field: number, flag0: number, flag1: number, keyWord: number): void {
   let addr: number;
   if (dir === 0 && (st & flag0) !== 0) addr = rec[base + R_KEY + KEY_STRIDE + keyWord]!;
   else if (dir === 1 && (st & flag1) !== 0) addr = rec[base + R_KEY + keyWord]!;
   else return;
-  rewriteAddr(b, slot, field, addr);
+  rewriteIpv4(dv, ip, field, addr, proto, l4, l4len);
   let port = -1;
   if ((st & FLOW_NAT_PORT) !== 0 && ((dir === 0 ? flag0 : flag1) & FLOW_SRC_NAT) !== 0) {
     port = field === IPV4_SRC ? rec[base + R_KEY + KEY_STRIDE + K_PORTS]! & 0xffff : rec[base + R_KEY + K_PORTS]! >>> 16;
-    rewritePort(b, slot, field === IPV4_DST, port);
+    rewriteL4Port(dv, l4, l4len, proto, field === IPV4_DST, port);
   }
-  if (b.proto[slot] !== IPPROTO_ICMP) return;
-  const dv = b.dv;
-  const l4 = b.start[slot]! + b.l4[slot]!;
-  const q = quotedPacket(dv, l4, b.len[slot]! - b.l4[slot]!);
+  if (proto !== IPPROTO_ICMP) return;
+  const q = quotedPacket(dv, l4, l4len);
   if (q >= 0) rewriteQuoted(dv, l4, q, field === IPV4_SRC ? IPV4_DST : IPV4_SRC, addr, port);
 }
 
