@@ -114,6 +114,8 @@ test.after.always(cleanup);
 
 async function diagnose(t: ExecutionContext): Promise<void> {
   t.log(`gateway: ${gateway?.output().split('\n').slice(-20).join('\n') ?? ''}`);
+  const metrics = await (await fetch(`http://127.0.0.1:${METRICS}/metrics`)).text().catch(() => '');
+  t.log(metrics.split('\n').filter((l) => /^dps_(drop_packets_total|worker_stat|nat_used)/.test(l) && !l.endsWith(' 0')).join('\n'));
   t.log(`service log tail:\n${service?.log().slice(-3000) ?? '(not running)'}`);
 }
 
@@ -131,7 +133,8 @@ async function exchange(proto: 'tcp' | 'udp', to: string, port: number): Promise
   const server = new NsProcess(rt, ['sh', '-c', `echo pong | timeout 10 nc -n -v -l ${proto === 'udp' ? '-u ' : ''}-q 1 ${SERVER} ${port}`]);
   try {
     await waitFor('the server', async () => (await nsExec(rt, ['ss', '-lnH', proto === 'udp' ? '-u' : '-t'])).stdout.includes(`:${port}`), 5000, 50);
-    const client = await nsExec(VM.ns, ['sh', '-c', `echo ping | timeout 5 nc ${proto === 'udp' ? '-u ' : ''}-w 2 ${to} ${port}`], 15000);
+    // TCP: -w 4 leaves the client's SYN time for two retransmissions (1 s, 3 s), should one get lost
+    const client = await nsExec(VM.ns, ['sh', '-c', `echo ping | timeout 7 nc ${proto === 'udp' ? '-u -w 2' : '-w 4'} ${to} ${port}`], 15000);
     await server.wait(5000);
     return { server: server.stderr() + server.stdout(), client: client.stdout };
   } finally {
