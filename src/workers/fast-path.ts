@@ -117,8 +117,8 @@ export class FastPath {
   /**
    * The worker's fast path, straight on the io area's rx descriptors, slots [0, n): parse, look
    * up, and for the commonest decisions (VM to VM, VM to uplink with encapsulation, uplink to VM
-   * after decapsulation; with VIP or network NAT or without) rewrite the frame in place and write its tx descriptor from index
-   * 0, so these packets never touch the batch's metadata or the graph. verdict[slot] is FAST_DONE
+   * after decapsulation; with VIP or network NAT or without) rewrite the frame in place and write
+   * its tx descriptor from index 0, so these packets never touch the batch's metadata or the graph. verdict[slot] is FAST_DONE
    * for those, FAST_SLOT for other current decisions (the worker resets the slot and calls
    * applySlot) and FAST_MISS for the rest. Returns the number of tx descriptors written.
    *

@@ -2,9 +2,8 @@
 // its VNI is rewritten to the VIP owner's address and the flow remembers it (its reply key then
 // expects the VM as source); later packets of NATed flows get the flow's rewrite (DNAT forward,
 // un-SNAT of replies, with network NAT the port too; the IPv4 answer to a NAT64 flow becomes IPv6
-// again). A tunnelled packet to a NAT address that is
-// no reply of ours goes to packet_relay (an echo request answered, another host's port relayed,
-// else dropped). Budget: ~10 ns without NAT; a VIP scan only on a flow's first packet.
+// again). A tunnelled packet to a NAT address that is no reply of ours goes to packet_relay (an
+// echo request answered, another host's port relayed, else dropped). Budget: ~10 ns without NAT; a VIP scan only on a flow's first packet.
 import type { PacketBatch } from '../../packet/batch.js';
 import { PF_DECAPPED, PF_IPV6 } from '../../packet/batch.js';
 import { ETH_HLEN, IPV4_DST } from '../../packet/headers.js';

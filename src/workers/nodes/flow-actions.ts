@@ -29,14 +29,14 @@ export function applySrcNat(flows: FlowTable, b: PacketBatch, slot: number): voi
 }
 
 /**
- * The NAT of flow f applied to its packet in direction `dir` in place, as dnat and snat apply it
- * (destination, then source; see natSide): IPv4 header at `ip`, L4 header at `l4` with `l4len`
- * bytes, protocol `proto`. The fast path's way for packets it never puts on a batch slot.
+ * The NAT of flow f (it has FLOW_SRC_NAT or FLOW_DST_NAT) applied to its packet in direction `dir`
+ * in place, as dnat and snat apply it (destination, then source; see natSide): IPv4 header at `ip`,
+ * L4 header at `l4` with `l4len` bytes, protocol `proto`. The fast path's way for packets it never
+ * puts on a batch slot.
  */
 export function natPacket(rec: Int32Array, f: number, dir: number, dv: DataView, ip: number, l4: number, l4len: number, proto: number): void {
   const base = f * RECORD;
   const st = rec[base + R_FLAGS]!;
-  if ((st & (FLOW_SRC_NAT | FLOW_DST_NAT)) === 0) return;
   natSide(rec, base, st, dir, dv, ip, l4, l4len, proto, IPV4_DST, FLOW_DST_NAT, FLOW_SRC_NAT, K_SRC);
   natSide(rec, base, st, dir, dv, ip, l4, l4len, proto, IPV4_SRC, FLOW_SRC_NAT, FLOW_DST_NAT, K_DST);
 }

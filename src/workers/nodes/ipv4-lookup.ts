@@ -38,10 +38,10 @@ export class Ipv4LookupNode extends GraphNode {
 }
 
 /**
- * Applies route r (of `table`) to the packet: local VM or underlay nexthop. `multipath` spreads
- * flows over the uplinks by --wcmp; without it they leave by pf0.
+ * Applies route r (of `table`) to the packet: local VM or underlay nexthop. IPv4 is spread over the
+ * uplinks by --wcmp; IPv6 leaves by pf0, as upstream's (it installs IPv6 routes on pf0 only).
  */
-export function routeTo(ctx: NodeContext, table: LpmCore, r: number, b: PacketBatch, slot: number, multipath = true): number {
+export function routeTo(ctx: NodeContext, table: LpmCore, r: number, b: PacketBatch, slot: number): number {
   const fwd = ctx.fwd;
   const target = table.target(r);
   if (table.length(r) === 0) b.flags[slot] = b.flags[slot]! | PF_SOUTH_NORTH;
@@ -52,7 +52,8 @@ export function routeTo(ctx: NodeContext, table: LpmCore, r: number, b: PacketBa
     return E_SNAT;
   }
   if ((b.flags[slot]! & PF_FROM_PF) !== 0) return drop(b, slot, DropReason.PF_TO_PF);
-  const out = !multipath || fwd.settings.wcmp >= 100 ? pickUplink(fwd, 0) : pickUplink(fwd, upstreamHashOf(ctx, b, slot));
+  const multipath = fwd.settings.wcmp < 100 && (b.flags[slot]! & PF_IPV6) === 0;
+  const out = multipath ? pickUplink(fwd, upstreamHashOf(ctx, b, slot)) : pickUplink(fwd, 0);
   if (out < 0) return drop(b, slot, DropReason.NO_UPLINK);
   table.copyNexthop(r, b.ulDst, slot * 16);
   b.outPort[slot] = out;
@@ -63,10 +64,10 @@ export function routeTo(ctx: NodeContext, table: LpmCore, r: number, b: PacketBa
 const hashScratch = new Int32Array(11);
 
 /**
- * Upstream's flow hash of the packet (its WCMP choice must match upstream's for the same flow).
- * Upstream's key marks a VM's IPv4 packet whose source interface has a NAT with the NAT VNF type
- * (dp_mark_vnf_type), so such flows hash differently. (IPv6 leaves by pf0, see ipv6_lookup.) (Its LB-prefix mark, for a source
- * that is one of the port's LB target prefixes as a /32, is not reproduced.)
+ * Upstream's flow hash of an IPv4 packet (its WCMP choice must match upstream's for the same flow).
+ * Upstream's key marks a VM's packet whose source interface has a NAT with the NAT VNF type
+ * (dp_mark_vnf_type), so such flows hash differently. (Its LB-prefix mark, for a source that is one
+ * of the port's LB target prefixes as a /32, is not reproduced.)
  */
 function upstreamHashOf(ctx: NodeContext, b: PacketBatch, slot: number): number {
   const fwd = ctx.fwd;
@@ -76,7 +77,6 @@ function upstreamHashOf(ctx: NodeContext, b: PacketBatch, slot: number): number 
   const at = b.start[slot]! + b.l4[slot]!;
   const dv = b.dv;
   const keyProto = rec[key + K_PROTO]! & 0xff;
-  const v6 = (b.flags[slot]! & PF_IPV6) !== 0;
   let ps: number;
   let pd: number;
   if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
@@ -91,20 +91,18 @@ function upstreamHashOf(ctx: NodeContext, b: PacketBatch, slot: number): number 
   } else {
     // ICMP: the type and the echo identifier, both as the flow's key has them, so that every
     // packet of one side of a flow hashes alike (its cached decision holds for all of them):
-    // echo (keyed by the identifier alone, request and reply in one flow) the request's type on
-    // the side that began, the reply's on the other, as upstream hashes well-behaved pings; other
-    // ICMP is keyed by type and code (its bytes 4-5 are no identifier)
+    // echo (keyed by the identifier alone, request and reply in one flow, whatever echo type
+    // icmpPorts took it for) the request's type on the side that began, the reply's on the other,
+    // as upstream hashes well-behaved pings; other ICMP is keyed by type and code (its bytes 4-5
+    // are no identifier)
     const t = b.bytes[at]!;
     const echo = t === ICMP_ECHO_REQUEST || t === ICMP_ECHO_REPLY || t === ICMPV6_ECHO_REQUEST || t === ICMPV6_ECHO_REPLY;
-    ps = !echo ? t : b.dir[slot] === 0 ? (v6 ? ICMPV6_ECHO_REQUEST : ICMP_ECHO_REQUEST) : v6 ? ICMPV6_ECHO_REPLY : ICMP_ECHO_REPLY;
+    ps = !echo ? t : b.dir[slot] === 0 ? ICMP_ECHO_REQUEST : ICMP_ECHO_REPLY;
     pd = rec[key + K_PORTS]! & 0xffff;
   }
-  let vnfType = 0;
-  if (!v6) {
-    const owner = ctx.ports.findIpv4(rec[key + K_VNI]!, rec[key + K_SRC]!);
-    if (owner >= 0 && ctx.ports.natIp(owner) !== 0) vnfType = VnfType.NAT;
-  }
-  return upstreamFlowHash(hashScratch, v6, proto, rec, key + K_SRC, rec, key + K_DST, ps, pd, vnfType, rec[key + K_VNI]!);
+  const owner = ctx.ports.findIpv4(rec[key + K_VNI]!, rec[key + K_SRC]!);
+  const vnfType = owner >= 0 && ctx.ports.natIp(owner) !== 0 ? VnfType.NAT : 0;
+  return upstreamFlowHash(hashScratch, false, proto, rec, key + K_SRC, rec, key + K_DST, ps, pd, vnfType, rec[key + K_VNI]!);
 }
 
 /**

@@ -23,6 +23,6 @@ export class Ipv6LookupNode extends GraphNode {
     const fwd = this.ctx.fwd;
     const r = fwd.routes6.lookup(b.vni[slot]!, b.bytes, b.start[slot]! + ETH_HLEN + IPV6_DST);
     if (r < 0) return drop(b, slot, DropReason.NO_ROUTE);
-    return routeTo(this.ctx, fwd.routes6, r, b, slot, false);
+    return routeTo(this.ctx, fwd.routes6, r, b, slot);
   }
 }

@@ -64,7 +64,7 @@ export class LbNode extends GraphNode {
       if (lb >= 0) {
         const l4 = b.start[slot]! + b.l4[slot]!;
         if (icmp && b.bytes[l4 + ICMP_TYPE] === (v6 ? ICMPV6_ECHO_REQUEST : ICMP_ECHO_REQUEST)) return E_RELAY;
-        return this.balance(b, slot, lb, v6, balanced);
+        return this.balance(b, slot, lb, v6, icmp, balanced);
       }
       // a connection of a load balancer that went away: its packets go nowhere
       if (balanced) return drop(b, slot, DropReason.LB_NO_TARGET);
@@ -78,7 +78,7 @@ export class LbNode extends GraphNode {
    * balancer still has it, else the Maglev table's for upstream's hash of the flow's key (an ICMP
    * error: of the connection it quotes, reversed, as upstream keys it).
    */
-  private balance(b: PacketBatch, slot: number, lb: number, v6: boolean, had: boolean): number {
+  private balance(b: PacketBatch, slot: number, lb: number, v6: boolean, icmp: boolean, had: boolean): number {
     const rec = this.fwd.flows.rec;
     const base = b.flow[slot]! * RECORD;
     const ul = b.ulDv;
@@ -90,7 +90,7 @@ export class LbNode extends GraphNode {
     const l4 = b.start[slot]! + b.l4[slot]!;
     // an ICMP error the connection's flow did not take (conntrack keyed it by itself: the
     // connection is new here) is balanced by the connection it quotes, every time
-    const q = !v6 && b.proto[slot] === IPPROTO_ICMP ? quotedPacket(dv, l4, b.len[slot]! - b.l4[slot]!) : -1;
+    const q = icmp && !v6 ? quotedPacket(dv, l4, b.len[slot]! - b.l4[slot]!) : -1;
     if (had && q < 0) {
       for (let i = 0; i < 4; i++) ul.setInt32(at + i * 4, rec[base + R_UL + i]!);
       if (this.fwd.lb.hasTarget(lb, ul, at)) return this.toTarget(b, slot);
@@ -102,7 +102,7 @@ export class LbNode extends GraphNode {
       a.fill(0);
       a[0] = dv.getInt32(q + IPV4_DST);
       a[4] = dv.getInt32(q + IPV4_SRC);
-    } else if (b.proto[slot] === IPPROTO_ICMP || b.proto[slot] === IPPROTO_ICMPV6) {
+    } else if (icmp) {
       // other ICMP to a load balancer is not balanced (upstream drops it)
       return drop(b, slot, DropReason.LB_NO_TARGET);
     } else {
