@@ -53,6 +53,12 @@ const K_PORT_SHIFT = 8;
  * (protocol and mark), VNI, ports word, hash, IPv4 addresses, lookup.
  */
 const SLOT_WORDS = 16;
+/**
+ * Up to this many live flows, burstIo looks up and applies each packet right after parsing it: the
+ * table's lines stay in the caches and the passes' bookkeeping would only cost. Above it, the
+ * passes overlap the misses.
+ */
+const FUSED_MAX_FLOWS = 16384;
 const S_KIND = 0;
 const S_IP = 1;
 const S_L4 = 2;
@@ -103,6 +109,8 @@ export class FastPath {
    * burst: a configuration change is acknowledged by every worker between bursts (table-sync.ts).
    */
   private readonly lastVnf = Int32Array.of(0, 0, 0, 0, -1, 0, 0, 0);
+  /** Packets of the current burst whose flow another worker owns (counted once per burst). */
+  private cross = 0;
 
   constructor(private readonly ctx: NodeContext) {}
 
@@ -133,12 +141,10 @@ export class FastPath {
       verdict.fill(FAST_MISS, 0, n);
       return 0;
     }
-    const { rxOff, rxStart, rxLen, rxPort, txOff, txStart, txLen, txPort, txSet } = io;
+    const { rxStart, rxLen, rxPort } = io;
     const bytes = b.bytes;
     const dv = b.dv;
-    const ctx = this.ctx;
-    const fwd = ctx.fwd;
-    const ports = ctx.ports;
+    const fwd = this.ctx.fwd;
     const flows = fwd.flows;
     const rec = flows.rec;
     const st = this.found;
@@ -149,81 +155,96 @@ export class FastPath {
     const gen = flows.generation;
     const me = fwd.owner.worker;
     const now = fwd.clock.now;
-    let cross = 0;
     let nt = 0;
-    // in passes, each a loop of its own, so that the cache misses of a burst's packets overlap
-    // (at 100,000 flows every bucket and record line misses): parse and hash; read the bucket
-    // lines; look the keys up and read each hit's first record line; apply
-    for (let i = 0; i < n; i++) this.parseFrame(bytes, dv, rxStart[i]!, rxLen[i]!, rxPort[i]!, i);
-    let ahead = 0;
-    for (let i = 0; i < n; i++) {
-      const o = i * SLOT_WORDS;
-      if (st[o + S_KIND] !== K_NONE) ahead ^= flows.touchBucket(st[o + S_HASH]!);
+    if (flows.live <= FUSED_MAX_FLOWS) {
+      // a small table stays in the caches: one loop, nothing kept between passes
+      for (let i = 0; i < n; i++) {
+        const found = this.parseFrame(bytes, dv, rxStart[i]!, rxLen[i]!, rxPort[i]!, i) ? this.lookupSlot(dv, i) : -1;
+        const v = found < 0 ? FAST_MISS : this.applyIo(io, b, i, found, nt, gen, me, now);
+        verdict[i] = v;
+        if (v === FAST_DONE) nt++;
+      }
+    } else {
+      // in passes, each a loop of its own, so that the cache misses of a burst's packets overlap
+      // (at 100,000 flows every bucket and record line misses): parse and hash; read the bucket
+      // lines; look the keys up and read each hit's first record line; apply
+      for (let i = 0; i < n; i++) this.parseFrame(bytes, dv, rxStart[i]!, rxLen[i]!, rxPort[i]!, i);
+      let ahead = 0;
+      for (let i = 0; i < n; i++) {
+        const o = i * SLOT_WORDS;
+        if (st[o + S_KIND] !== K_NONE) ahead ^= flows.touchBucket(st[o + S_HASH]!);
+      }
+      for (let i = 0; i < n; i++) {
+        const o = i * SLOT_WORDS;
+        const found = st[o + S_KIND] === K_NONE ? -1 : this.lookupSlot(dv, i);
+        st[o + S_FOUND] = found;
+        if (found >= 0) ahead ^= rec[(found >>> 1) * RECORD]!;
+      }
+      this.readAhead = ahead;
+      for (let i = 0; i < n; i++) {
+        const found = st[i * SLOT_WORDS + S_FOUND]!;
+        const v = found < 0 ? FAST_MISS : this.applyIo(io, b, i, found, nt, gen, me, now);
+        verdict[i] = v;
+        if (v === FAST_DONE) nt++;
+      }
     }
-    for (let i = 0; i < n; i++) {
-      const o = i * SLOT_WORDS;
-      const found = st[o + S_KIND] === K_NONE ? -1 : this.lookupSlot(dv, i);
-      st[o + S_FOUND] = found;
-      if (found >= 0) ahead ^= rec[(found >>> 1) * RECORD]!;
-    }
-    this.readAhead = ahead;
-    for (let i = 0; i < n; i++) {
-      const o = i * SLOT_WORDS;
-      const found = st[o + S_FOUND]!;
-      if (found < 0) {
-        verdict[i] = FAST_MISS;
-        continue;
-      }
-      const kind = st[o + S_KIND]!;
-      const dir = found & 1;
-      const base = (found >>> 1) * RECORD;
-      const fromPf = (kind & K_FROM_PF) !== 0;
-      if (!decided(rec, base, dir, gen, kind)) {
-        verdict[i] = FAST_MISS;
-        continue;
-      }
-      const act = rec[base + R_ACT + dir]!;
-      const s = rxStart[i]!;
-      const len = rxLen[i]!;
-      const port = rxPort[i]!;
-      const ak = (act >>> ACT_KIND_SHIFT) & ACT_KIND_MASK;
-      // encapsulation needs 40 bytes of headroom; without them the slot path drops the packet
-      if ((ak !== ACT_TO_VF && (ak !== ACT_ENCAP || fromPf)) || (ak === ACT_ENCAP && s - IPV6_HLEN < rxOff[i]! + b.bufShift)) {
-        verdict[i] = FAST_SLOT;
-        continue;
-      }
-      const ip = st[o + S_IP]!;
-      const l4 = st[o + S_L4]!;
-      const proto = st[o + S_PROTO]! & 0xff;
-      if (rec[base + R_OWNER] !== me) cross++;
-      touchRecord(rec, base, dir, now, proto === IPPROTO_TCP ? bytes[l4 + TCP_FLAGS]! : -1);
-      const v6 = (kind & K_V6) !== 0;
-      // NAT as dnat and snat apply it (VIP, network NAT; IPv4 only)
-      if (!v6 && (rec[base + R_FLAGS]! & (FLOW_SRC_NAT | FLOW_DST_NAT)) !== 0) natPacket(rec, found >>> 1, dir, dv, ip, l4, st[o + S_L3END]! - l4, proto);
-      const out = act & 0xffff;
-      let start = ip - ETH_HLEN;
-      const frameLen = st[o + S_L3END]! - start;
-      if (ak === ACT_ENCAP) {
-        start -= IPV6_HLEN;
-        writeUnderlay(ports, dv, bytes, start, out, port, frameLen - ETH_HLEN, v6);
-        const dst = start + ETH_HLEN + IPV6_DST;
-        for (let w = 0; w < 4; w++) dv.setInt32(dst + w * 4, rec[base + R_UL + dir * 4 + w]!);
-        txLen[nt] = frameLen + IPV6_HLEN;
-      } else {
-        if (fromPf) dv.setUint16(start + ETH_TYPE, v6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4);
-        ports.writeEthToVm(out, dv, start + ETH_DST);
-        txLen[nt] = frameLen;
-      }
-      txOff[nt] = rxOff[i]!;
-      txStart[nt] = start;
-      txPort[nt] = out;
-      txSet[nt] = start !== s || txLen[nt] !== len ? 1 : 0;
-      verdict[i] = FAST_DONE;
-      nt++;
-    }
+    const cross = this.cross;
+    this.cross = 0;
     if (nt > 0) this.count(nt);
     if (cross > 0) fwd.stats[FS_CROSS_WORKER] = fwd.stats[FS_CROSS_WORKER]! + cross;
     return nt;
+  }
+
+  /**
+   * burstIo's last step for rx slot i, whose flow burstIo found (flow << 1 | direction): with a
+   * current decision the fast path applies in place, the packet is rewritten and gets tx
+   * descriptor nt (FAST_DONE); other current decisions are FAST_SLOT, the rest FAST_MISS.
+   */
+  private applyIo(io: IoArea, b: PacketBatch, i: number, found: number, nt: number, gen: number, me: number, now: number): number {
+    const rec = this.ctx.fwd.flows.rec;
+    const o = i * SLOT_WORDS;
+    const st = this.found;
+    const kind = st[o + S_KIND]!;
+    const dir = found & 1;
+    const base = (found >>> 1) * RECORD;
+    if (!decided(rec, base, dir, gen, kind)) return FAST_MISS;
+    const fromPf = (kind & K_FROM_PF) !== 0;
+    const act = rec[base + R_ACT + dir]!;
+    const s = io.rxStart[i]!;
+    const ak = (act >>> ACT_KIND_SHIFT) & ACT_KIND_MASK;
+    // encapsulation needs 40 bytes of headroom; without them the slot path drops the packet
+    if ((ak !== ACT_TO_VF && (ak !== ACT_ENCAP || fromPf)) || (ak === ACT_ENCAP && s - IPV6_HLEN < io.rxOff[i]! + b.bufShift)) return FAST_SLOT;
+    const bytes = b.bytes;
+    const dv = b.dv;
+    const ports = this.ctx.ports;
+    const ip = st[o + S_IP]!;
+    const l4 = st[o + S_L4]!;
+    const l3end = st[o + S_L3END]!;
+    const proto = st[o + S_PROTO]! & 0xff;
+    if (rec[base + R_OWNER] !== me) this.cross++;
+    touchRecord(rec, base, dir, now, proto === IPPROTO_TCP ? bytes[l4 + TCP_FLAGS]! : -1);
+    const v6 = (kind & K_V6) !== 0;
+    // NAT as dnat and snat apply it (VIP, network NAT; IPv4 only)
+    if (!v6 && (rec[base + R_FLAGS]! & (FLOW_SRC_NAT | FLOW_DST_NAT)) !== 0) natPacket(rec, found >>> 1, dir, dv, ip, l4, l3end - l4, proto);
+    const out = act & 0xffff;
+    let start = ip - ETH_HLEN;
+    let len = l3end - start;
+    if (ak === ACT_ENCAP) {
+      start -= IPV6_HLEN;
+      writeUnderlay(ports, dv, bytes, start, out, io.rxPort[i]!, len - ETH_HLEN, v6);
+      const dst = start + ETH_HLEN + IPV6_DST;
+      for (let w = 0; w < 4; w++) dv.setInt32(dst + w * 4, rec[base + R_UL + dir * 4 + w]!);
+      len += IPV6_HLEN;
+    } else {
+      if (fromPf) dv.setUint16(start + ETH_TYPE, v6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4);
+      ports.writeEthToVm(out, dv, start + ETH_DST);
+    }
+    io.txOff[nt] = io.rxOff[i]!;
+    io.txStart[nt] = start;
+    io.txLen[nt] = len;
+    io.txPort[nt] = out;
+    io.txSet[nt] = start !== s || len !== io.rxLen[i]! ? 1 : 0;
+    return FAST_DONE;
   }
 
   /**

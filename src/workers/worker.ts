@@ -8,7 +8,7 @@
  * The loop allocates nothing: the io area, the batch and the graph queues are made here once.
  */
 import { parentPort, workerData as rawData } from 'node:worker_threads';
-import { type Dpdk, loadShim } from '../ffi/dpdk.js';
+import { type Dpdk, type IoArea, loadShim } from '../ffi/dpdk.js';
 import { MAX_SLOTS, PacketBatch } from '../packet/batch.js';
 import { DropReason } from '../packet/drop-reasons.js';
 import { PortTable } from '../tables/port-table.js';
@@ -17,7 +17,7 @@ import { CTL_READY, CTL_SLEEPING, CTL_STOP, CTL_WAKE, CTL_WAKE_FD, MSG_WORDS, Op
 import { Graph } from './graph.js';
 import { FastPath } from './fast-path.js';
 import { tuneJit } from './jit.js';
-import { type NodeContext, openForwarding } from './node-context.js';
+import { type Forwarding, type NodeContext, openForwarding } from './node-context.js';
 import { Qsbr } from '../tables/qsbr.js';
 import {
   AgingPace, FLOW_CLOCK_HZ, R_SEEN, R_STATE, RECORD, TcpState,
@@ -66,156 +66,206 @@ function idleSetup(dpdk: Dpdk, queue: number, ports: Uint16Array): { wakeFd: num
   }
 }
 
-function run(data: WorkerData): void {
-  tuneJit();
-  const dpdk = loadShim(data.shimPath);
-  const chan = new WorkerChannel(data.channel);
-  const lcore = dpdk.threadRegister(data.cpu);
-  if (lcore < 0) {
-    Atomics.store(chan.ctl, CTL_READY, -1);
-    throw new Error(`worker ${data.queue}: rte_thread_register failed: ${dpdk.strerror(lcore)}`);
+/**
+ * Everything a worker's loop uses, made once when the worker starts. The one instance is a module
+ * constant (`worker` below) and its fields never change after the constructor, so the loop,
+ * compiled on stack replacement and specialised to this module's context, sees the io area, the
+ * batch, the tables and the fast path as constants: V8 then addresses their typed arrays directly
+ * instead of loading and checking each array's map, length and data pointer on every access
+ * (bench/forward, 1 worker, alternating with the loop on locals: see the commit).
+ */
+class WorkerLoop {
+  readonly dpdk: Dpdk;
+  readonly chan: WorkerChannel;
+  readonly b: PacketBatch;
+  readonly ports: PortTable;
+  readonly fwd: Forwarding;
+  readonly ctx: NodeContext;
+  readonly qsbr: Qsbr;
+  readonly fast: FastPath;
+  readonly commands: WorkerCommands;
+  readonly graph: Graph;
+  readonly stats: Float64Array;
+  readonly aging: AgingPace;
+  readonly io: IoArea;
+  readonly portList: Uint16Array;
+  readonly nports: number;
+  readonly rxNodeByPort = new Int32Array(256).fill(-1);
+  readonly periodicNode: number;
+  readonly dropNode: number;
+  readonly maxRx: number;
+  readonly verdict = new Uint8Array(MAX_SLOTS);
+  readonly allocMbuf = new Uint32Array(1);
+  readonly cmd = new Int32Array(MSG_WORDS);
+  readonly queue: number;
+  readonly perPort: number;
+  readonly bufShift: number;
+  /** A freshly allocated mbuf's data starts after the headroom (rte_pktmbuf_reset). */
+  readonly headroom: number;
+  readonly flowTimeout: number;
+  /** performance.now() to the epoch of the flow clock. */
+  readonly originMs: number;
+  /**
+   * The idle sleep: on the rx interrupts of the ports that have them and an eventfd the supervisor
+   * writes to for a command (CTL_WAKE_FD); if the kernel gave no epoll or eventfd (it always does
+   * on Linux), a timed Atomics.wait on CTL_WAKE as before interrupts existed.
+   */
+  readonly idle: { wakeFd: number; interruptPorts: number } | undefined;
+  readonly spinPolls: number;
+  readonly waitMinUs: number;
+  readonly waitMaxUs: number;
+  readonly schedule = new PeriodicSchedule();
+
+  // the loop's state
+  /** Tx descriptors and drops of the last iteration, sent and freed by the next io call. */
+  ntx = 0;
+  nfree = 0;
+  emptyPolls = 0;
+  waitUs: number;
+  /** performance.now() costs ~65 ns here (kvm-clock): read once per iteration, for flow ages and periodic packets. */
+  nowMs: number;
+  nextPeriodic: number;
+  /** The first probe for the underlay router goes out at once (the periodic cycle starts in 5 s). */
+  startProbe: boolean;
+
+  constructor(readonly data: WorkerData) {
+    const dpdk = loadShim(data.shimPath);
+    this.dpdk = dpdk;
+    this.chan = new WorkerChannel(data.channel);
+    const lcore = dpdk.threadRegister(data.cpu);
+    if (lcore < 0) {
+      Atomics.store(this.chan.ctl, CTL_READY, -1);
+      throw new Error(`worker ${data.queue}: rte_thread_register failed: ${dpdk.strerror(lcore)}`);
+    }
+    const info = dpdk.poolInfo();
+    this.b = new PacketBatch(new Uint8Array(dpdk.poolView()), info.bufShift, info.bufLen);
+    this.bufShift = info.bufShift;
+    this.headroom = info.headroom;
+    const ports = new PortTable(data.portTable);
+    this.ports = ports;
+    const fwd = openForwarding(data.forwarding, data.forwardingSettings, data.queue, new Float64Array(data.flowStats));
+    this.fwd = fwd;
+    this.ctx = { ports, settings: data.settings, fwd };
+    this.qsbr = new Qsbr(data.qsbr);
+    this.fast = new FastPath(this.ctx);
+    this.flowTimeout = data.forwardingSettings.flowTimeout;
+    this.originMs = performance.timeOrigin - data.epochMs;
+    this.nowMs = performance.now();
+    // every flow is checked once a second, or four times per timeout when that is shorter: a
+    // flow goes within its timeout and a quarter of it (--flow-timeout=1: 1.25 s; upstream's timers
+    // run every second)
+    this.aging = new AgingPace(Math.min(AGE_PERIOD_MS, this.flowTimeout * 250), AGE_MAX_PER_ITERATION, this.nowMs);
+    fwd.owner.startGrace = this.graceToken;
+    this.commands = new WorkerCommands(fwd, ports, this.graceToken);
+    this.qsbr.online(data.queue);
+    this.graph = new Graph(buildNodes(this.ctx, data.ports, data.queue), new Float64Array(data.counters));
+    this.stats = new Float64Array(data.stats);
+
+    this.portList = Uint16Array.from(data.ports);
+    this.nports = this.portList.length;
+    data.ports.forEach((p) => { this.rxNodeByPort[p] = this.graph.indexOf(`rx-${p}-${data.queue}`); });
+    this.periodicNode = this.graph.indexOf('rx_periodic');
+    this.dropNode = this.graph.indexOf('drop');
+    this.maxRx = Math.min(MAX_SLOTS - 256, this.nports * data.burst);
+    this.io = dpdk.ioArea();
+    if (this.nports > this.io.maxPoll || this.io.max < MAX_SLOTS) throw new Error(`worker ${data.queue}: io area too small for ${this.nports} ports`);
+    this.io.pollPort.set(this.portList);
+    this.queue = data.queue;
+    this.perPort = data.burst;
+
+    this.idle = data.idleBackoff ? idleSetup(dpdk, this.queue, this.portList) : undefined;
+    // net_tap's rx signal comes to this thread, awake or sleeping on its queues, rather than to a
+    // thread the kernel picks (see dps_rx_signals_here); if the kernel refuses, it still reaches
+    // the process, only later
+    try {
+      dpdk.rxSignalsHere(this.queue, this.portList);
+    } catch {
+      // the process-wide signal still works
+    }
+    if (this.idle !== undefined) Atomics.store(this.chan.ctl, CTL_WAKE_FD, this.idle.wakeFd);
+    // every port wakes the worker itself: nothing to poll on a timer, so no short sleeps
+    // (bench/latency.js, pings every 1 ms: 50-53% -> 30-39% of a CPU) and less spinning
+    const everyPortWakes = this.idle !== undefined && this.idle.interruptPorts === this.nports;
+    this.spinPolls = everyPortWakes ? SPIN_POLLS_INTERRUPTS : SPIN_POLLS;
+    this.waitMinUs = everyPortWakes ? WAIT_MAX_US : WAIT_MIN_US;
+    this.waitMaxUs = everyPortWakes ? WAIT_MAX_US : WAIT_POLLED_MAX_US;
+    this.waitUs = this.waitMinUs;
+    this.nextPeriodic = this.nowMs + PERIODIC_FAST_INTERVAL_MS;
+    this.startProbe = data.periodic;
   }
-  const info = dpdk.poolInfo();
-  const pool = dpdk.poolView();
-  const b = new PacketBatch(new Uint8Array(pool), info.bufShift, info.bufLen);
-  const ports = new PortTable(data.portTable);
-  const fwd = openForwarding(data.forwarding, data.forwardingSettings, data.queue, new Float64Array(data.flowStats));
-  const ctx: NodeContext = { ports, settings: data.settings, fwd };
-  const qsbr = new Qsbr(data.qsbr);
-  const fast = new FastPath(ctx);
-  const owner = fwd.owner;
-  const rec = fwd.flows.rec;
-  const flowTimeout = data.forwardingSettings.flowTimeout;
-  const epochMs = data.epochMs;
-  // performance.now() costs ~65 ns here (kvm-clock): read once per iteration, for flow ages and periodic packets
-  const originMs = performance.timeOrigin - epochMs;
-  let nowMs = performance.now();
-  // every flow is checked once a second, or four times per timeout when that is shorter: a
-  // flow goes within its timeout and a quarter of it (--flow-timeout=1: 1.25 s; upstream's timers
-  // run every second)
-  const aging = new AgingPace(Math.min(AGE_PERIOD_MS, flowTimeout * 250), AGE_MAX_PER_ITERATION, nowMs);
-  const expired = (f: number): boolean => {
-    const idle = fwd.clock.now - rec[f * RECORD + R_SEEN]!;
-    const timeout = (rec[f * RECORD + R_STATE]! & 0xff) === TcpState.ESTABLISHED ? TCP_ESTABLISHED_TIMEOUT_S : flowTimeout;
+
+  readonly expired = (f: number): boolean => {
+    const rec = this.fwd.flows.rec;
+    const idle = this.fwd.clock.now - rec[f * RECORD + R_SEEN]!;
+    const timeout = (rec[f * RECORD + R_STATE]! & 0xff) === TcpState.ESTABLISHED ? TCP_ESTABLISHED_TIMEOUT_S : this.flowTimeout;
     return idle > timeout * FLOW_CLOCK_HZ;
   };
-  const graceToken = (): number => qsbr.start();
-  owner.startGrace = graceToken;
-  const graceDone = (t: number): boolean => qsbr.check(t);
-  const commands = new WorkerCommands(fwd, ports, graceToken);
-  qsbr.online(data.queue);
-  const graph = new Graph(buildNodes(ctx, data.ports, data.queue), new Float64Array(data.counters));
-  const stats = new Float64Array(data.stats);
 
-  const portList = Uint16Array.from(data.ports);
-  const nports = portList.length;
-  const rxNodeByPort = new Int32Array(256).fill(-1);
-  data.ports.forEach((p) => { rxNodeByPort[p] = graph.indexOf(`rx-${p}-${data.queue}`); });
-  const periodicNode = graph.indexOf('rx_periodic');
-  const dropNode = graph.indexOf('drop');
-  const maxRx = Math.min(MAX_SLOTS - 256, nports * data.burst);
-  const io = dpdk.ioArea();
-  if (nports > io.maxPoll || io.max < MAX_SLOTS) throw new Error(`worker ${data.queue}: io area too small for ${nports} ports`);
-  io.pollPort.set(portList);
-  const { rxOff, rxStart, rxLen, txOff, txStart, txLen, txPort, txSet, freeOff } = io;
-  const ioResult = io.result;
-  const verdict = new Uint8Array(MAX_SLOTS);
-  const allocMbuf = new Uint32Array(1);
-  const cmd = new Int32Array(MSG_WORDS);
-  const ctl = chan.ctl;
-  const queue = data.queue;
-  const perPort = data.burst;
-  const bufShift = info.bufShift;
-  // a freshly allocated mbuf's data starts after the headroom (rte_pktmbuf_reset)
-  const headroom = info.headroom;
-
-  let ntx = 0;
-  let nfree = 0;
-  let emptyPolls = 0;
-  // the idle sleep: on the rx interrupts of the ports that have them and an eventfd the supervisor
-  // writes to for a command (CTL_WAKE_FD); if the kernel gave no epoll or eventfd (it always does
-  // on Linux), a timed Atomics.wait on CTL_WAKE as before interrupts existed
-  const idle = data.idleBackoff ? idleSetup(dpdk, queue, portList) : undefined;
-  // net_tap's rx signal comes to this thread, awake or sleeping on its queues, rather than to a
-  // thread the kernel picks (see dps_rx_signals_here); if the kernel refuses, it still reaches
-  // the process, only later
-  try {
-    dpdk.rxSignalsHere(queue, portList);
-  } catch {
-    // the process-wide signal still works
-  }
-  if (idle !== undefined) Atomics.store(chan.ctl, CTL_WAKE_FD, idle.wakeFd);
-  // every port wakes the worker itself: nothing to poll on a timer, so no short sleeps
-  // (bench/latency.js, pings every 1 ms: 50-53% -> 30-39% of a CPU) and less spinning
-  const everyPortWakes = idle !== undefined && idle.interruptPorts === nports;
-  const spinPolls = everyPortWakes ? SPIN_POLLS_INTERRUPTS : SPIN_POLLS;
-  const waitMinUs = everyPortWakes ? WAIT_MAX_US : WAIT_MIN_US;
-  const waitMaxUs = everyPortWakes ? WAIT_MAX_US : WAIT_POLLED_MAX_US;
-  let waitUs = waitMinUs;
-  const schedule = new PeriodicSchedule();
-  let nextPeriodic = nowMs + PERIODIC_FAST_INTERVAL_MS;
+  readonly graceToken = (): number => this.qsbr.start();
+  readonly graceDone = (t: number): boolean => this.qsbr.check(t);
 
   /**
    * Builds one cycle of periodic packets into the batch from slot `first` on, in upstream's order
    * (all RAs, then all unsolicited NAs, then all GARPs; ports in id order), then our router probes
    * on the uplinks (RS and echo to ff02::2). Returns the count.
    */
-  const periodic = (first: number): number => {
+  periodic(first: number): number {
+    const { ctx, b, graph, stats, allocMbuf } = this;
     let slot = first;
-    const limit = ports.portLimit;
+    const limit = this.ports.portLimit;
     for (let kind = 0; kind < 5; kind++) {
       for (let p = 0; p < limit && slot < MAX_SLOTS; p++) {
         if (kind < 2 ? !ndWanted(ctx, p) : kind === 2 ? !garpWanted(ctx, p) : !routerProbeWanted(ctx, p)) continue;
-        if (dpdk.allocMbufs(allocMbuf, 1) !== 1) {
+        if (this.dpdk.allocMbufs(allocMbuf, 1) !== 1) {
           stats[WS_ALLOC_FAILED] = stats[WS_ALLOC_FAILED]! + 1;
           return slot - first;
         }
         const mbuf = allocMbuf[0]!;
-        b.reset(slot, mbuf, mbuf + bufShift + headroom, 0, p);
+        b.reset(slot, mbuf, mbuf + this.bufShift + this.headroom, 0, p);
         const ok = kind === 0 ? buildRa(b, slot, p, ctx) : kind === 1 ? buildUnsolicitedNa(b, slot, p, ctx)
           : kind === 2 ? buildGarp(b, slot, p, ctx) : buildRouterProbe(b, slot, p, ctx, kind === 3 ? 0 : 1);
         if (ok) {
-          graph.enqueue(periodicNode, slot);
+          graph.enqueue(this.periodicNode, slot);
         } else {
           b.dropReason[slot] = DropReason.NO_ROOM;
-          graph.enqueue(dropNode, slot);
+          graph.enqueue(this.dropNode, slot);
         }
         slot++;
       }
     }
     return slot - first;
-  };
-
-  // the first probe for the underlay router goes out at once (the periodic cycle starts in 5 s)
-  let startProbe = data.periodic;
+  }
 
   /** Router probes alone (at start), from slot `first` on; returns the count. */
-  const probes = (first: number): number => {
+  probes(first: number): number {
+    const { ctx, b, graph, allocMbuf } = this;
     let slot = first;
-    for (let p = 0; p < ports.portLimit && slot < MAX_SLOTS - 1; p++) {
+    for (let p = 0; p < this.ports.portLimit && slot < MAX_SLOTS - 1; p++) {
       if (!routerProbeWanted(ctx, p)) continue;
       for (const kind of [0, 1] as const) {
-        if (dpdk.allocMbufs(allocMbuf, 1) !== 1) return slot - first;
+        if (this.dpdk.allocMbufs(allocMbuf, 1) !== 1) return slot - first;
         const mbuf = allocMbuf[0]!;
-        b.reset(slot, mbuf, mbuf + bufShift + headroom, 0, p);
-        if (buildRouterProbe(b, slot, p, ctx, kind)) graph.enqueue(periodicNode, slot);
+        b.reset(slot, mbuf, mbuf + this.bufShift + this.headroom, 0, p);
+        if (buildRouterProbe(b, slot, p, ctx, kind)) graph.enqueue(this.periodicNode, slot);
         else {
           b.dropReason[slot] = DropReason.NO_ROOM;
-          graph.enqueue(dropNode, slot);
+          graph.enqueue(this.dropNode, slot);
         }
         slot++;
       }
     }
     return slot - first;
-  };
+  }
 
   /**
    * The graph's share of an iteration: rx slots [0, n) the fast path did not forward and the
    * generated slots [n, count); writes their tx descriptors from index `first` and the drops to
-   * free. Returns the number of tx descriptors written.
+   * free (nfree). Returns the number of tx descriptors written.
    */
-  const graphBurst = (n: number, count: number, first: number): number => {
-    fast.handOff(io, n, b, verdict, graph, rxNodeByPort, dropNode);
+  graphBurst(n: number, count: number, first: number): number {
+    const { io, b, graph } = this;
+    const { rxOff, rxStart, rxLen, txOff, txStart, txLen, txPort, txSet, freeOff } = io;
+    this.fast.handOff(io, n, b, this.verdict, graph, this.rxNodeByPort, this.dropNode);
     b.count = count;
     graph.run(b);
 
@@ -238,90 +288,133 @@ function run(data: WorkerData): void {
     const nd = graph.dropCount;
     const dropSlots = graph.dropSlots;
     for (let k = 0; k < nd; k++) freeOff[k] = b.mbuf[dropSlots[k]!]!;
-    nfree = nd;
+    this.nfree = nd;
     graph.resetSinks();
     return nt;
-  };
-
-  Atomics.store(ctl, CTL_READY, 1);
-  while (Atomics.load(ctl, CTL_STOP) === 0) {
-    stats[WS_ITERATIONS] = stats[WS_ITERATIONS]! + 1;
-    qsbr.quiescent(queue);
-    nowMs = performance.now();
-    fwd.clock.now = ((originMs + nowMs) * (FLOW_CLOCK_HZ / 1000)) | 0;
-    while (chan.poll(cmd)) {
-      stats[WS_COMMANDS] = stats[WS_COMMANDS]! + 1;
-      // acknowledging proves this worker has finished every packet it took before the command
-      // (commands are handled between bursts); flushes delete the worker's own flows first
-      let result = 0;
-      if (cmd[0] === Op.STOP) Atomics.store(ctl, CTL_STOP, 1);
-      else result = commands.handle(cmd[0]!, cmd[2]!, cmd[3]!);
-      chan.acknowledge(cmd[1]!, result);
-    }
-    owner.reclaim(graceDone);
-    const ageBudget = aging.take(owner.ownedCount, nowMs);
-    const aged = owner.age(ageBudget, expired, graceToken, AGE_MAX_PER_ITERATION);
-    aging.giveBack(ageBudget - owner.agePassed);
-    if (aged > 0) fwd.stats[FS_AGED] = fwd.stats[FS_AGED]! + aged;
-
-    // one crossing: the last iteration's tx and drops go out, then this iteration's rx comes in
-    const n = dpdk.io(queue, ntx, nfree, nports, perPort, maxRx);
-    if (ntx > 0) {
-      stats[WS_TX] = stats[WS_TX]! + ioResult[0]!;
-      if (ioResult[1]! > 0) stats[WS_TX_FAILED] = stats[WS_TX_FAILED]! + ioResult[1]!;
-      ntx = 0;
-    }
-    nfree = 0;
-    let count = n;
-    if (startProbe) {
-      startProbe = false;
-      count += probes(n);
-    } else if (data.periodic && nowMs >= nextPeriodic) {
-      count += periodic(n);
-      nextPeriodic = nowMs + schedule.next(ports.initialized);
-    }
-    if (count === 0) {
-      // expired flows left over (the removal cap was hit): no sleep until they are gone
-      if (data.idleBackoff && ++emptyPolls > spinPolls && aged < AGE_MAX_PER_ITERATION) {
-        stats[WS_IDLE_WAITS] = stats[WS_IDLE_WAITS]! + 1;
-        Atomics.store(ctl, CTL_SLEEPING, 1);
-        qsbr.offline(queue);
-        // a command pushed before the flag was visible is seen here; after it, the supervisor wakes us
-        if (!chan.pending() && Atomics.load(ctl, CTL_STOP) === 0) {
-          // not past the next periodic packets (GARP, RA, probes), which only this loop sends
-          const us = data.periodic ? Math.max(WAIT_MIN_US, Math.min(waitUs, (nextPeriodic - nowMs) * 1000)) : waitUs;
-          if (idle === undefined) Atomics.wait(ctl, CTL_WAKE, 0, us / 1000);
-          else if (dpdk.idleWait(us | 0) > 0) stats[WS_RX_WAKEUPS] = stats[WS_RX_WAKEUPS]! + 1;
-        }
-        qsbr.online(queue);
-        Atomics.store(ctl, CTL_SLEEPING, 0);
-        waitUs = Math.min(waitUs * 2, waitMaxUs);
-      }
-      continue;
-    }
-    emptyPolls = 0;
-    waitUs = waitMinUs;
-    stats[WS_BUSY] = stats[WS_BUSY]! + 1;
-    stats[WS_RX] = stats[WS_RX]! + n;
-
-    // the fast path forwards what it can straight into the tx descriptors [0, nf); the rest gets
-    // a batch slot and the graph
-    const nf = fast.burstIo(io, n, b, verdict);
-    ntx = nf;
-    // the rest (if any) goes through the graph
-    if (nf < count) ntx = nf + graphBurst(n, count, nf);
   }
-  dpdk.io(queue, ntx, nfree, 0, perPort, 0);
-  qsbr.offline(queue);
-  // the eventfd closes with the thread's registration: the supervisor must not write to its number
-  Atomics.store(ctl, CTL_WAKE_FD, -1);
-  dpdk.threadUnregister();
+
+  /** Waits for packets, a command or the next periodic packets after a run of empty polls. */
+  idleWait(): void {
+    const { stats, chan, data } = this;
+    const ctl = chan.ctl;
+    stats[WS_IDLE_WAITS] = stats[WS_IDLE_WAITS]! + 1;
+    Atomics.store(ctl, CTL_SLEEPING, 1);
+    this.qsbr.offline(this.queue);
+    // a command pushed before the flag was visible is seen here; after it, the supervisor wakes us
+    if (!chan.pending() && Atomics.load(ctl, CTL_STOP) === 0) {
+      // not past the next periodic packets (GARP, RA, probes), which only this loop sends
+      const us = data.periodic ? Math.max(WAIT_MIN_US, Math.min(this.waitUs, (this.nextPeriodic - this.nowMs) * 1000)) : this.waitUs;
+      if (this.idle === undefined) Atomics.wait(ctl, CTL_WAKE, 0, us / 1000);
+      else if (this.dpdk.idleWait(us | 0) > 0) stats[WS_RX_WAKEUPS] = stats[WS_RX_WAKEUPS]! + 1;
+    }
+    this.qsbr.online(this.queue);
+    Atomics.store(ctl, CTL_SLEEPING, 0);
+    this.waitUs = Math.min(this.waitUs * 2, this.waitMaxUs);
+  }
 }
 
 const data = rawData as WorkerData;
-try {
-  run(data);
-  parentPort?.postMessage({ kind: 'stopped', queue: data.queue });
-} catch (err) {
-  parentPort?.postMessage({ kind: 'failed', queue: data.queue, message: (err as Error).message });
+// V8 flags are read when a function is optimised: before the loop is compiled
+tuneJit();
+
+/** This thread's worker (undefined if it could not start: the supervisor was told). */
+const worker = ((): WorkerLoop | undefined => {
+  try {
+    return new WorkerLoop(data);
+  } catch (err) {
+    parentPort?.postMessage({ kind: 'failed', queue: data.queue, message: (err as Error).message });
+    return undefined;
+  }
+})();
+
+/** The worker's loop until the supervisor stops it. */
+function loop(): void {
+  Atomics.store(worker!.chan.ctl, CTL_READY, 1);
+  while (iteration()) {
+    // the loop is all in iteration(), which the compiled loop inlines (see there)
+  }
+  const w = worker!;
+  w.dpdk.io(w.queue, w.ntx, w.nfree, 0, w.perPort, 0);
+  w.qsbr.offline(w.queue);
+  // the eventfd closes with the thread's registration: the supervisor must not write to its number
+  Atomics.store(w.chan.ctl, CTL_WAKE_FD, -1);
+  w.dpdk.threadUnregister();
+}
+
+/**
+ * One iteration of the worker's loop: commands, aging, one io call, the fast path and the graph.
+ * False once the supervisor has stopped the worker. The loop's compiled code (on stack
+ * replacement) inlines this function as the constant it is, with this module's context as a
+ * constant: `worker` and everything read from its fields here are constants to it (see
+ * WorkerLoop). The loop's own code before the loop would not be: stack replacement takes what was
+ * computed there as unknown values.
+ */
+function iteration(): boolean {
+  const w = worker!;
+  const { dpdk, chan, fwd, stats, io, fast, b, verdict, cmd, commands, aging, qsbr, queue } = w;
+  const ctl = chan.ctl;
+  if (Atomics.load(ctl, CTL_STOP) !== 0) return false;
+  const owner = fwd.owner;
+  const ioResult = io.result;
+  stats[WS_ITERATIONS] = stats[WS_ITERATIONS]! + 1;
+  qsbr.quiescent(queue);
+  const nowMs = performance.now();
+  w.nowMs = nowMs;
+  fwd.clock.now = ((w.originMs + nowMs) * (FLOW_CLOCK_HZ / 1000)) | 0;
+  while (chan.poll(cmd)) {
+    stats[WS_COMMANDS] = stats[WS_COMMANDS]! + 1;
+    // acknowledging proves this worker has finished every packet it took before the command
+    // (commands are handled between bursts); flushes delete the worker's own flows first
+    let result = 0;
+    if (cmd[0] === Op.STOP) Atomics.store(ctl, CTL_STOP, 1);
+    else result = commands.handle(cmd[0]!, cmd[2]!, cmd[3]!);
+    chan.acknowledge(cmd[1]!, result);
+  }
+  owner.reclaim(w.graceDone);
+  const ageBudget = aging.take(owner.ownedCount, nowMs);
+  const aged = owner.age(ageBudget, w.expired, w.graceToken, AGE_MAX_PER_ITERATION);
+  aging.giveBack(ageBudget - owner.agePassed);
+  if (aged > 0) fwd.stats[FS_AGED] = fwd.stats[FS_AGED]! + aged;
+
+  // one crossing: the last iteration's tx and drops go out, then this iteration's rx comes in
+  const ntxBefore = w.ntx;
+  const n = dpdk.io(queue, ntxBefore, w.nfree, w.nports, w.perPort, w.maxRx);
+  if (ntxBefore > 0) {
+    stats[WS_TX] = stats[WS_TX]! + ioResult[0]!;
+    if (ioResult[1]! > 0) stats[WS_TX_FAILED] = stats[WS_TX_FAILED]! + ioResult[1]!;
+    w.ntx = 0;
+  }
+  w.nfree = 0;
+  let count = n;
+  if (w.startProbe) {
+    w.startProbe = false;
+    count += w.probes(n);
+  } else if (w.data.periodic && nowMs >= w.nextPeriodic) {
+    count += w.periodic(n);
+    w.nextPeriodic = nowMs + w.schedule.next(w.ports.initialized);
+  }
+  if (count === 0) {
+    // expired flows left over (the removal cap was hit): no sleep until they are gone
+    if (w.data.idleBackoff && ++w.emptyPolls > w.spinPolls && aged < AGE_MAX_PER_ITERATION) w.idleWait();
+    return true;
+  }
+  w.emptyPolls = 0;
+  w.waitUs = w.waitMinUs;
+  stats[WS_BUSY] = stats[WS_BUSY]! + 1;
+  stats[WS_RX] = stats[WS_RX]! + n;
+
+  // the fast path forwards what it can straight into the tx descriptors [0, nf); the rest gets
+  // a batch slot and the graph
+  const nf = fast.burstIo(io, n, b, verdict);
+  w.ntx = nf < count ? nf + w.graphBurst(n, count, nf) : nf;
+  return true;
+}
+
+if (worker !== undefined) {
+  try {
+    loop();
+    parentPort?.postMessage({ kind: 'stopped', queue: data.queue });
+  } catch (err) {
+    parentPort?.postMessage({ kind: 'failed', queue: data.queue, message: (err as Error).message });
+  }
 }
