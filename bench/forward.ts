@@ -10,7 +10,11 @@
  * (before, ~6% of the received packets were such frames, dropped by the graph). Each run prints
  * the share of received packets the fast path forwarded (100% expected after the first ones).
  *
- *   node dist/bench/forward.js [--seconds 5] [--workers 1,2] [--burst 32] [--no-testpmd]
+ * With --flows N the pool's mbufs carry N UDP flows in turn, so packets of one burst are mostly of
+ * different flows: the fast path then hashes and looks up every packet (with one flow, a packet
+ * whose key equals the one before it in its burst reuses that lookup, see FastPath.lookupMemo).
+ *
+ *   node dist/bench/forward.js [--seconds 5] [--workers 1,2] [--burst 32] [--flows 1] [--no-testpmd]
  *
  * Prints one line per variant: total Mpps, Mpps per worker, ns per packet per worker.
  */
@@ -24,10 +28,10 @@ import { WS_RX, WS_TX } from '../src/workers/worker-data.js';
 import { udpFrame } from './frames.js';
 import { removeEalRuntime, runTestpmdPeriods } from './testpmd.js';
 
-interface Args { seconds: number; workers: number[]; burst: number; testpmd: boolean; repeat: number; fastPath: boolean; child?: number }
+interface Args { seconds: number; workers: number[]; burst: number; testpmd: boolean; repeat: number; fastPath: boolean; flows: number; child?: number }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { seconds: 5, workers: [1, 2], burst: 32, testpmd: true, repeat: 3, fastPath: true };
+  const a: Args = { seconds: 5, workers: [1, 2], burst: 32, testpmd: true, repeat: 3, fastPath: true, flows: 1 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1] ?? '';
@@ -37,6 +41,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--no-testpmd') a.testpmd = false;
     else if (k === '--no-fast-path') a.fastPath = false;
     else if (k === '--repeat') { a.repeat = Number(v); i++; }
+    else if (k === '--flows') { a.flows = Number(v); i++; }
     else if (k === '--child') { a.child = Number(v); i++; }
   }
   return a;
@@ -70,7 +75,7 @@ async function runOurs(a: Args, workers: number): Promise<Result> {
     // the interface routes, as CreateInterface adds them
     dp.routes.v4.insert(100, 0x0a000001, 32, vf0, 0, new Uint8Array(16));
     dp.routes.v4.insert(100, 0x0a000002, 32, vf1, 0, new Uint8Array(16));
-    primePool(dp);
+    primePool(dp, a.flows);
   });
   const sum = (f: (w: (typeof dp.workers)[number]) => number): number => dp.workers.reduce((s, w) => s + f(w), 0);
   const txNow = (): number => sum((w) => w.stats[WS_TX]!);
@@ -88,18 +93,22 @@ async function runOurs(a: Args, workers: number): Promise<Result> {
   return { variant: 'dpservice-ts graph', workers, mpps: (c1 - c0) / (Number(t1 - t0) / 1e3) };
 }
 
-/** Writes the template frame into every free mbuf of the pool (see the file comment). */
-function primePool(dp: Dataplane): void {
+/**
+ * Writes the template frames into every free mbuf of the pool (see the file comment): `flows`
+ * flows (UDP source ports 1024 on), one after the other in the pool's order.
+ */
+function primePool(dp: Dataplane, flows: number): void {
   const info = dp.dpdk.poolInfo();
   const pool = dp.dpdk.poolView();
   const bytes = new Uint8Array(pool);
-  const frame = udpFrame(0x0a000001, 0x0a000002, 1024);
+  const frames = Array.from({ length: flows }, (_, f) => udpFrame(0x0a000001, 0x0a000002, 1024 + f));
   const chunks: Uint32Array[] = [];
+  let k = 0;
   for (;;) {
     const offs = new Uint32Array(1024);
     const n = dp.dpdk.allocMbufs(offs, 1024);
     if (n === 0) break;
-    for (let i = 0; i < n; i++) bytes.set(frame, offs[i]! + info.bufShift + info.headroom);
+    for (let i = 0; i < n; i++) bytes.set(frames[k++ % flows]!, offs[i]! + info.bufShift + info.headroom);
     chunks.push(offs);
   }
   for (const offs of chunks) dp.dpdk.freeMbufs(offs, 1024);

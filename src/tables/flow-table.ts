@@ -143,6 +143,41 @@ function pow2AtLeast(n: number): number {
 }
 
 /**
+ * Hash of a flow key in k[off..off+KEY_WORDS] (IPv4 keys hash their used words only): one multiply
+ * per word with xor-shifts between them and a final shift, 4 multiplies for IPv4 (this runs for
+ * every packet; murmur3's finalizer per word cost twice as much for no measurable gain in spread).
+ * Functions, not static methods: a static method's call loads the class from its binding and the
+ * method from the class, with their checks, on every call.
+ */
+export function flowHash(k: Int32Array, off: number): number {
+  let h = mixHead(k[off + K_VNI]!, k[off + K_PORTS]!, k[off + K_PROTO]!, k[off + K_SRC]!, k[off + K_DST]!);
+  if ((k[off + K_PROTO]! & 0x100) !== 0) {
+    for (let i = 1; i < 4; i++) {
+      h = Math.imul(h ^ (h >>> 15) ^ k[off + K_SRC + i]!, 0x9e3779b1);
+      h = Math.imul(h ^ (h >>> 13) ^ k[off + K_DST + i]!, 0x85ebca6b);
+    }
+  }
+  return h ^ (h >>> 16);
+}
+
+/** flowHash of an IPv4 key given as words (the fast path hashes header words directly). */
+export function flowHashV4(vni: number, ports: number, proto: number, src: number, dst: number): number {
+  const h = mixHead(vni, ports, proto, src, dst);
+  return h ^ (h >>> 16);
+}
+
+/**
+ * The mixing of the words every key has (the first address words): the words multiplied side by
+ * side, then one more multiply; two multiplies deep instead of four in a chain, for a hash on
+ * every packet of the fast path.
+ */
+function mixHead(vni: number, ports: number, proto: number, src: number, dst: number): number {
+  const h = Math.imul(src ^ vni, 0x9e3779b1) ^ Math.imul(dst, 0x85ebca6b) ^ Math.imul(ports, 0xc2b2ae35) ^ Math.imul(proto, 0x27d4eb2f);
+  const m = Math.imul(h ^ (h >>> 16), 0x165667b1);
+  return m ^ (m >>> 13);
+}
+
+/**
  * Whether flow f belongs to the interface on `port` (IPv4 `ip`, VNI `vni`, VIP `vip`, 0: none; NAT
  * address `natIp` with ports `natRange` = max << 16 | min, 0: none), as the flushes of an
  * interface's flows see it: the flows it started or was tunnelled (R_PORT), those DNATed to it (to
@@ -217,39 +252,6 @@ export class FlowTable {
 
   get live(): number {
     return Atomics.load(this.header, H_LIVE);
-  }
-
-  /**
-   * Hash of a key in k[off..off+KEY_WORDS] (IPv4 keys hash their used words only): one multiply
-   * per word with xor-shifts between them and a final shift, 4 multiplies for IPv4 (this runs for
-   * every packet; murmur3's finalizer per word cost twice as much for no measurable gain in spread).
-   */
-  static hash(k: Int32Array, off: number): number {
-    let h = FlowTable.mixHead(k[off + K_VNI]!, k[off + K_PORTS]!, k[off + K_PROTO]!, k[off + K_SRC]!, k[off + K_DST]!);
-    if ((k[off + K_PROTO]! & 0x100) !== 0) {
-      for (let i = 1; i < 4; i++) {
-        h = Math.imul(h ^ (h >>> 15) ^ k[off + K_SRC + i]!, 0x9e3779b1);
-        h = Math.imul(h ^ (h >>> 13) ^ k[off + K_DST + i]!, 0x85ebca6b);
-      }
-    }
-    return h ^ (h >>> 16);
-  }
-
-  /** FlowTable.hash of an IPv4 key given as words (the fast path hashes header words directly). */
-  static hashV4(vni: number, ports: number, proto: number, src: number, dst: number): number {
-    const h = FlowTable.mixHead(vni, ports, proto, src, dst);
-    return h ^ (h >>> 16);
-  }
-
-  /**
-   * The mixing of the words every key has (the first address words): the words multiplied side by
-   * side, then one more multiply; two multiplies deep instead of four in a chain, for a hash on
-   * every packet of the fast path.
-   */
-  private static mixHead(vni: number, ports: number, proto: number, src: number, dst: number): number {
-    const h = Math.imul(src ^ vni, 0x9e3779b1) ^ Math.imul(dst, 0x85ebca6b) ^ Math.imul(ports, 0xc2b2ae35) ^ Math.imul(proto, 0x27d4eb2f);
-    const m = Math.imul(h ^ (h >>> 16), 0x165667b1);
-    return m ^ (m >>> 13);
   }
 
   /**

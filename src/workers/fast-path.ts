@@ -19,8 +19,7 @@ import {
   IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, IPV4_DST, IPV4_SRC, IPV6_DST, IPV6_HLEN, TCP_FLAGS,
 } from '../packet/headers.js';
 import {
-  ACT_ENCAP, ACT_FROM_PF, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, ACT_VIA_NAT, FLOW_DST_NAT, FLOW_SRC_NAT, FlowTable,
-  KEY_MARK_NAT, KEY_WORDS, R_ACT, R_FLAGS, R_GEN, R_OWNER, R_UL, RECORD,
+  ACT_ENCAP, ACT_FROM_PF, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, ACT_VIA_NAT, FLOW_DST_NAT, FLOW_SRC_NAT, flowHash, flowHashV4, KEY_MARK_NAT, KEY_WORDS, R_ACT, R_FLAGS, R_GEN, R_OWNER, R_UL, RECORD,
 } from '../tables/flow-table.js';
 import { VnfType } from '../actors/underlay.js';
 import { PortState } from '../tables/port-table.js';
@@ -111,14 +110,41 @@ export class FastPath {
   private readonly lastVnf = Int32Array.of(0, 0, 0, 0, -1, 0, 0, 0);
   /** Packets of the current burst whose flow another worker owns (counted once per burst). */
   private cross = 0;
+  /**
+   * The packet parseFrame parsed last (S_* words as fields): lookupCur and applyIo read these. Fields
+   * of the object, not words of `found`: V8 forwards a field's store to its loads and needs no
+   * bounds or overflow checks for them (with the words of `found`, 21 checked stores and loads per
+   * packet).
+   */
+  private cKind = K_NONE;
+  private cIp = 0;
+  private cL4 = 0;
+  private cL3end = 0;
+  private cProto = 0;
+  private cVni = 0;
+  private cPorts = 0;
+  private cHash = 0;
+  private cSrc = 0;
+  private cDst = 0;
+  /**
+   * The IPv4 key lookupMemo last looked up in this burst, and its flow (m*; mProto -1: none). Valid
+   * for one burst, like lastVnf.
+   */
+  private mVni = 0;
+  private mPorts = 0;
+  private mProto = -1;
+  private mSrc = 0;
+  private mDst = 0;
+  private mFound = -1;
 
   constructor(private readonly ctx: NodeContext) {}
 
   /** The fast path for one packet: a burst of one. */
   forward(b: PacketBatch, slot: number): number {
     this.lastVnf[V_PORT] = -1;
+    this.mProto = -1;
     if (!this.ctx.fwd.settings.fastPath || !this.parse(b, slot)) return FAST_MISS;
-    this.found[slot * SLOT_WORDS + S_FOUND] = this.lookupSlot(b.dv, slot);
+    this.saveSlot(slot, this.lookupMemo(b.dv));
     return this.applySlot(b, slot);
   }
 
@@ -149,6 +175,7 @@ export class FastPath {
     const rec = flows.rec;
     const st = this.found;
     this.lastVnf[V_PORT] = -1;
+    this.mProto = -1;
 
     // read once: a configuration change is acknowledged by every worker between two bursts
     // before its RPC answers (table-sync.ts), so no burst that started after it sees the old one
@@ -159,16 +186,24 @@ export class FastPath {
     if (flows.live <= FUSED_MAX_FLOWS) {
       // a small table stays in the caches: one loop, nothing kept between passes
       for (let i = 0; i < n; i++) {
-        const found = this.parseFrame(bytes, dv, rxStart[i]!, rxLen[i]!, rxPort[i]!, i) ? this.lookupSlot(dv, i) : -1;
+        const found = this.parseFrame(bytes, dv, rxStart[i]!, rxLen[i]!, rxPort[i]!) ? this.lookupMemo(dv) : -1;
         const v = found < 0 ? FAST_MISS : this.applyIo(io, b, i, found, nt, gen, me, now);
         verdict[i] = v;
         if (v === FAST_DONE) nt++;
+        // the slot path (handOff) reads the slot's words
+        else if (v === FAST_SLOT) this.saveSlot(i, found);
       }
     } else {
       // in passes, each a loop of its own, so that the cache misses of a burst's packets overlap
       // (at 100,000 flows every bucket and record line misses): parse and hash; read the bucket
       // lines; look the keys up and read each hit's first record line; apply
-      for (let i = 0; i < n; i++) this.parseFrame(bytes, dv, rxStart[i]!, rxLen[i]!, rxPort[i]!, i);
+      for (let i = 0; i < n; i++) {
+        if (this.parseFrame(bytes, dv, rxStart[i]!, rxLen[i]!, rxPort[i]!)) {
+          this.hashCur(dv);
+          this.saveSlot(i, -1);
+        }
+        else st[i * SLOT_WORDS + S_KIND] = K_NONE;
+      }
       let ahead = 0;
       for (let i = 0; i < n; i++) {
         const o = i * SLOT_WORDS;
@@ -176,13 +211,18 @@ export class FastPath {
       }
       for (let i = 0; i < n; i++) {
         const o = i * SLOT_WORDS;
-        const found = st[o + S_KIND] === K_NONE ? -1 : this.lookupSlot(dv, i);
+        let found = -1;
+        if (st[o + S_KIND] !== K_NONE) {
+          this.restoreSlot(i);
+          found = this.lookupCur(dv);
+        }
         st[o + S_FOUND] = found;
         if (found >= 0) ahead ^= rec[(found >>> 1) * RECORD]!;
       }
       this.readAhead = ahead;
       for (let i = 0; i < n; i++) {
         const found = st[i * SLOT_WORDS + S_FOUND]!;
+        if (found >= 0) this.restoreSlot(i);
         const v = found < 0 ? FAST_MISS : this.applyIo(io, b, i, found, nt, gen, me, now);
         verdict[i] = v;
         if (v === FAST_DONE) nt++;
@@ -196,15 +236,13 @@ export class FastPath {
   }
 
   /**
-   * burstIo's last step for rx slot i, whose flow burstIo found (flow << 1 | direction): with a
+   * burstIo's last step for rx slot i, parsed last (the c* fields), whose flow burstIo found (flow << 1 | direction): with a
    * current decision the fast path applies in place, the packet is rewritten and gets tx
    * descriptor nt (FAST_DONE); other current decisions are FAST_SLOT, the rest FAST_MISS.
    */
   private applyIo(io: IoArea, b: PacketBatch, i: number, found: number, nt: number, gen: number, me: number, now: number): number {
     const rec = this.ctx.fwd.flows.rec;
-    const o = i * SLOT_WORDS;
-    const st = this.found;
-    const kind = st[o + S_KIND]!;
+    const kind = this.cKind;
     const dir = found & 1;
     const base = (found >>> 1) * RECORD;
     if (!decided(rec, base, dir, gen, kind)) return FAST_MISS;
@@ -217,10 +255,10 @@ export class FastPath {
     const bytes = b.bytes;
     const dv = b.dv;
     const ports = this.ctx.ports;
-    const ip = st[o + S_IP]!;
-    const l4 = st[o + S_L4]!;
-    const l3end = st[o + S_L3END]!;
-    const proto = st[o + S_PROTO]! & 0xff;
+    const ip = this.cIp;
+    const l4 = this.cL4;
+    const l3end = this.cL3end;
+    const proto = this.cProto & 0xff;
     if (rec[base + R_OWNER] !== me) this.cross++;
     touchRecord(rec, base, dir, now, proto === IPPROTO_TCP ? bytes[l4 + TCP_FLAGS]! : -1);
     const v6 = (kind & K_V6) !== 0;
@@ -293,19 +331,17 @@ export class FastPath {
   /**
    * Parses a slot: is the packet a candidate (IPv4/IPv6 TCP, UDP or ICMP from an active
    * VM port, or tunnelled to one of our VNF addresses on an uplink, no options, no fragments, not
-   * DHCP or neighbour discovery), and its key's hash. Records what it found in `found`.
+   * DHCP or neighbour discovery), and its key's words (not its hash: hashCur). Records what it
+   * found in the c* fields.
    */
   private parse(b: PacketBatch, slot: number): boolean {
-    return this.parseFrame(b.bytes, b.dv, b.start[slot]!, b.len[slot]!, b.inPort[slot]!, slot);
+    return this.parseFrame(b.bytes, b.dv, b.start[slot]!, b.len[slot]!, b.inPort[slot]!);
   }
 
-  /** parse() on a frame of `len` bytes at `s`, received on `port`, for slot `slot`. */
-  private parseFrame(bytes: Uint8Array, dv: DataView, s: number, len: number, port: number, slot: number): boolean {
+  /** parse() on a frame of `len` bytes at `s`, received on `port`, into the c* fields. */
+  private parseFrame(bytes: Uint8Array, dv: DataView, s: number, len: number, port: number): boolean {
     const ctx = this.ctx;
     const ports = ctx.ports;
-    const st = this.found;
-    const o = slot * SLOT_WORDS;
-    st[o + S_KIND] = K_NONE;
     const state = ports.state(port);
     let ip = s + ETH_HLEN;
     let end = s + len;
@@ -385,26 +421,17 @@ export class FastPath {
 
     // the key's protocol word: with the mark of tunnels to a NAT address (KEY_MARK_NAT)
     const keyProto = fromPf ? proto | this.lastVnf[V_MARK]! : proto;
-    let h: number;
-    if (v6) {
-      const k = this.k;
-      writeKey(k, dv, ip, true, keyProto, portsWord, vni);
-      h = FlowTable.hash(k, 0);
-    } else {
-      const src = dv.getInt32(ip + IPV4_SRC);
-      const dst = dv.getInt32(ip + IPV4_DST);
-      st[o + S_SRC] = src;
-      st[o + S_DST] = dst;
-      h = FlowTable.hashV4(vni, portsWord, keyProto, src, dst);
+    if (!v6) {
+      this.cSrc = dv.getInt32(ip + IPV4_SRC);
+      this.cDst = dv.getInt32(ip + IPV4_DST);
     }
-    st[o + S_KIND] = (v6 ? K_V6 : K_V4) | (fromPf ? K_FROM_PF | this.lastVnf[V_KIND]! : 0);
-    st[o + S_IP] = ip;
-    st[o + S_L4] = l4;
-    st[o + S_L3END] = l3end;
-    st[o + S_PROTO] = keyProto;
-    st[o + S_VNI] = vni;
-    st[o + S_PORTS] = portsWord;
-    st[o + S_HASH] = h;
+    this.cKind = (v6 ? K_V6 : K_V4) | (fromPf ? K_FROM_PF | this.lastVnf[V_KIND]! : 0);
+    this.cIp = ip;
+    this.cL4 = l4;
+    this.cL3end = l3end;
+    this.cProto = keyProto;
+    this.cVni = vni;
+    this.cPorts = portsWord;
     return true;
   }
 
@@ -426,19 +453,86 @@ export class FastPath {
     return true;
   }
 
-  /** The flow of a parsed slot: flow << 1 | direction, or -1. */
-  private lookupSlot(dv: DataView, slot: number): number {
+  /** The key hash of the packet parsed last, into cHash. */
+  private hashCur(dv: DataView): void {
+    if ((this.cKind & K_V6) !== 0) {
+      const k = this.k;
+      writeKey(k, dv, this.cIp, true, this.cProto, this.cPorts, this.cVni);
+      this.cHash = flowHash(k, 0);
+    } else {
+      this.cHash = flowHashV4(this.cVni, this.cPorts, this.cProto, this.cSrc, this.cDst);
+    }
+  }
+
+  /**
+   * lookupCur for the packet parsed last without its hash: an IPv4 key equal to the last one looked
+   * up in this burst has its flow (packets of one connection arrive in trains; the table changes
+   * between bursts only for this worker, and a flow another worker removes meanwhile is not reused
+   * before this burst ends, see qsbr.ts), others are hashed and looked up.
+   */
+  private lookupMemo(dv: DataView): number {
+    const v4 = (this.cKind & K_V6) === 0;
+    if (v4 && this.cPorts === this.mPorts && this.cSrc === this.mSrc && this.cDst === this.mDst && this.cVni === this.mVni
+      && this.cProto === this.mProto) return this.mFound;
+    this.hashCur(dv);
+    const found = this.lookupCur(dv);
+    if (v4) {
+      this.mPorts = this.cPorts;
+      this.mSrc = this.cSrc;
+      this.mDst = this.cDst;
+      this.mVni = this.cVni;
+      this.mProto = this.cProto;
+      this.mFound = found;
+    }
+    return found;
+  }
+
+  /** The flow of the packet parsed last (cHash computed): flow << 1 | direction, or -1. */
+  private lookupCur(dv: DataView): number {
     const flows = this.ctx.fwd.flows;
+    if ((this.cKind & K_V6) !== 0) {
+      const k = this.k;
+      writeKey(k, dv, this.cIp, true, this.cProto, this.cPorts, this.cVni);
+      return flows.lookup(k, 0, this.cHash);
+    }
+    return flows.lookupV4(this.cHash, this.cVni, this.cPorts, this.cProto, this.cSrc, this.cDst);
+  }
+
+  /**
+   * Keeps the packet parsed last (the c* fields) and its flow in slot `slot`'s words (the hash as
+   * hashCur last computed it: burstIo's passes hash every packet, its single loop only those
+   * lookupMemo looks up; the slot path reads no hash).
+   */
+  private saveSlot(slot: number, found: number): void {
     const st = this.found;
     const o = slot * SLOT_WORDS;
-    const proto = st[o + S_PROTO]!;
-    const vni = st[o + S_VNI]!;
-    if ((st[o + S_KIND]! & K_V6) !== 0) {
-      const k = this.k;
-      writeKey(k, dv, st[o + S_IP]!, true, proto, st[o + S_PORTS]!, vni);
-      return flows.lookup(k, 0, st[o + S_HASH]!);
-    }
-    return flows.lookupV4(st[o + S_HASH]!, vni, st[o + S_PORTS]!, proto, st[o + S_SRC]!, st[o + S_DST]!);
+    st[o + S_KIND] = this.cKind;
+    st[o + S_IP] = this.cIp;
+    st[o + S_L4] = this.cL4;
+    st[o + S_L3END] = this.cL3end;
+    st[o + S_PROTO] = this.cProto;
+    st[o + S_VNI] = this.cVni;
+    st[o + S_PORTS] = this.cPorts;
+    st[o + S_HASH] = this.cHash;
+    st[o + S_SRC] = this.cSrc;
+    st[o + S_DST] = this.cDst;
+    st[o + S_FOUND] = found;
+  }
+
+  /** The c* fields from slot `slot`'s words (saveSlot). */
+  private restoreSlot(slot: number): void {
+    const st = this.found;
+    const o = slot * SLOT_WORDS;
+    this.cKind = st[o + S_KIND]!;
+    this.cIp = st[o + S_IP]!;
+    this.cL4 = st[o + S_L4]!;
+    this.cL3end = st[o + S_L3END]!;
+    this.cProto = st[o + S_PROTO]!;
+    this.cVni = st[o + S_VNI]!;
+    this.cPorts = st[o + S_PORTS]!;
+    this.cHash = st[o + S_HASH]!;
+    this.cSrc = st[o + S_SRC]!;
+    this.cDst = st[o + S_DST]!;
   }
 
   /**

@@ -1,8 +1,6 @@
 import test from 'ava';
 import { frameOf, loadFrame, makeTestBatch, PF_ENCAP } from '../../src/packet/batch.js';
-import {
-  ACT_ENCAP, ACT_TO_VF, FlowOwner, FlowTable, KEY_WORDS, R_ACT, R_GEN, R_UL, RECORD,
-} from '../../src/tables/flow-table.js';
+import { ACT_ENCAP, ACT_TO_VF, flowHash, FlowOwner, KEY_WORDS, R_ACT, R_GEN, R_UL, RECORD } from '../../src/tables/flow-table.js';
 import { FirewallNode } from '../../src/workers/nodes/firewall.js';
 import { ascii, cat, eth, flowKey4, hex, ip6, ipv4, makeCtx, PORT_MAC, udp, VM_IPV4, VM_MAC } from './frames.js';
 
@@ -15,7 +13,7 @@ function decide(dir: number, flags: number, outPort: number, gen: number, nh = '
   const k = new Int32Array(KEY_WORDS * 2);
   k.set(flowKey4(100, VM_IPV4, '10.100.1.2', 1, 2, 17), 0);
   k.set(flowKey4(100, '10.100.1.2', VM_IPV4, 2, 1, 17), KEY_WORDS);
-  const f = owner.insert(k, 0, FlowTable.hash(k, 0), KEY_WORDS, FlowTable.hash(k, KEY_WORDS), 3, 0);
+  const f = owner.insert(k, 0, flowHash(k, 0), KEY_WORDS, flowHash(k, KEY_WORDS), 3, 0);
   const node = new FirewallNode(ctx);
   const b = makeTestBatch(3);
   loadFrame(b, 2, FRAME, 3);

@@ -1,7 +1,7 @@
 import test from 'ava';
 import {
-  AgingPace, BUCKET_WAYS, CHUNK, FlowOwner, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_STRIDE, KEY_WORDS, R_HASH, R_KEY, R_OWNER,
-  R_PORT, R_SEEN, RECORD, reverseKey,
+  AgingPace, BUCKET_WAYS, CHUNK, flowHash, flowHashV4, FlowOwner, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_STRIDE, KEY_WORDS,
+  R_HASH, R_KEY, R_OWNER, R_PORT, R_SEEN, RECORD, reverseKey,
 } from '../../src/tables/flow-table.js';
 import { fmix32 } from '../../src/tables/lpm-core.js';
 import { Qsbr } from '../../src/tables/qsbr.js';
@@ -36,12 +36,12 @@ function key6(vni: number, src: string, dst: string, sport: number, dport: numbe
 }
 
 function insert(o: FlowOwner, k: Int32Array, port = 3, now = 10): number {
-  return o.insert(k, 0, FlowTable.hash(k, 0), KEY_WORDS, FlowTable.hash(k, KEY_WORDS), port, now);
+  return o.insert(k, 0, flowHash(k, 0), KEY_WORDS, flowHash(k, KEY_WORDS), port, now);
 }
 
 /** flow << 1 | dir of the key at k[off..], or -1. */
 function find(t: FlowTable, k: Int32Array, off = 0): number {
-  return t.lookup(k, off, FlowTable.hash(k, off));
+  return t.lookup(k, off, flowHash(k, off));
 }
 
 test('a flow is found by its key in direction 0 and by the reverse key in direction 1, IPv4 and IPv6', (t) => {
@@ -57,8 +57,8 @@ test('a flow is found by its key in direction 0 and by the reverse key in direct
     t.is(table.rec[base + R_OWNER], 5);
     t.is(table.rec[base + R_PORT], 7);
     t.is(table.rec[base + R_SEEN], 42);
-    t.is(table.rec[base + R_HASH], FlowTable.hash(k, 0));
-    t.is(table.rec[base + R_HASH + 1], FlowTable.hash(k, KEY_WORDS));
+    t.is(table.rec[base + R_HASH], flowHash(k, 0));
+    t.is(table.rec[base + R_HASH + 1], flowHash(k, KEY_WORDS));
     const copy = new Int32Array(KEY_WORDS * 2);
     table.copyKey(f, 0, copy, 0);
     table.copyKey(f, 1, copy, KEY_WORDS);
@@ -149,7 +149,7 @@ test('a flow whose two buckets are both full is refused with -2 and its record i
   while (((h & table.bucketMask) === (fmix32(h ^ 0x5bd1e995) & table.bucketMask))) h++;
   const ins = (i: number): number => {
     const k = key4(1, '10.0.0.1', '10.0.0.2', i, 80);
-    return o.insert(k, 0, h, KEY_WORDS, FlowTable.hash(k, KEY_WORDS), 3, 0);
+    return o.insert(k, 0, h, KEY_WORDS, flowHash(k, KEY_WORDS), 3, 0);
   };
   const ok = Array.from({ length: 2 * BUCKET_WAYS }, (_, i) => ins(i));
   t.true(ok.every((f) => f >= 0));
@@ -171,11 +171,11 @@ test('a flow whose reply key cannot be indexed is refused whole: neither directi
   // fill both buckets of reply hash h with other flows' original keys
   for (let i = 0; i < 2 * BUCKET_WAYS; i++) {
     const k = key4(1, '10.0.0.1', '10.0.0.2', i, 80);
-    t.true(o.insert(k, 0, h, KEY_WORDS, FlowTable.hash(k, KEY_WORDS), 3, 0) >= 0);
+    t.true(o.insert(k, 0, h, KEY_WORDS, flowHash(k, KEY_WORDS), 3, 0) >= 0);
   }
   const live = table.live;
   const k = key4(2, '10.0.0.1', '10.0.0.2', 1, 80);
-  t.is(o.insert(k, 0, FlowTable.hash(k, 0), KEY_WORDS, h, 3, 0), -2);
+  t.is(o.insert(k, 0, flowHash(k, 0), KEY_WORDS, h, 3, 0), -2);
   t.is(find(table, k, 0), -1, 'the original key was unpublished again');
   t.is(table.live, live);
   t.is(o.ownedCount, live);
@@ -273,7 +273,7 @@ test('rekeyReply replaces the reply key: the old one is gone, the new one finds 
   const k = key4(1, '10.0.0.1', '45.0.0.1', 1234, 80);
   const f = insert(o, k);
   const nk = key4(1, '10.0.0.1', '10.0.0.9', 1234, 80);   // reply now from 10.0.0.9
-  t.true(o.rekeyReply(f, nk, KEY_WORDS, FlowTable.hash(nk, KEY_WORDS)));
+  t.true(o.rekeyReply(f, nk, KEY_WORDS, flowHash(nk, KEY_WORDS)));
   t.is(find(table, k, KEY_WORDS), -1);
   t.is(find(table, nk, KEY_WORDS), (f << 1) | 1);
   t.is(find(table, k, 0), f << 1, 'the original direction is unchanged');
@@ -339,8 +339,8 @@ test('hashV4 and lookupV4 (the fast path\'s word forms) agree with hash and look
   let found = 0;
   for (const k of keys) {
     for (const off of [0, KEY_WORDS]) {
-      const h = FlowTable.hash(k, off);
-      t.is(FlowTable.hashV4(k[off + K_VNI]!, k[off + K_PORTS]!, k[off + K_PROTO]!, k[off + K_SRC]!, k[off + K_DST]!), h);
+      const h = flowHash(k, off);
+      t.is(flowHashV4(k[off + K_VNI]!, k[off + K_PORTS]!, k[off + K_PROTO]!, k[off + K_SRC]!, k[off + K_DST]!), h);
       const want = table.lookup(k, off, h);
       t.is(table.lookupV4(h, k[off + K_VNI]!, k[off + K_PORTS]!, k[off + K_PROTO]!, k[off + K_SRC]!, k[off + K_DST]!), want);
       if (want >= 0) found++;
@@ -349,12 +349,12 @@ test('hashV4 and lookupV4 (the fast path\'s word forms) agree with hash and look
   t.true(found >= 1000, `most keys indexed (${found})`);
   // a key that differs in one word only is not found
   const k = keys[0]!;
-  const h = FlowTable.hash(k, 0);
+  const h = flowHash(k, 0);
   t.is(table.lookupV4(h, k[K_VNI]! + 1, k[K_PORTS]!, k[K_PROTO]!, k[K_SRC]!, k[K_DST]!), -1);
   // an IPv6 key whose first address words equal an IPv4 key's is not taken for it
   const k6 = key6(100, '2000::1', '2000::2', 1, 2);
   insert(o, k6);
-  t.is(table.lookupV4(FlowTable.hashV4(k6[K_VNI]!, k6[K_PORTS]!, 17, k6[K_SRC]!, k6[K_DST]!), k6[K_VNI]!, k6[K_PORTS]!, 17, k6[K_SRC]!, k6[K_DST]!), -1);
+  t.is(table.lookupV4(flowHashV4(k6[K_VNI]!, k6[K_PORTS]!, 17, k6[K_SRC]!, k6[K_DST]!), k6[K_VNI]!, k6[K_PORTS]!, 17, k6[K_SRC]!, k6[K_DST]!), -1);
 });
 
 test('AgingPace: every owned flow is checked about once per period, whatever the loop rate', (t) => {

@@ -6,7 +6,7 @@
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import test, { type ExecutionContext } from 'ava';
-import { FlowTable, KEY_WORDS, R_OWNER, RECORD, reverseKey } from '../../src/tables/flow-table.js';
+import { flowHash, FlowTable, KEY_WORDS, R_OWNER, RECORD, reverseKey } from '../../src/tables/flow-table.js';
 import { PortTable } from '../../src/tables/port-table.js';
 import { createForwardingBuffers, FS_CREATED, FS_CROSS_WORKER, FS_DUPLICATE, type ForwardingBuffers } from '../../src/workers/node-context.js';
 import type { FlowCommand, FlowWorkerData } from './fixtures/flow-worker.js';
@@ -88,8 +88,8 @@ test.serial('requests on one worker and replies on another, at the same time, ne
     for (let i = 0; i < count; i++) {
       k.set(requestKey(vni, i), 0);
       reverseKey(k, 0, k, KEY_WORDS);
-      const fwd = table.lookup(k, 0, FlowTable.hash(k, 0));
-      const rev = table.lookup(k, KEY_WORDS, FlowTable.hash(k, KEY_WORDS));
+      const fwd = table.lookup(k, 0, flowHash(k, 0));
+      const rev = table.lookup(k, KEY_WORDS, flowHash(k, KEY_WORDS));
       if (fwd < 0 || rev !== (fwd | 1) || (fwd & 1) !== 0) missing++;
       else if (table.rec[(fwd >>> 1) * RECORD + R_OWNER] !== owner) wrongOwner++;
       flows.add(fwd >>> 1);
@@ -120,8 +120,8 @@ test.serial('first packets of a connection from both sides on two workers at onc
   for (let i = 0; i < N; i++) {
     k.set(requestKey(100, i), 0);
     reverseKey(k, 0, k, KEY_WORDS);
-    const h = FlowTable.hash(k, 0);
-    const rh = FlowTable.hash(k, KEY_WORDS);
+    const h = flowHash(k, 0);
+    const rh = flowHash(k, KEY_WORDS);
     const fwd = table.lookup(k, 0, h);
     const rev = table.lookup(k, KEY_WORDS, rh);
     if (fwd < 0 || rev < 0 || (fwd >>> 1) !== (rev >>> 1) || (fwd & 1) === (rev & 1)) split++;

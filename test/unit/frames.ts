@@ -5,7 +5,7 @@
  */
 import { loadFrame, makeTestBatch, type PacketBatch } from '../../src/packet/batch.js';
 import { DropReason } from '../../src/packet/drop-reasons.js';
-import { FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_WORDS } from '../../src/tables/flow-table.js';
+import { flowHash, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_WORDS } from '../../src/tables/flow-table.js';
 import type { GraphNode } from '../../src/workers/graph.js';
 import {
   createForwardingBuffers, DEFAULT_FORWARDING, type ForwardingSettings, type NodeContext, type NodeSettings, openForwarding,
@@ -472,5 +472,5 @@ export function flowKey4(vni: number, src: string, dst: string, sport: number, d
 
 /** flow << 1 | direction of a key in the context's flow table, or -1. */
 export function findFlow(ctx: NodeContext, k: Int32Array): number {
-  return ctx.fwd.flows.lookup(k, 0, FlowTable.hash(k, 0));
+  return ctx.fwd.flows.lookup(k, 0, flowHash(k, 0));
 }

@@ -11,9 +11,7 @@ import {
   IPV6_DST, IPV6_HLEN, IPV6_NEXT, IPV6_SRC, TCP_FLAGS, UDP_DPORT, UDP_HLEN, UDP_SPORT,
 } from '../../packet/headers.js';
 import {
-  ACT_ENCAP, ACT_FROM_PF, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, ACT_VIA_NAT, FLOW_DST_NAT, FLOW_DUP_SETTLED,
-  FLOW_SRC_NAT, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_MARK_NAT, KEY_WORDS, R_ACT, R_FLAGS, R_GEN, R_OWNER, R_SEEN, R_STATE,
-  R_UL, RECORD, reverseKey, TcpState,
+  ACT_ENCAP, ACT_FROM_PF, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, ACT_VIA_NAT, FLOW_DST_NAT, FLOW_DUP_SETTLED, FLOW_SRC_NAT, flowHash, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_MARK_NAT, KEY_WORDS, R_ACT, R_FLAGS, R_GEN, R_OWNER, R_SEEN, R_STATE, R_UL, RECORD, reverseKey, TcpState,
 } from '../../tables/flow-table.js';
 import { VnfType } from '../../actors/underlay.js';
 import { drop, GraphNode, TX_EDGE } from '../graph.js';
@@ -100,7 +98,7 @@ export class ConntrackNode extends GraphNode {
     const mark = (b.flags[slot]! & PF_DECAPPED) !== 0 && b.vnfType[slot] === VnfType.NAT ? KEY_MARK_NAT : 0;
     writeKey(k, dv, s + ETH_HLEN, v6, proto | mark, ports, b.vni[slot]!);
     const flows = this.flows;
-    const h = FlowTable.hash(k, 0);
+    const h = flowHash(k, 0);
     // an ICMP error belongs to the flow of the packet it quotes (upstream dp_build_icmp_flow_key):
     // it travels as that flow's packet the other way, NAT undone in the quoted packet too
     const quoted = proto === IPPROTO_ICMP && !v6 ? quotedPacket(dv, at, avail) : -1;
@@ -109,7 +107,7 @@ export class ConntrackNode extends GraphNode {
     let dir: number;
     if (found < 0) {
       reverseKey(k, 0, k, KEY_WORDS);
-      const rh = FlowTable.hash(k, KEY_WORDS);
+      const rh = flowHash(k, KEY_WORDS);
       // the VM port the flow belongs to: where it came from, or (decapsulated) where it goes
       const port = (b.flags[slot]! & PF_DECAPPED) !== 0 ? b.outPort[slot]! : b.inPort[slot]!;
       f = fwd.owner.insert(k, 0, h, KEY_WORDS, rh, port, fwd.clock.now);
@@ -165,7 +163,7 @@ export class ConntrackNode extends GraphNode {
       k[o + K_SRC + i] = 0;
       k[o + K_DST + i] = 0;
     }
-    const found = this.flows.lookup(k, o, FlowTable.hash(k, o));
+    const found = this.flows.lookup(k, o, flowHash(k, o));
     return found >= 0 ? found : this.flows.lookup(k, 0, h);
   }
 }

@@ -8,7 +8,7 @@ import { PF_IPV6 } from '../../packet/batch.js';
 import { ETH_HLEN, IPPROTO_ICMP, IPV4_DST, IPV4_SRC } from '../../packet/headers.js';
 import { quotedPacket, rewriteIpv4, rewriteL4Port, rewriteQuoted } from '../../packet/nat.js';
 import {
-  FLOW_DST_NAT, FLOW_NAT_PORT, FLOW_SRC_NAT, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, KEY_STRIDE, R_FLAGS, R_KEY, RECORD,
+  FLOW_DST_NAT, FLOW_NAT_PORT, FLOW_SRC_NAT, flowHash, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, KEY_STRIDE, R_FLAGS, R_KEY, RECORD,
 } from '../../tables/flow-table.js';
 import { FS_TABLE_FULL, type Forwarding } from '../node-context.js';
 
@@ -95,7 +95,7 @@ export function natFlow(fwd: Forwarding, f: number, flag: number, keyWord: numbe
   flows.copyKey(f, 1, k, 0);
   k[keyWord] = addr | 0;
   k[K_PROTO] = k[K_PROTO]! | mark;
-  if (fwd.owner.rekeyReply(f, k, 0, FlowTable.hash(k, 0))) return true;
+  if (fwd.owner.rekeyReply(f, k, 0, flowHash(k, 0))) return true;
   fwd.stats[FS_TABLE_FULL] = fwd.stats[FS_TABLE_FULL]! + 1;
   return false;
 }

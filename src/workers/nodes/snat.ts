@@ -13,8 +13,7 @@ import {
 import { isNat64, nat64Out } from '../../packet/nat64.js';
 import { upstreamPortmapHash, upstreamPortmapHash6 } from '../../packet/upstream-hash.js';
 import {
-  FLOW_DECIDED, FLOW_DST_NAT, FLOW_NAT64, FLOW_NAT_PORT, FLOW_SRC_NAT, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_MARK_NAT,
-  KEY_STRIDE, KEY_WORDS, R_FLAGS, R_KEY, R_NATPORT, RECORD,
+  FLOW_DECIDED, FLOW_DST_NAT, FLOW_NAT64, FLOW_NAT_PORT, FLOW_SRC_NAT, flowHash, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_MARK_NAT, KEY_STRIDE, KEY_WORDS, R_FLAGS, R_KEY, R_NATPORT, RECORD,
 } from '../../tables/flow-table.js';
 import { DropReason } from '../../packet/drop-reasons.js';
 import { drop, GraphNode } from '../graph.js';
@@ -170,11 +169,11 @@ export class SnatNode extends GraphNode {
     for (let p = 0; p < n; p++) {
       const cand = min + (((start + p) >>> 0) % n);
       k[K_PORTS] = high === -1 ? (cand << 16) | cand : high | cand;
-      const h = FlowTable.hash(k, 0);
+      const h = flowHash(k, 0);
       if (flows.lookup(k, 0, h) >= 0) continue;
       if (!fwd.owner.rekeyReply(f, k, 0, h)) {
         fwd.stats[FS_TABLE_FULL] = fwd.stats[FS_TABLE_FULL]! + 1;
-        fwd.owner.rekeyReply(f, k, KEY_WORDS, FlowTable.hash(k, KEY_WORDS));
+        fwd.owner.rekeyReply(f, k, KEY_WORDS, flowHash(k, KEY_WORDS));
         return -2;
       }
       if (flows.lookupOther(k, 0, h, f) >= 0) {
@@ -184,7 +183,7 @@ export class SnatNode extends GraphNode {
       }
       return cand;
     }
-    fwd.owner.rekeyReply(f, k, KEY_WORDS, FlowTable.hash(k, KEY_WORDS));
+    fwd.owner.rekeyReply(f, k, KEY_WORDS, flowHash(k, KEY_WORDS));
     return -1;
   }
 }
