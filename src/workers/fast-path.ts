@@ -139,7 +139,11 @@ export class FastPath {
   private mDst = 0;
   private mFound = -1;
 
-  constructor(private readonly ctx: NodeContext) {}
+  /**
+   * fusedMaxFlows: burstIo's single loop up to this many live flows, its passes above (tests run
+   * both ways on the same bursts).
+   */
+  constructor(private readonly ctx: NodeContext, private readonly fusedMaxFlows = FUSED_MAX_FLOWS) {}
 
   /** The fast path for one packet: a burst of one. */
   forward(b: PacketBatch, slot: number): number {
@@ -185,7 +189,7 @@ export class FastPath {
     const me = fwd.owner.worker;
     const now = fwd.clock.now;
     let nt = 0;
-    if (flows.live <= FUSED_MAX_FLOWS) {
+    if (flows.live <= this.fusedMaxFlows) {
       // a small table stays in the caches: one loop, nothing kept between passes
       for (let i = 0; i < n; i++) {
         const found = this.parseFrame(bytes, dv, rxStart[i]!, rxLen[i]!, rxPort[i]!) ? this.lookupMemo(dv) : -1;
