@@ -6,7 +6,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import type { ServiceOptions } from '../config/options.js';
+import { parseVirtsvc, type ServiceOptions } from '../config/options.js';
 import { type Dpdk, loadShim, shimPath } from '../ffi/dpdk.js';
 import { counterWords } from '../workers/graph.js';
 import { graphNodeNames } from '../workers/build-graph.js';
@@ -26,6 +26,8 @@ import { LbTable } from '../tables/lb-table.js';
 import { NatTable } from '../tables/nat-table.js';
 import { Qsbr } from '../tables/qsbr.js';
 import { VnfTable } from '../tables/vnf-table.js';
+import { type VirtsvcDef, VirtsvcTable } from '../tables/virtsvc-table.js';
+import { IPPROTO_TCP, IPPROTO_UDP } from '../packet/headers.js';
 import { FS_WORDS, type ForwardingSettings } from '../workers/node-context.js';
 import type { RegistryChange } from './registry-changes.js';
 import { loggerFor } from './logging.js';
@@ -81,6 +83,8 @@ export class Dataplane implements DataplaneApi {
   readonly nat = NatTable.create();
   /** Load balancers and their Maglev tables. */
   readonly lb = LbTable.create();
+  /** Virtual services (fixed by the command line) and their ports in use. */
+  readonly virtsvc: VirtsvcTable;
   /** Grace periods of the shared tables (workers are its readers). */
   readonly qsbr = Qsbr.create(MAX_WORKERS);
   /** Applies registry changes to every table the workers read. */
@@ -112,6 +116,7 @@ export class Dataplane implements DataplaneApi {
     this.hostIpv6 = parseIpv6(opts.ipv6) ?? new Uint8Array(16);
     this.routes = new RouteSync(Lpm4Table.create({}, this.qsbr), Lpm6Table.create({}, this.qsbr), this.log);
     this.flows = FlowTable.create(opts.flowTableSize);
+    this.virtsvc = VirtsvcTable.create(virtsvcDefs(opts), this.hostIpv6);
     const { v4, v6 } = this.routes;
     this.tableLimits = {
       vnfs: this.vnf.maxEntries,
@@ -241,7 +246,8 @@ export class Dataplane implements DataplaneApi {
       periodic: queue === 0 && this.periodicPackets,
       portTable: this.portTable.sab,
       counters, stats, channel, settings,
-      forwarding: { routes4: this.routes.v4.sab, routes6: this.routes.v6.sab, vnf: this.vnf.sab, flows: this.flows.sab, nat: this.nat.sab, lb: this.lb.sab },
+      forwarding: { routes4: this.routes.v4.sab, routes6: this.routes.v6.sab, vnf: this.vnf.sab, flows: this.flows.sab, nat: this.nat.sab, lb: this.lb.sab,
+        virtsvc: this.virtsvc.sab },
       forwardingSettings: fwd,
       qsbr: this.qsbr.sab,
       flowStats,
@@ -329,4 +335,22 @@ export function nodeSettings(o: ServiceOptions): NodeSettings {
 
 export function macText(mac: Uint8Array): string {
   return Array.from(mac, (x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+/**
+ * The services of the command line in a fixed order: the UDP ones, then the TCP ones, each in the
+ * order given (upstream numbers them in the order given, both kinds together; the number only
+ * shows in the underlay address, which stays in the host's prefix either way).
+ */
+export function virtsvcDefs(opts: Pick<ServiceOptions, 'udpVirtsvc' | 'tcpVirtsvc'>): VirtsvcDef[] {
+  const defs: VirtsvcDef[] = [];
+  for (const [proto, specs] of [[IPPROTO_UDP, opts.udpVirtsvc], [IPPROTO_TCP, opts.tcpVirtsvc]] as const) {
+    for (const spec of specs) {
+      const s = parseVirtsvc(spec);
+      defs.push({
+        proto, virtualIp: parseIpv4(s.virtualIp)!, virtualPort: s.virtualPort, serviceIp: parseIpv6(s.serviceIp)!, servicePort: s.servicePort,
+      });
+    }
+  }
+  return defs;
 }

@@ -129,7 +129,7 @@ export function buildRegistry(dp: Dataplane, sources: () => TelemetrySources, ca
     },
   });
   new Gauge({
-    name: 'dps_virtsvc_used_ports_count', help: 'Ports in use per virtual service (not forwarded yet: 0)',
+    name: 'dps_virtsvc_used_ports_count', help: 'Ports in use per virtual service',
     labelNames: ['address'], registers: [registry],
     collect() {
       this.reset();

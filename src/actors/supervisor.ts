@@ -50,7 +50,7 @@ export async function startSupervisor(opts: ServiceOptions, ealArgs: string[]): 
     throw err;
   }
   // upstream's /dp_service/... commands on DPDK's telemetry socket
-  const sources = serviceSources(dataplane, opts, () => control.registry.usage());
+  const sources = serviceSources(dataplane, () => control.registry.usage());
   const telemetry = new Telemetry(dataplane.dpdk, sources, root);
   telemetry.start();
   // the forwarding tables follow every committed registry change before its RPC answers, and so

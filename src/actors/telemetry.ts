@@ -17,10 +17,9 @@
  *
  * Where dpservice-ts has nothing to count, the number says so: per-node cycles are not measured
  * (cycle_count is 0), graph queues never grow (realloc_count 0), there is no NAT portmap table
- * (capacity 0; see tableUsage), virtual services are not forwarded yet (0 used ports).
+ * (capacity 0; see tableUsage).
  */
 import type { Logger } from 'pino';
-import { parseVirtsvc, type ServiceOptions } from '../config/options.js';
 import type { Dpdk } from '../ffi/dpdk.js';
 import type { Dataplane } from './dataplane.js';
 import { loggerFor } from './logging.js';
@@ -28,6 +27,7 @@ import { graphCounters } from './metrics.js';
 import type { RegistryUsage } from './registry.js';
 import { LB_MAX } from './registry-lb.js';
 import { SNAT_TABLE_CAPACITY } from './registry-nat.js';
+import { VIRTSVC_PORTS, type VirtsvcTable } from '../tables/virtsvc-table.js';
 
 /** Graph nodes per block of /dp_service/graph/* (DPDK telemetry's dictionary limit). */
 export const GRAPH_BLOCK = 256;
@@ -47,8 +47,8 @@ export interface TelemetrySources {
   vnf: { capacity: number };
   /** NAT ports the flows of a VM port hold. */
   natUsedPorts: (port: number) => number;
-  udpVirtsvc: readonly string[];
-  tcpVirtsvc: readonly string[];
+  /** Virtual services and their ports in use. */
+  virtsvc: VirtsvcTable;
 }
 
 /** A key as the shim's snapshot lines carry it (no tab or newline). */
@@ -86,6 +86,8 @@ export function tableUsage(src: TelemetrySources): [string, number, number][] {
     ['vni_table', src.vnis.capacity, u.vnis],
     ['vnf_table', src.vnf.capacity, u.vnf],
     ['reverse_vnf_table', src.vnf.capacity, u.vnf],
+    // upstream's connection table of each virtual service; here its connections are flows
+    ...Array.from({ length: src.virtsvc.count }, (_, i): [string, number, number] => [`virtsvc_table_${i}`, VIRTSVC_PORTS, src.virtsvc.usedPorts(i)]),
   ];
 }
 
@@ -96,14 +98,7 @@ export function tableSnapshot(src: TelemetrySources): string {
 
 /** Virtual services as upstream names them: [PROTOCOL:ip:port, ports in use]. */
 export function virtsvcUsage(src: TelemetrySources): [string, number][] {
-  const out: [string, number][] = [];
-  for (const [proto, specs] of [['UDP', src.udpVirtsvc], ['TCP', src.tcpVirtsvc]] as const) {
-    for (const spec of specs) {
-      const s = parseVirtsvc(spec);
-      out.push([`${proto}:${s.virtualIp}:${s.virtualPort}`, 0]);
-    }
-  }
-  return out;
+  return Array.from({ length: src.virtsvc.count }, (_, i) => [src.virtsvc.name(i), src.virtsvc.usedPorts(i)]);
 }
 
 /** The snapshot of /dp_service/firewall/rule_count. */
@@ -204,7 +199,7 @@ export class Telemetry {
 }
 
 /** The sources of a running service. */
-export function serviceSources(dp: Dataplane, opts: ServiceOptions, usage: () => RegistryUsage): () => TelemetrySources {
+export function serviceSources(dp: Dataplane, usage: () => RegistryUsage): () => TelemetrySources {
   return () => ({
     graph: graphCounters(dp),
     usage: usage(),
@@ -213,7 +208,6 @@ export function serviceSources(dp: Dataplane, opts: ServiceOptions, usage: () =>
     vnis: { capacity: dp.routes.v4.maxVnis },
     vnf: { capacity: dp.vnf.maxEntries },
     natUsedPorts: (port) => dp.nat.usedPorts(port),
-    udpVirtsvc: opts.udpVirtsvc,
-    tcpVirtsvc: opts.tcpVirtsvc,
+    virtsvc: dp.virtsvc,
   });
 }

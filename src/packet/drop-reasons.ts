@@ -30,6 +30,8 @@ export const DropReason = {
   NAT_PORTS_FULL: 24,    // network NAT: every port of the interface's range is in use toward this remote end
   NAT_NO_FLOW: 25,       // to a NAT address, no flow of ours and no neighbour's port (upstream: premature DNAT)
   LB_NO_TARGET: 26,      // to a load balancer: a port or protocol it does not balance, no target, or it went away
+  VIRTSVC_PORTS_FULL: 27, // a virtual service has all of its 64,512 ports in use (upstream: "Out of virtsvc ports")
+  VIRTSVC_NO_CONN: 28,   // from a virtual service's address and port, to no connection of ours
 } as const;
 
 export type DropReasonCode = (typeof DropReason)[keyof typeof DropReason];

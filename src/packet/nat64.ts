@@ -29,6 +29,65 @@ export function isNat64(dv: DataView, at: number): boolean {
 }
 
 /**
+ * Replaces the IPv6 header of `slot` (no extension headers) by an IPv4 header of protocol `proto`
+ * from `src` to `dst`: TOS `tos`, identification `id`, no fragment bits, TTL the hop limit, its
+ * checksum. The L4 header stays where it is; the Ethernet addresses move up by the 20 bytes the
+ * header shrinks. Read what else the IPv6 header says first: the IPv4 header overwrites its
+ * destination. Returns the IPv4 header's offset (the L4 header follows it).
+ */
+export function ipv6ToIpv4Header(b: PacketBatch, slot: number, proto: number, tos: number, id: number, src: number, dst: number): number {
+  const dv = b.dv;
+  const bytes = b.bytes;
+  const s = b.start[slot]!;
+  const ip6 = s + ETH_HLEN;
+  const plen = dv.getUint16(ip6 + 4);
+  const hop = bytes[ip6 + 7]!;
+  const ns = s + GROWTH;
+  bytes.copyWithin(ns, s, s + 12);
+  dv.setUint16(ns + ETH_TYPE, ETHERTYPE_IPV4);
+  const ip4 = ns + ETH_HLEN;
+  dv.setUint32(ip4, 0x45000000 | (tos << 16) | (plen + IPV4_HLEN));
+  dv.setUint32(ip4 + 4, (id & 0xffff) << 16);
+  dv.setUint32(ip4 + 8, (hop << 24) | (proto << 16));
+  dv.setUint32(ip4 + 12, src >>> 0);
+  dv.setUint32(ip4 + 16, dst >>> 0);
+  setIpv4HeaderChecksum(bytes, ip4);
+  b.start[slot] = ns;
+  b.len[slot] = ETH_HLEN + IPV4_HLEN + plen;
+  b.l4[slot] = ETH_HLEN + IPV4_HLEN;
+  b.proto[slot] = proto;
+  b.flags[slot] = b.flags[slot]! & ~PF_IPV6;
+  return ip4;
+}
+
+/**
+ * Replaces the IPv4 header (20 bytes, no options) of `slot` by an IPv6 header without its
+ * addresses: `vtcFlow` (version, traffic class, flow label), next header `next`, hop limit the TTL.
+ * The caller writes the addresses (read what the IPv4 header says first: they overwrite it).
+ * Returns the IPv6 header's offset, or -1 (nothing changed) without 20 bytes of headroom.
+ */
+export function ipv4ToIpv6Header(b: PacketBatch, slot: number, vtcFlow: number, next: number): number {
+  const dv = b.dv;
+  const bytes = b.bytes;
+  const s = b.start[slot]!;
+  const ip4 = s + ETH_HLEN;
+  const plen = dv.getUint16(ip4 + 2) - IPV4_HLEN;
+  const ttl = bytes[ip4 + 8]!;
+  if (!b.prepend(slot, GROWTH)) return -1;
+  const ns = s - GROWTH;
+  bytes.copyWithin(ns, s, s + 12);
+  dv.setUint16(ns + ETH_TYPE, ETHERTYPE_IPV6);
+  const ip6 = ns + ETH_HLEN;
+  dv.setUint32(ip6, vtcFlow);
+  dv.setUint32(ip6 + 4, (plen << 16) | (next << 8) | ttl);
+  b.len[slot] = ETH_HLEN + IPV6_HLEN + plen;
+  b.l4[slot] = ETH_HLEN + IPV6_HLEN;
+  b.proto[slot] = next;
+  b.flags[slot] = b.flags[slot]! | PF_IPV6;
+  return ip6;
+}
+
+/**
  * Translates the IPv6 packet of `slot` to IPv4 from `src`:`port` (ICMP: identifier `port`) to the
  * IPv4 address embedded in its destination. False (nothing changed) for what cannot be translated:
  * ICMPv6 other than echo, another next header.
@@ -36,8 +95,7 @@ export function isNat64(dv: DataView, at: number): boolean {
 export function nat64Out(b: PacketBatch, slot: number, src: number, port: number): boolean {
   const dv = b.dv;
   const bytes = b.bytes;
-  const s = b.start[slot]!;
-  const ip6 = s + ETH_HLEN;
+  const ip6 = b.start[slot]! + ETH_HLEN;
   const next = bytes[ip6 + 6]!;
   const l4 = ip6 + IPV6_HLEN;
   const plen = dv.getUint16(ip6 + 4);
@@ -48,20 +106,8 @@ export function nat64Out(b: PacketBatch, slot: number, src: number, port: number
     return false;
   }
   const tos = (dv.getUint32(ip6) >>> 20) & 0xff;
-  const hop = bytes[ip6 + 7]!;
-  const dst = dv.getUint32(ip6 + 36);
-  // the Ethernet addresses move up to just before the IPv4 header
-  const ns = s + GROWTH;
-  bytes.copyWithin(ns, s, s + 12);
-  dv.setUint16(ns + ETH_TYPE, ETHERTYPE_IPV4);
-  const ip4 = ns + ETH_HLEN;
   const proto = next === IPPROTO_ICMPV6 ? IPPROTO_ICMP : next;
-  dv.setUint32(ip4, 0x45000000 | (tos << 16) | (plen + IPV4_HLEN));
-  dv.setUint32(ip4 + 4, 0);
-  dv.setUint32(ip4 + 8, (hop << 24) | (proto << 16));
-  dv.setUint32(ip4 + 12, src >>> 0);
-  dv.setUint32(ip4 + 16, dst);
-  setIpv4HeaderChecksum(bytes, ip4);
+  const ip4 = ipv6ToIpv4Header(b, slot, proto, tos, 0, src, dv.getUint32(ip6 + 36));
   if (proto === IPPROTO_ICMP) {
     bytes[l4] = bytes[l4] === ICMPV6_ECHO_REQUEST ? ICMP_ECHO_REQUEST : ICMP_ECHO_REPLY;
     bytes[l4 + 1] = 0;
@@ -72,11 +118,6 @@ export function nat64Out(b: PacketBatch, slot: number, src: number, port: number
     if (proto === IPPROTO_TCP) setTcp4Checksum(bytes, ip4, l4, plen);
     else setUdp4Checksum(bytes, ip4, l4, plen);
   }
-  b.start[slot] = ns;
-  b.len[slot] = ETH_HLEN + IPV4_HLEN + plen;
-  b.l4[slot] = ETH_HLEN + IPV4_HLEN;
-  b.proto[slot] = proto;
-  b.flags[slot] = b.flags[slot]! & ~PF_IPV6;
   return true;
 }
 
@@ -89,8 +130,7 @@ export function nat64Out(b: PacketBatch, slot: number, src: number, port: number
 export function nat64Back(b: PacketBatch, slot: number, dst: Int32Array, dOff: number, port: number): boolean {
   const dv = b.dv;
   const bytes = b.bytes;
-  const s = b.start[slot]!;
-  const ip4 = s + ETH_HLEN;
+  const ip4 = b.start[slot]! + ETH_HLEN;
   if (bytes[ip4] !== 0x45) return false;
   const proto = bytes[ip4 + 9]!;
   const l4 = ip4 + IPV4_HLEN;
@@ -101,17 +141,11 @@ export function nat64Back(b: PacketBatch, slot: number, dst: Int32Array, dOff: n
   } else if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) {
     return false;
   }
-  if (!b.prepend(slot, GROWTH)) return false;
   const tos = bytes[ip4 + 1]!;
-  const ttl = bytes[ip4 + 8]!;
   const src = dv.getUint32(ip4 + 12);
-  const ns = s - GROWTH;
-  bytes.copyWithin(ns, s, s + 12);
-  dv.setUint16(ns + ETH_TYPE, ETHERTYPE_IPV6);
-  const ip6 = ns + ETH_HLEN;
   const next = proto === IPPROTO_ICMP ? IPPROTO_ICMPV6 : proto;
-  dv.setUint32(ip6, (6 << 28) | (tos << 20));
-  dv.setUint32(ip6 + 4, (plen << 16) | (next << 8) | ttl);
+  const ip6 = ipv4ToIpv6Header(b, slot, (6 << 28) | (tos << 20), next);
+  if (ip6 < 0) return false;
   dv.setUint32(ip6 + 8, 0x0064ff9b);
   dv.setUint32(ip6 + 12, 0);
   dv.setUint32(ip6 + 16, 0);
@@ -127,9 +161,5 @@ export function nat64Back(b: PacketBatch, slot: number, dst: Int32Array, dOff: n
     if (proto === IPPROTO_TCP) setTcp6Checksum(bytes, ip6, l4, plen);
     else setUdp6Checksum(bytes, ip6, l4, plen);
   }
-  b.len[slot] = ETH_HLEN + IPV6_HLEN + plen;
-  b.l4[slot] = ETH_HLEN + IPV6_HLEN;
-  b.proto[slot] = next;
-  b.flags[slot] = b.flags[slot]! | PF_IPV6;
   return true;
 }

@@ -105,3 +105,30 @@ export function upstreamPortmapHash6(scratch: Int32Array, vni: number, src: Int3
   k[5] = 1 | ((srcPort & 0xffff) << 8);
   return rteJhash(k, 23, DP_JHASH_SEED);
 }
+
+/** Upstream's hash_func_init_val of its jhash tables (dp_create_jhash_table). */
+const VIRTSVC_JHASH_INIT = 0xfee1900d;
+
+/**
+ * Upstream's hash of a virtual service's connection (dp_virtsvc_get_pf_route: rte_hash_hash of the
+ * packed 8-byte `struct dp_virtsvc_conn_key` {vf_port_id (uint16), vf_l4_port (big-endian),
+ * vf_ip (big-endian)} with dp_jhash_2words, i.e. rte_jhash_2words of its two little-endian words,
+ * initval 0xfee1900d): its WCMP table picks the uplink by it, and its suite checks which.
+ */
+export function upstreamVirtsvcHash(portId: number, vmPort: number, vmIp: number): number {
+  const w0 = (portId & 0xffff) | (((vmPort >>> 8) & 0xff) << 16) | ((vmPort & 0xff) << 24);
+  const w1 = bswap(vmIp | 0);
+  // rte_jhash_2words: __rte_jhash_3words(a + 8, b + 8, 8, initval), then its final mix
+  const init = (GOLDEN + VIRTSVC_JHASH_INIT + 8) | 0;
+  let a = (w0 + init) | 0;
+  let b = (w1 + init) | 0;
+  let c = init;
+  c ^= b; c = (c - rot(b, 14)) | 0;
+  a ^= c; a = (a - rot(c, 11)) | 0;
+  b ^= a; b = (b - rot(a, 25)) | 0;
+  c ^= b; c = (c - rot(b, 16)) | 0;
+  a ^= c; a = (a - rot(c, 4)) | 0;
+  b ^= a; b = (b - rot(a, 14)) | 0;
+  c ^= b; c = (c - rot(b, 24)) | 0;
+  return c >>> 0;
+}

@@ -67,7 +67,7 @@ export const R_KEY = 16;      // +dir*KEY_STRIDE
 export const R_HASH = 27;     // +dir: hash of the key
 export const R_OWNPOS = 29;   // position in the owner's list of flows (owner-private)
 export const R_PORT = 30;     // the VM port the flow belongs to (flushes), -1 none
-export const R_NATPORT = 31;  // with FLOW_NAT_PORT: the VM port whose NAT port count the flow holds one of
+export const R_NATPORT = 31;  // with FLOW_NAT_PORT: the VM port whose NAT port count the flow holds one of; FLOW_VIRTSVC: the service
 export const KEY_STRIDE = 16;
 export const RECORD = 48;
 
@@ -117,6 +117,12 @@ export const FLOW_NAT64 = 0x20;
  * the target's underlay address is in R_UL (direction 0's words), for every later packet that way.
  */
 export const FLOW_LB = 0x40;
+/**
+ * A connection of a virtual service (virtsvc-table.ts): the reply key is the IPv6 answer's, its
+ * destination port the connection's port; R_NATPORT holds the service's index. Every packet is
+ * translated by the virtsvc node; such a flow caches no decision.
+ */
+export const FLOW_VIRTSVC = 0x80;
 
 const H_CURSOR = 0;   // next never-used record
 const H_CAPACITY = 1;
@@ -490,6 +496,8 @@ export class FlowOwner {
   startGrace: () => number = () => 0;
   /** A removed flow gave back a NAT port of VM port `port` (openForwarding counts it in the NAT table). */
   natReleased: (port: number) => void = () => undefined;
+  /** Called with the service index when a flow holding a virtual service's port is removed. */
+  virtsvcReleased: (service: number) => void = () => undefined;
 
   constructor(readonly table: FlowTable, readonly worker: number) {
     this.free = new Int32Array(table.capacity);
@@ -576,7 +584,9 @@ export class FlowOwner {
     t.unpublish(flow, 0);
     t.unpublish(flow, 1);
     const base = flow * RECORD;
-    if ((t.rec[base + R_FLAGS]! & FLOW_NAT_PORT) !== 0) this.natReleased(t.rec[base + R_NATPORT]!);
+    const flags = t.rec[base + R_FLAGS]!;
+    if ((flags & FLOW_NAT_PORT) !== 0) this.natReleased(t.rec[base + R_NATPORT]!);
+    else if ((flags & FLOW_VIRTSVC) !== 0) this.virtsvcReleased(t.rec[base + R_NATPORT]!);
     const pos = t.rec[flow * RECORD + R_OWNPOS]!;
     const last = this.owned[--this.ownedCount]!;
     this.owned[pos] = last;

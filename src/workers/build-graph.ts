@@ -22,6 +22,7 @@ import { Ipv6LookupNode } from './nodes/ipv6-lookup.js';
 import { Ipv6NdNode } from './nodes/ipv6-nd.js';
 import { RxPeriodicNode } from './nodes/rx-periodic.js';
 import { RxNode } from './nodes/rx.js';
+import { VirtsvcNode } from './nodes/virtsvc.js';
 
 /** Builds the nodes for a worker polling `queue` on `ports`. */
 export function buildNodes(ctx: NodeContext, ports: readonly number[], queue: number): GraphNode[] {
@@ -42,6 +43,7 @@ export function buildNodes(ctx: NodeContext, ports: readonly number[], queue: nu
   nodes.push(new SnatNode(ctx));
   nodes.push(new FirewallNode(ctx));
   nodes.push(new PacketRelayNode(ctx));
+  nodes.push(new VirtsvcNode(ctx));
   nodes.push(new IpipEncapNode(ctx));
   for (const p of ports) nodes.push(new SinkNode(`tx-${p}`));
   nodes.push(new SinkNode('drop'));
@@ -53,7 +55,7 @@ export function graphNodeNames(ports: readonly number[], queue: number): string[
   return [
     ...ports.map((p) => `rx-${p}-${queue}`),
     'rx_periodic', 'cls', 'arp', 'ipv6_nd', 'ipip_decap', 'conntrack', 'dhcp', 'dhcpv6', 'lb', 'dnat', 'ipv4_lookup',
-    'ipv6_lookup', 'snat', 'firewall', 'packet_relay', 'ipip_encap',
+    'ipv6_lookup', 'snat', 'firewall', 'packet_relay', 'virtsvc', 'ipip_encap',
     ...ports.map((p) => `tx-${p}`), 'drop',
   ];
 }

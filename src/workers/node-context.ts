@@ -9,6 +9,7 @@ import { LbTable } from '../tables/lb-table.js';
 import { NatTable } from '../tables/nat-table.js';
 import type { PortTable } from '../tables/port-table.js';
 import { VnfTable } from '../tables/vnf-table.js';
+import { VirtsvcTable } from '../tables/virtsvc-table.js';
 
 export interface NodeSettings {
   /** MTU announced in DHCPv4 option 26 (--dhcp-mtu). */
@@ -44,6 +45,7 @@ export interface ForwardingBuffers {
   flows: SharedArrayBuffer;
   nat: SharedArrayBuffer;
   lb: SharedArrayBuffer;
+  virtsvc: SharedArrayBuffer;
 }
 
 /** Per-worker flow counters (Float64Array words, read by metrics). */
@@ -68,6 +70,8 @@ export interface Forwarding {
   nat: NatTable;
   /** Load balancers: addresses, ports, targets and their Maglev tables. */
   lb: LbTable;
+  /** Virtual services and their ports in use. */
+  virtsvc: VirtsvcTable;
   /** This worker's record allocation, owned-flow list and deferred reuse. */
   owner: FlowOwner;
   settings: ForwardingSettings;
@@ -89,6 +93,8 @@ export function openForwarding(bufs: ForwardingBuffers, settings: ForwardingSett
   const nat = new NatTable(bufs.nat);
   const owner = new FlowOwner(flows, worker);
   owner.natReleased = (port) => { nat.countPort(port, -1); };
+  const virtsvc = new VirtsvcTable(bufs.virtsvc);
+  owner.virtsvcReleased = (service) => { virtsvc.countPort(service, -1); };
   return {
     routes4: new Lpm4Table(bufs.routes4),
     routes6: new Lpm6Table(bufs.routes6),
@@ -96,6 +102,7 @@ export function openForwarding(bufs: ForwardingBuffers, settings: ForwardingSett
     flows,
     nat,
     lb: new LbTable(bufs.lb),
+    virtsvc,
     owner,
     settings,
     clock: { now: 0 },
@@ -103,8 +110,8 @@ export function openForwarding(bufs: ForwardingBuffers, settings: ForwardingSett
   };
 }
 
-/** Fresh, empty forwarding tables (tests and benchmarks; the dataplane makes its own). */
-export function createForwardingBuffers(flowCapacity = 65536): ForwardingBuffers {
+/** Fresh, empty forwarding tables (tests and benchmarks; the dataplane makes its own), with `virtsvc`. */
+export function createForwardingBuffers(flowCapacity = 65536, virtsvc = VirtsvcTable.create([], new Uint8Array(8))): ForwardingBuffers {
   return {
     routes4: Lpm4Table.create({ maxRoutes: 4096, maxRoutesPerVni: 4096, maxVnis: 64 }).sab,
     routes6: Lpm6Table.create({ maxRoutes: 4096, maxRoutesPerVni: 4096, maxVnis: 64 }).sab,
@@ -112,6 +119,7 @@ export function createForwardingBuffers(flowCapacity = 65536): ForwardingBuffers
     flows: FlowTable.create(flowCapacity).sab,
     nat: NatTable.create().sab,
     lb: LbTable.create().sab,
+    virtsvc: virtsvc.sab,
   };
 }
 

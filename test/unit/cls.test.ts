@@ -59,9 +59,9 @@ function classify(frame: Uint8Array, port: number, ctx: NodeContext = makeCtx(),
   };
 }
 
-test('cls declares drop as edge 0 and ipip_decap only when the graph has a decap node', (t) => {
+test('cls declares drop as edge 0 and ipip_decap and virtsvc only when the graph has the uplinks\' nodes', (t) => {
   const ctx = makeCtx();
-  t.deepEqual(new ClsNode(ctx, true).edges, ['drop', 'arp', 'ipv6_nd', 'conntrack', 'ipip_decap']);
+  t.deepEqual(new ClsNode(ctx, true).edges, ['drop', 'arp', 'ipv6_nd', 'conntrack', 'ipip_decap', 'virtsvc']);
   t.deepEqual(new ClsNode(ctx, false).edges, ['drop', 'arp', 'ipv6_nd', 'conntrack']);
 });
 

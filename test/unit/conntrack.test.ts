@@ -68,8 +68,8 @@ const ICMPV6_ECHO = Uint8Array.of(128, 0, 0, 0, 0, 1, 0, 1);
 const ICMPV6_NA = cat([136, 0, 0, 0, 0x60, 0, 0, 0], ip6(VM_IPV6));
 const DATA = ascii('payload');
 
-test('conntrack declares drop as edge 0, the local servers, dnat, firewall, the fast-path exits and lb', (t) => {
-  t.deepEqual(new ConntrackNode(makeCtx()).edges, ['drop', 'dhcp', 'dhcpv6', 'dnat', 'firewall', 'tx', 'ipip_encap', 'lb']);
+test('conntrack declares drop as edge 0, the local servers, dnat, firewall, the fast-path exits, lb and virtsvc', (t) => {
+  t.deepEqual(new ConntrackNode(makeCtx()).edges, ['drop', 'dhcp', 'dhcpv6', 'dnat', 'firewall', 'tx', 'ipip_encap', 'lb', 'virtsvc']);
 });
 
 test('DHCP goes to the local server of its IP version and everything else routable to dnat', (t) => {
@@ -363,7 +363,8 @@ test('a cached encapsulation decision sends the packet to ipip_encap with its ne
 test('packets of a flow another worker created are counted as cross-worker', (t) => {
   const ctx = makeCtx();
   addVm(ctx, 4, { vni: 100, ipv4: '10.100.1.2' });
-  const bufs = { routes4: ctx.fwd.routes4.sab, routes6: ctx.fwd.routes6.sab, vnf: ctx.fwd.vnf.sab, flows: ctx.fwd.flows.sab, nat: ctx.fwd.nat.sab, lb: ctx.fwd.lb.sab };
+  const bufs = { routes4: ctx.fwd.routes4.sab, routes6: ctx.fwd.routes6.sab, vnf: ctx.fwd.vnf.sab, flows: ctx.fwd.flows.sab, nat: ctx.fwd.nat.sab, lb: ctx.fwd.lb.sab,
+    virtsvc: ctx.fwd.virtsvc.sab };
   const other: NodeContext = { ...ctx, fwd: openForwarding(bufs, { ...DEFAULT_FORWARDING }, 1) };
   runPath(pathOf(ctx), udp4(VM_IPV4, '10.100.1.2', 40000, 80), VF);
   const r = runPath(pathOf(other), udp4('10.100.1.2', VM_IPV4, 80, 40000), 4);

@@ -11,6 +11,7 @@ import {
   createForwardingBuffers, DEFAULT_FORWARDING, type ForwardingSettings, type NodeContext, type NodeSettings, openForwarding,
 } from '../../src/workers/node-context.js';
 import { type InterfaceConfig, PortState, PortTable } from '../../src/tables/port-table.js';
+import { type VirtsvcDef, VirtsvcTable } from '../../src/tables/virtsvc-table.js';
 
 export const PORT_MAC = '66:66:66:66:66:00';
 export const VM_MAC = '02:aa:bb:cc:dd:01';
@@ -243,14 +244,15 @@ export const VIP_UL = 'fc00:1::45';
  * defaults (a copy: tests may change it).
  */
 export function makeCtx(iface: IfaceOptions | null = {}, settings: Partial<NodeSettings> = {}, port = 3,
-  fwd: Partial<ForwardingSettings> = {}): NodeContext {
+  fwd: Partial<ForwardingSettings> = {}, virtsvc: VirtsvcDef[] = []): NodeContext {
   const ports = PortTable.create();
   ports.initPort(0, PortState.PF, mac(PF0_MAC));
   ports.initPort(port, PortState.VF_IDLE, mac(PORT_MAC));
   if (iface !== null) attach(ports, port, iface);
   return {
     ports, settings: { ...DEFAULT_SETTINGS, ...settings },
-    fwd: openForwarding(createForwardingBuffers(4096), { ...DEFAULT_FORWARDING, ...fwd }, 0),
+    fwd: openForwarding(createForwardingBuffers(4096, VirtsvcTable.create(virtsvc, ip6('fc00:1::').subarray(0, 8))),
+      { ...DEFAULT_FORWARDING, ...fwd }, 0),
   };
 }
 

@@ -131,7 +131,7 @@ test('the service graph has upstream\'s node order, every edge resolves and drop
   t.deepEqual(nodes.map((n) => n.name), graphNodeNames(ports, 2));
   t.deepEqual(graphNodeNames(ports, 2), [
     'rx-0-2', 'rx-1-2', 'rx-3-2', 'rx_periodic', 'cls', 'arp', 'ipv6_nd', 'ipip_decap', 'conntrack', 'dhcp', 'dhcpv6', 'lb', 'dnat',
-    'ipv4_lookup', 'ipv6_lookup', 'snat', 'firewall', 'packet_relay', 'ipip_encap', 'tx-0', 'tx-1', 'tx-3', 'drop',
+    'ipv4_lookup', 'ipv6_lookup', 'snat', 'firewall', 'packet_relay', 'virtsvc', 'ipip_encap', 'tx-0', 'tx-1', 'tx-3', 'drop',
   ]);
   t.notThrows(() => new Graph(nodes, new Float64Array(counterWords(nodes.length))));
   for (const n of nodes) if (n.edges.length > 0) t.is(n.edges[0], 'drop', n.name);

@@ -223,7 +223,7 @@ test('two workers taking NAT ports toward the same remote ends at the same time 
   ctx.ports.setNat(3, ip4num(NAT_IP), 1000, 1064);
   const bufs = {
     routes4: ctx.fwd.routes4.sab, routes6: ctx.fwd.routes6.sab, vnf: ctx.fwd.vnf.sab, flows: FlowTable.create(65536).sab,
-    nat: ctx.fwd.nat.sab, lb: ctx.fwd.lb.sab,
+    nat: ctx.fwd.nat.sab, lb: ctx.fwd.lb.sab, virtsvc: ctx.fwd.virtsvc.sab,
   };
   const progress = new SharedArrayBuffer(4);
   const rounds = 300;

@@ -4,8 +4,9 @@
  */
 import test from 'ava';
 import {
-  firewallSnapshot, graphSnapshot, natSnapshot, TELEMETRY_COMMANDS, tableSnapshot, type TelemetrySources, virtsvcSnapshot,
+  firewallSnapshot, graphSnapshot, natSnapshot, TELEMETRY_COMMANDS, tableSnapshot, tableUsage, type TelemetrySources, virtsvcSnapshot,
 } from '../../src/actors/telemetry.js';
+import { VirtsvcTable } from '../../src/tables/virtsvc-table.js';
 
 function sources(over: Partial<TelemetrySources> = {}): TelemetrySources {
   return {
@@ -19,8 +20,7 @@ function sources(over: Partial<TelemetrySources> = {}): TelemetrySources {
     vnis: { capacity: 1024 },
     vnf: { capacity: 65536 },
     natUsedPorts: (port) => (port === 5 ? 7 : 0),
-    udpVirtsvc: [],
-    tcpVirtsvc: [],
+    virtsvc: VirtsvcTable.create([], new Uint8Array(8)),
     ...over,
   };
 }
@@ -68,8 +68,14 @@ test('per interface: firewall rules, NAT ports (every live interface)', (t) => {
 
 test('virtual services as upstream names them, PROTOCOL:ip:port', (t) => {
   t.is(virtsvcSnapshot(sources()), '');
-  t.is(virtsvcSnapshot(sources({ udpVirtsvc: ['1.2.3.4,5353,2a00:da8:fff6::1,53'], tcpVirtsvc: ['5.6.7.8,4443,2a00:da8:fff6::2,443'] })),
-    'UDP:1.2.3.4:5353\t0\nTCP:5.6.7.8:4443\t0');
+  const virtsvc = VirtsvcTable.create([
+    { proto: 17, virtualIp: 0x01020304, virtualPort: 5353, serviceIp: new Uint8Array(16), servicePort: 53 },
+    { proto: 6, virtualIp: 0x05060708, virtualPort: 4443, serviceIp: new Uint8Array(16), servicePort: 443 },
+  ], new Uint8Array(8));
+  virtsvc.countPort(1, 3);
+  t.is(virtsvcSnapshot(sources({ virtsvc })), 'UDP:1.2.3.4:5353\t0\nTCP:5.6.7.8:4443\t3');
+  const tables = tableUsage(sources({ virtsvc }));
+  t.deepEqual(tables.slice(-2), [['virtsvc_table_0', 64512, 0], ['virtsvc_table_1', 64512, 3]]);
 });
 
 test('a key cannot break the line format', (t) => {

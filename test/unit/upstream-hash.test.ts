@@ -1,6 +1,6 @@
 import test from 'ava';
 import { PF_ENCAP } from '../../src/packet/batch.js';
-import { rteJhashWords, upstreamFlowHash, upstreamPortmapHash } from '../../src/packet/upstream-hash.js';
+import { rteJhashWords, upstreamFlowHash, upstreamPortmapHash, upstreamVirtsvcHash } from '../../src/packet/upstream-hash.js';
 import { ConntrackNode } from '../../src/workers/nodes/conntrack.js';
 import { DnatNode } from '../../src/workers/nodes/dnat.js';
 import { Ipv4LookupNode } from '../../src/workers/nodes/ipv4-lookup.js';
@@ -33,6 +33,16 @@ test('upstream\'s NAT port search start: rte_jhash of the packed 23-byte netnat_
   t.is(upstreamPortmapHash(k, 100, ip4num('10.100.1.2'), 40000), 1048756706);
   t.is(upstreamPortmapHash(k, 0xffffff, ip4num('192.168.1.100'), 80), 1041770449);
   t.is(upstreamPortmapHash(k, 0xffffff, ip4num('192.168.1.100'), 65535), 259907690);
+});
+
+test('upstream\'s virtual service connection hash: rte_jhash_2words of the packed {port id, VM port, VM address} key, initval 0xfee1900d', (t) => {
+  // vectors from DPDK's rte_jhash_2words (rte_jhash.h, built against libdpdk-dev here) over the
+  // two little-endian words of {uint16 vf_port_id; be16 vf_l4_port; be32 vf_ip}
+  t.is(upstreamVirtsvcHash(2, 12345, 0xac100164), 877326649);
+  t.is(upstreamVirtsvcHash(2, 12346, 0xac100164), 1516027965);
+  t.is(upstreamVirtsvcHash(3, 12348, 0x0a000001), 44742149);
+  t.is(upstreamVirtsvcHash(2, 40000, 0xc0a80001), 2692063492);
+  t.is(upstreamVirtsvcHash(5, 1, 0xffffffff), 3063590521);
 });
 
 test('every key field changes the hash', (t) => {

@@ -5,28 +5,35 @@ import { PF_FROM_PF, PF_IPV6 } from '../../packet/batch.js';
 import { DropReason } from '../../packet/drop-reasons.js';
 import {
   ARP_HLEN, ARP_HTYPE, ARP_LEN, ARP_PLEN, ARP_PTYPE, ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4,
-  ETHERTYPE_IPV6, ICMPV6_ECHO_REPLY, ICMPV6_NA, ICMPV6_NS, ICMPV6_RA, ICMPV6_RS, IPPROTO_ICMPV6, IPPROTO_IPIP, IPPROTO_IPV6, IPV4_HLEN,
-  IPV4_TOTAL_LEN, IPV4_VER_IHL, IPV6_HLEN, IPV6_NEXT, IPV6_PAYLOAD_LEN,
+  ETHERTYPE_IPV6, ICMPV6_ECHO_REPLY, ICMPV6_NA, ICMPV6_NS, ICMPV6_RA, ICMPV6_RS, IPPROTO_ICMPV6, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP,
+  IPPROTO_UDP, IPV4_HLEN, IPV4_TOTAL_LEN, IPV4_VER_IHL, IPV6_HLEN, IPV6_NEXT, IPV6_PAYLOAD_LEN, IPV6_SRC,
 } from '../../packet/headers.js';
 import { PortState, type PortTable } from '../../tables/port-table.js';
+import type { VirtsvcTable } from '../../tables/virtsvc-table.js';
 import { drop, GraphNode } from '../graph.js';
 import type { NodeContext } from '../node-context.js';
 
-const EDGES = ['drop', 'arp', 'ipv6_nd', 'conntrack', 'ipip_decap'] as const;
+const EDGES = ['drop', 'arp', 'ipv6_nd', 'conntrack', 'ipip_decap', 'virtsvc'] as const;
 const E_ARP = 1;
 const E_ND = 2;
 const E_CONNTRACK = 3;
 const E_DECAP = 4;
+const E_VIRTSVC = 5;
 
 export class ClsNode extends GraphNode {
   readonly name = 'cls';
   readonly edges: readonly string[];
   private readonly ports: PortTable;
+  private readonly virtsvc: VirtsvcTable;
 
-  /** @param withDecap whether the graph has an ipip_decap node (tunnelled traffic from PFs) */
+  /**
+   * @param withDecap whether the graph has the nodes of the uplinks' traffic (ipip_decap, and
+   *   virtsvc for virtual services' answers)
+   */
   constructor(ctx: NodeContext, withDecap: boolean) {
     super();
     this.ports = ctx.ports;
+    this.virtsvc = ctx.fwd.virtsvc;
     this.edges = withDecap ? EDGES : EDGES.slice(0, 4);
   }
 
@@ -78,6 +85,9 @@ export class ClsNode extends GraphNode {
         && (bytes[ip + IPV6_HLEN] === ICMPV6_NS || bytes[ip + IPV6_HLEN] === ICMPV6_RS);
       if (fromPf) {
         if ((next === IPPROTO_IPIP || next === IPPROTO_IPV6) && this.edges.length > E_DECAP) return E_DECAP;
+        // an answer of a virtual service: TCP or UDP from its address and port (upstream cls)
+        if ((next === IPPROTO_TCP || next === IPPROTO_UDP) && this.virtsvc.count > 0 && plen >= 4 && this.edges.length > E_VIRTSVC
+          && this.virtsvc.byService(next, dv, ip + IPV6_SRC, dv.getUint16(ip + IPV6_HLEN)) >= 0) return E_VIRTSVC;
         // the host's own neighbour discovery with the underlay router (and replies to its probes)
         if (next === IPPROTO_ICMPV6 && plen >= 4) {
           const t = bytes[ip + IPV6_HLEN]!;

@@ -11,7 +11,7 @@ import {
   IPV6_DST, IPV6_HLEN, IPV6_NEXT, IPV6_SRC, TCP_FLAGS, UDP_DPORT, UDP_HLEN, UDP_SPORT,
 } from '../../packet/headers.js';
 import {
-  ACT_ENCAP, ACT_FROM_PF, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, ACT_VIA_NAT, FLOW_DST_NAT, FLOW_DUP_SETTLED, FLOW_SRC_NAT, flowHash, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_MARK_NAT, KEY_WORDS, R_ACT, R_FLAGS, R_GEN, R_OWNER, R_SEEN, R_STATE, R_UL, RECORD, reverseKey, TcpState,
+  ACT_ENCAP, ACT_FROM_PF, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, ACT_VIA_NAT, FLOW_DST_NAT, FLOW_DUP_SETTLED, FLOW_SRC_NAT, FLOW_VIRTSVC, flowHash, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_MARK_NAT, KEY_WORDS, R_ACT, R_FLAGS, R_GEN, R_OWNER, R_SEEN, R_STATE, R_UL, RECORD, reverseKey, TcpState,
 } from '../../tables/flow-table.js';
 import { VnfType } from '../../actors/underlay.js';
 import { drop, GraphNode, TX_EDGE } from '../graph.js';
@@ -26,6 +26,7 @@ const E_FIREWALL = 4;
 const E_TX = 5;
 const E_ENCAP = 6;
 const E_LB = 7;
+const E_VIRTSVC = 8;
 
 /** Minimal L4 header bytes needed per protocol before a later node may read ports or types. */
 const TCP_MIN = 20;
@@ -38,7 +39,7 @@ const TCP_ACK = 0x10;
 
 export class ConntrackNode extends GraphNode {
   readonly name = 'conntrack';
-  readonly edges: readonly string[] = ['drop', 'dhcp', 'dhcpv6', 'dnat', 'firewall', TX_EDGE, 'ipip_encap', 'lb'];
+  readonly edges: readonly string[] = ['drop', 'dhcp', 'dhcpv6', 'dnat', 'firewall', TX_EDGE, 'ipip_encap', 'lb', 'virtsvc'];
   private readonly ctx: NodeContext;
   private readonly fwd: Forwarding;
   private readonly flows: FlowTable;
@@ -127,6 +128,12 @@ export class ConntrackNode extends GraphNode {
     b.dir[slot] = dir;
     const gen = flows.generation;
     b.gen[slot] = gen;
+    // a VM's connection to a virtual service (upstream's cls sends it to virtsvc): every packet is
+    // translated there; a flow that got no port yet (all in use) tries again
+    if (fwd.virtsvc.count > 0 && (b.flags[slot]! & PF_FROM_PF) === 0 && ((flows.rec[f * RECORD + R_FLAGS]! & FLOW_VIRTSVC) !== 0
+      || (!v6 && (proto === IPPROTO_TCP || proto === IPPROTO_UDP) && fwd.virtsvc.byVirtual(proto, k[K_DST]!, k[K_PORTS]! & 0xffff) >= 0))) {
+      return E_VIRTSVC;
+    }
 
     if (fwd.settings.fastPath && flows.rec[f * RECORD + R_GEN + dir] === gen
       && actMatches(flows.rec[f * RECORD + R_ACT + dir]!, actSide((b.flags[slot]! & PF_FROM_PF) !== 0, b.vnfType[slot]!), b.outPort[slot]!)) {
