@@ -46,6 +46,11 @@ export function rteJhash(k: Int32Array, len: number, seed: number): number {
   if (left > 8) c = (c + k[i + 2]!) | 0;
   if (left > 4) b = (b + k[i + 1]!) | 0;
   a = (a + k[i]!) | 0;
+  return jhashFinal(a, b, c);
+}
+
+/** DPDK's __rte_jhash_final of a, b, c: the hash (c). */
+function jhashFinal(a: number, b: number, c: number): number {
   c ^= b; c = (c - rot(b, 14)) | 0;
   a ^= c; a = (a - rot(c, 11)) | 0;
   b ^= a; b = (b - rot(a, 25)) | 0;
@@ -120,15 +125,5 @@ export function upstreamVirtsvcHash(portId: number, vmPort: number, vmIp: number
   const w1 = bswap(vmIp | 0);
   // rte_jhash_2words: __rte_jhash_3words(a + 8, b + 8, 8, initval), then its final mix
   const init = (GOLDEN + VIRTSVC_JHASH_INIT + 8) | 0;
-  let a = (w0 + init) | 0;
-  let b = (w1 + init) | 0;
-  let c = init;
-  c ^= b; c = (c - rot(b, 14)) | 0;
-  a ^= c; a = (a - rot(c, 11)) | 0;
-  b ^= a; b = (b - rot(a, 25)) | 0;
-  c ^= b; c = (c - rot(b, 16)) | 0;
-  a ^= c; a = (a - rot(c, 4)) | 0;
-  b ^= a; b = (b - rot(a, 14)) | 0;
-  c ^= b; c = (c - rot(b, 24)) | 0;
-  return c >>> 0;
+  return jhashFinal((w0 + init) | 0, (w1 + init) | 0, init);
 }

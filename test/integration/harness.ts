@@ -8,11 +8,12 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { portOpen, ROOT, waitFor } from '../../src/cli/host-tools.js';
 import { DPDK_RUNTIME_DIR } from '../../src/ffi/dpdk.js';
+import { dpClient } from '../../src/cli/grpc-client.js';
 
 export {
   moveToNs, nsCreate, nsDelete, nsExec, parseLease, removeLinks, ROOT, run, sleep, tryRun, waitFor,
 } from '../../src/cli/host-tools.js';
-export { dpClient } from '../../src/cli/grpc-client.js';
+export { dpClient };
 export { portOpen } from '../../src/cli/host-tools.js';
 
 export interface TapSpec {
@@ -120,6 +121,23 @@ export function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/**
+ * A caller of the service's gRPC API on `port`: one client per call, and an error status is
+ * thrown with the method and request.
+ */
+export function grpcCaller(port: number): (method: string, req?: object) => Promise<Record<string, unknown>> {
+  return async (method, req = {}) => {
+    const c = dpClient(`127.0.0.1:${port}`);
+    try {
+      const r = await c.call(method, req);
+      if (r.status.code !== 0) throw new Error(`${method} ${JSON.stringify(req)}: ${r.status.code} ${r.status.message}`);
+      return r as Record<string, unknown>;
+    } finally {
+      c.close();
+    }
+  };
 }
 
 /** dps_worker_stat of a service's /metrics on `port`: lcore -> stat -> value (bounded by a 5 s timeout). */

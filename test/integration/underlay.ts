@@ -67,6 +67,59 @@ export async function snmpCounter(ns: string, name: string): Promise<number> {
 }
 
 /** A long-running process in a namespace (a server, a capture), killed by its own pid. */
+/**
+ * The server side of ncExchange (python3: argv proto, address, port): prints the peer it saw, as
+ * nc -v does ("Connection received on ADDRESS PORT"), answers "pong" only after the client's
+ * line arrived and closes only after the client did. (`echo pong | nc -l` sent its answer and
+ * closed at once; when the client's line arrived after that, the server's RST made the client's
+ * nc lose the answer it had already received: an exchange in about fifteen failed that way.)
+ */
+const EXCHANGE_SERVER = `
+import socket, sys
+proto, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+fam = socket.AF_INET6 if ':' in addr else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM if proto == 'udp' else socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((addr, port))
+s.settimeout(10)
+if proto == 'udp':
+    data, peer = s.recvfrom(2048)
+    print('Connection received on', peer[0], peer[1], flush=True)
+    s.sendto(b'pong\\n', peer)
+else:
+    s.listen(1)
+    c, peer = s.accept()
+    print('Connection received on', peer[0], peer[1], flush=True)
+    c.settimeout(5)
+    c.recv(2048)
+    c.sendall(b'pong\\n')
+    c.shutdown(socket.SHUT_WR)
+    try:
+        c.recv(2048)
+    except OSError:
+        pass
+    c.close()
+`;
+
+/**
+ * A TCP or UDP exchange through the service: a server listening in `serverNs` on
+ * `listen`:`listenPort` (EXCHANGE_SERVER) answers "pong" to the "ping" nc in `clientNs` sends to
+ * `to`:`port`. Returns what the server printed (the peer it saw) and what the client received back.
+ */
+export async function ncExchange(serverNs: string, listen: string, listenPort: number, clientNs: string, proto: 'tcp' | 'udp', to: string,
+  port: number): Promise<{ server: string; client: string }> {
+  const server = new NsProcess(serverNs, ['timeout', '12', 'python3', '-c', EXCHANGE_SERVER, proto, listen, String(listenPort)]);
+  try {
+    await waitFor('the server', async () => (await nsExec(serverNs, ['ss', '-lnH', proto === 'udp' ? '-u' : '-t'])).stdout.includes(`:${listenPort}`), 5000, 50);
+    // TCP: -w 4 leaves the client's SYN time for two retransmissions (1 s, 3 s), should one get lost
+    const client = await nsExec(clientNs, ['sh', '-c', `echo ping | timeout 7 nc ${proto === 'udp' ? '-u -w 2' : '-w 4'} ${to} ${port}`], 15000);
+    await server.wait(5000);
+    return { server: server.stderr() + server.stdout(), client: client.stdout };
+  } finally {
+    await server.stop();
+  }
+}
+
 export class NsProcess {
   readonly out: string[] = [];
   readonly err: string[] = [];

@@ -1,15 +1,15 @@
 /**
  * Virtual services with real clients: a VM (a namespace behind a TAP port) talks UDP and TCP to a
- * virtual IPv4 address and port (169.254.169.254), and the service (nc in the underlay router's
- * namespace, on an IPv6 address there) sees plain IPv6 from the service's underlay address, in
+ * virtual IPv4 address and port (169.254.169.254) with nc, and the service (a server in the
+ * underlay router's namespace, on an IPv6 address there, see ncExchange) sees plain IPv6 from the service's underlay address, in
  * this host's /64, and a port from 1025 on; the answers come back to the VM from the virtual
  * address. /metrics counts the ports in use per service.
  */
 import test, { type ExecutionContext } from 'ava';
 import { rmSync } from 'node:fs';
-import { dpClient, nsDelete, nsExec, removeLinks, type Service, startService, type TapSpec, waitFor } from './harness.js';
+import { grpcCaller, nsDelete, nsExec, removeLinks, type Service, startService, type TapSpec } from './harness.js';
 import {
-  attachToUnderlay, createUnderlay, destroyUnderlay, NsProcess, quietRootPort, type Underlay, vmNamespace,
+  attachToUnderlay, createUnderlay, destroyUnderlay, ncExchange, quietRootPort, type Underlay, vmNamespace,
 } from './underlay.js';
 
 const P = 'vs';
@@ -39,16 +39,7 @@ async function cleanup(): Promise<void> {
   rmSync(`/var/run/dpdk/${P}${process.pid}`, { recursive: true, force: true });
 }
 
-async function call(method: string, req: object = {}): Promise<Record<string, unknown>> {
-  const c = dpClient(`127.0.0.1:${GRPC}`);
-  try {
-    const r = await c.call(method, req);
-    if (r.status.code !== 0) throw new Error(`${method} ${JSON.stringify(req)}: ${r.status.code} ${r.status.message}`);
-    return r as Record<string, unknown>;
-  } finally {
-    c.close();
-  }
-}
+const call = grpcCaller(GRPC);
 
 async function metricsText(): Promise<string> {
   return (await fetch(`http://127.0.0.1:${METRICS}/metrics`)).text();
@@ -82,21 +73,12 @@ test.before(async () => {
 test.after.always(cleanup);
 
 /**
- * An exchange with the service at `svc`:`svcPort` (nc in the router namespace) by the VM's client
- * to the virtual address and `port`: what the server printed (nc -v: the peer it saw) and what the
- * client received.
+ * An exchange with the service at `svc`:`svcPort` (in the router namespace) by the VM's client
+ * to the virtual address and `port`: what the server printed (the peer it saw) and what the client
+ * received.
  */
-async function exchange(proto: 'tcp' | 'udp', svc: string, svcPort: number, port: number): Promise<{ server: string; client: string }> {
-  const rt = underlay!.routerNs;
-  const server = new NsProcess(rt, ['sh', '-c', `echo pong | timeout 10 nc -6 -n -v -l ${proto === 'udp' ? '-u ' : ''}-q 1 ${svc} ${svcPort}`]);
-  try {
-    await waitFor('the server', async () => (await nsExec(rt, ['ss', '-lnH', proto === 'udp' ? '-u' : '-t'])).stdout.includes(`:${svcPort}`), 5000, 50);
-    const client = await nsExec(VM.ns, ['sh', '-c', `echo ping | timeout 7 nc ${proto === 'udp' ? '-u -w 2' : '-w 4'} ${VIRTUAL} ${port}`], 15000);
-    await server.wait(5000);
-    return { server: server.stderr() + server.stdout(), client: client.stdout };
-  } finally {
-    await server.stop();
-  }
+function exchange(proto: 'tcp' | 'udp', svc: string, svcPort: number, port: number): Promise<{ server: string; client: string }> {
+  return ncExchange(underlay!.routerNs, svc, svcPort, VM.ns, proto, VIRTUAL, port);
 }
 
 async function diagnose(t: ExecutionContext): Promise<void> {
@@ -108,7 +90,10 @@ async function diagnose(t: ExecutionContext): Promise<void> {
 test.serial('UDP and TCP to the virtual address reach the IPv6 service from its underlay address, and the answers come back', async (t) => {
   for (const [proto, svc, svcPort, port, ul] of [['udp', UDP_SVC, 5353, 53, UDP_UL], ['tcp', TCP_SVC, 8080, 80, TCP_UL]] as const) {
     const r = await exchange(proto, svc, svcPort, port);
-    if (!r.client.includes('pong')) await diagnose(t);
+    if (!r.client.includes('pong')) {
+      t.log(`${proto}: no answer (server: ${r.server.trim()})`);
+      await diagnose(t);
+    }
     t.true(r.client.includes('pong'), `${proto}: the answer came back (${r.client})`);
     const m = /received on \[?([0-9a-f:]+)\]? (\d+)/.exec(r.server);
     t.truthy(m, `${proto}: server output ${r.server}`);

@@ -8,9 +8,10 @@ import { PF_IPV6 } from '../../packet/batch.js';
 import { ETH_HLEN, IPPROTO_ICMP, IPV4_DST, IPV4_SRC } from '../../packet/headers.js';
 import { quotedPacket, rewriteIpv4, rewriteL4Port, rewriteQuoted } from '../../packet/nat.js';
 import {
-  FLOW_DST_NAT, FLOW_NAT_PORT, FLOW_SRC_NAT, flowHash, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, KEY_STRIDE, R_FLAGS, R_KEY, RECORD,
+  FLOW_DST_NAT, FLOW_NAT_PORT, FLOW_SRC_NAT, flowHash, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, KEY_STRIDE, KEY_WORDS, R_FLAGS, R_KEY,
+  RECORD,
 } from '../../tables/flow-table.js';
-import { FS_TABLE_FULL, type Forwarding } from '../node-context.js';
+import { FS_NAT_RACE, FS_TABLE_FULL, type Forwarding } from '../node-context.js';
 
 /**
  * Destination rewrites: DNAT of the original direction (to the reply's source), un-SNAT of replies
@@ -89,6 +90,34 @@ export function rewritePort(b: PacketBatch, slot: number, dst: boolean, port: nu
  * `mark` (KEY_MARK_SHIFT). False when the index cannot take the new key: the caller drops the
  * packet as FLOW_TABLE_FULL and counts it.
  */
+/** tryReplyKey's answers. */
+export const KEY_TAKEN = 0;
+export const KEY_SET = 1;
+export const KEY_REFUSED = 2;
+
+/**
+ * Tries k[0..KEY_WORDS) as the reply key of flow f, whose old reply key is at k[KEY_WORDS..]: a
+ * port search's step (network NAT, virtual services). KEY_TAKEN if a flow has that key, or another
+ * worker's new flow took it at the same moment (after publishing, each looks for another record with
+ * the key: of two such workers at least one sees the other, and moves on); KEY_SET with f's reply
+ * key set; KEY_REFUSED if the index refused it (f's old reply key is back then).
+ */
+export function tryReplyKey(fwd: Forwarding, f: number, k: Int32Array): number {
+  const flows = fwd.flows;
+  const h = flowHash(k, 0);
+  if (flows.lookup(k, 0, h) >= 0) return KEY_TAKEN;
+  if (!fwd.owner.rekeyReply(f, k, 0, h)) {
+    fwd.stats[FS_TABLE_FULL] = fwd.stats[FS_TABLE_FULL]! + 1;
+    fwd.owner.rekeyReply(f, k, KEY_WORDS, flowHash(k, KEY_WORDS));
+    return KEY_REFUSED;
+  }
+  if (flows.lookupOther(k, 0, h, f) >= 0) {
+    fwd.stats[FS_NAT_RACE] = fwd.stats[FS_NAT_RACE]! + 1;
+    return KEY_TAKEN;
+  }
+  return KEY_SET;
+}
+
 export function natFlow(fwd: Forwarding, f: number, flag: number, keyWord: number, addr: number, k: Int32Array, mark = 0): boolean {
   const flows = fwd.flows;
   Atomics.or(flows.rec, f * RECORD + R_FLAGS, flag);

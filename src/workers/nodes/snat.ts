@@ -17,8 +17,8 @@ import {
 } from '../../tables/flow-table.js';
 import { DropReason } from '../../packet/drop-reasons.js';
 import { drop, GraphNode } from '../graph.js';
-import { FS_NAT_RACE, FS_TABLE_FULL, type Forwarding, type NodeContext } from '../node-context.js';
-import { applySrcNat, natFlow, rewriteAddr, rewritePort } from './flow-actions.js';
+import type { Forwarding, NodeContext } from '../node-context.js';
+import { applySrcNat, KEY_REFUSED, KEY_SET, natFlow, rewriteAddr, rewritePort, tryReplyKey } from './flow-actions.js';
 
 const E_FIREWALL = 1;
 
@@ -169,19 +169,9 @@ export class SnatNode extends GraphNode {
     for (let p = 0; p < n; p++) {
       const cand = min + (((start + p) >>> 0) % n);
       k[K_PORTS] = high === -1 ? (cand << 16) | cand : high | cand;
-      const h = flowHash(k, 0);
-      if (flows.lookup(k, 0, h) >= 0) continue;
-      if (!fwd.owner.rekeyReply(f, k, 0, h)) {
-        fwd.stats[FS_TABLE_FULL] = fwd.stats[FS_TABLE_FULL]! + 1;
-        fwd.owner.rekeyReply(f, k, KEY_WORDS, flowHash(k, KEY_WORDS));
-        return -2;
-      }
-      if (flows.lookupOther(k, 0, h, f) >= 0) {
-        // another worker's new flow took this port for the same remote end at the same moment
-        fwd.stats[FS_NAT_RACE] = fwd.stats[FS_NAT_RACE]! + 1;
-        continue;
-      }
-      return cand;
+      const r = tryReplyKey(fwd, f, k);
+      if (r === KEY_SET) return cand;
+      if (r === KEY_REFUSED) return -2;
     }
     fwd.owner.rekeyReply(f, k, KEY_WORDS, flowHash(k, KEY_WORDS));
     return -1;

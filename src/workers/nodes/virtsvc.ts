@@ -20,8 +20,9 @@ import {
 import { PortState } from '../../tables/port-table.js';
 import { VIRTSVC_FIRST_PORT, VIRTSVC_PORTS } from '../../tables/virtsvc-table.js';
 import { drop, GraphNode, TX_EDGE } from '../graph.js';
-import { DEFAULT_FORWARDING, FS_NAT_RACE, FS_TABLE_FULL, type Forwarding, type NodeContext } from '../node-context.js';
+import { DEFAULT_FORWARDING, type Forwarding, type NodeContext } from '../node-context.js';
 import { touchFlow, writeKey } from './conntrack.js';
+import { KEY_REFUSED, KEY_TAKEN, tryReplyKey } from './flow-actions.js';
 import { UNDERLAY_VTC_FLOW } from './ipip-encap.js';
 import { pickUplink } from './ipv4-lookup.js';
 
@@ -162,17 +163,9 @@ export class VirtsvcNode extends GraphNode {
     for (let p = 1; p <= VIRTSVC_PORTS; p++) {
       const idx = (last + p) % VIRTSVC_PORTS;
       k[K_PORTS] = high | (idx + VIRTSVC_FIRST_PORT);
-      const h = flowHash(k, 0);
-      if (flows.lookup(k, 0, h) >= 0) continue;
-      if (!fwd.owner.rekeyReply(f, k, 0, h)) {
-        fwd.stats[FS_TABLE_FULL] = fwd.stats[FS_TABLE_FULL]! + 1;
-        fwd.owner.rekeyReply(f, k, KEY_WORDS, flowHash(k, KEY_WORDS));
-        return -2;
-      }
-      if (flows.lookupOther(k, 0, h, f) >= 0) {
-        fwd.stats[FS_NAT_RACE] = fwd.stats[FS_NAT_RACE]! + 1;
-        continue;
-      }
+      const r = tryReplyKey(fwd, f, k);
+      if (r === KEY_REFUSED) return -2;
+      if (r === KEY_TAKEN) continue;
       vs.setLastGiven(svc, idx);
       markVirtsvc(flows.rec, f, svc);
       vs.countPort(svc, 1);
