@@ -6,7 +6,8 @@
  * lets the VMs get their addresses from real DHCPv4 and DHCPv6 clients, prints what they got, and
  * shows vm1 pinging vm2 on host A and vm3 on host B, the latter IPv4-in-IPv6 and IPv6-in-IPv6
  * through the underlay router, and vm2 pinging the internet (a public address behind the router)
- * through its NAT, over IPv4 and NAT64. Runs until Ctrl-C, SIGTERM or SIGHUP (with --no-wait: exits after
+ * through its NAT, over IPv4 and NAT64, and vm1 and vm3 asking a virtual service (UDP, an IPv6
+ * server in the router namespace). Runs until Ctrl-C, SIGTERM or SIGHUP (with --no-wait: exits after
  * the pings, with status 1 if one failed), then removes everything it created. Leftovers of a run
  * that was killed are removed at start. Control path only (allocates freely).
  *
@@ -107,7 +108,7 @@ function serviceArgs(h: Host): string[] {
   return ['-l', LCORES, '--no-huge', '-m', '1024', '--no-pci', `--file-prefix=${h.filePrefix}`, vdev(h.pf0), vdev(h.pf1), ...h.vfs.map(vdev),
     '--', `--pf0=${h.pf0.iface}`, `--pf1=${h.pf1.iface}`, `--vf-pattern=${h.vfPattern}`, `--ipv6=${h.ipv6}`, '--enable-ipv6-overlay',
     '--nic-type=tap', '--no-offload', '--dhcp-mtu=1450', '--dhcp-dns=192.0.2.53', '--dhcpv6-dns=2001:db8::53', `--grpc-port=${h.grpc}`,
-    `--metrics-port=${h.metrics}`];
+    `--metrics-port=${h.metrics}`, `--udp-virtsvc=${VIRTSVC.virtual},${VIRTSVC.port},${VIRTSVC.service},${VIRTSVC.servicePort}`];
 }
 
 /**
@@ -216,6 +217,23 @@ async function hasIpv6Default(v: Vm): Promise<boolean> {
   return (await nsExec(v.ns, ['ip', '-6', 'route', 'show', 'default'])).stdout.includes('fe80::1');
 }
 
+/**
+ * A virtual service: the VMs reach a UDP service on an IPv6 address in the underlay router's
+ * namespace at a virtual IPv4 address and port (a metadata or DNS service, say).
+ */
+// in 169.254.1.0/24: DHCP routes it via the gateway when the service has virtual services (upstream)
+const VIRTSVC = { virtual: '169.254.1.53', port: 53, service: 'fd99::53', servicePort: 5353 };
+/** The service's answering server (in the router namespace): echoes each datagram with the peer it saw. */
+let virtsvcServer: ChildProcess | undefined;
+const VIRTSVC_SERVER = `
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(('${VIRTSVC.service}', ${VIRTSVC.servicePort}))
+while True:
+    data, peer = s.recvfrom(2048)
+    s.sendto(('answer to [%s]:%d' % (peer[0], peer[1])).encode(), peer)
+`;
+
 /** The internet behind the underlay router (vm2 reaches it through its NAT). */
 let internet: Internet | undefined;
 const PUBLIC_SERVER = '45.86.6.6';
@@ -237,6 +255,7 @@ function shutdown(): Promise<void> {
   stopping = true;
   stopped ??= (async () => {
     internet?.stop();
+    virtsvcServer?.kill('SIGKILL');
     for (const h of HOSTS) await stopService(h);
     await cleanup();
   })();
@@ -330,6 +349,24 @@ async function main(): Promise<void> {
   live();
   console.log(`  the internet sees ${seen?.split(' ')[1] ?? 'nothing'}, never ${VM2.ip4}`);
 
+  // the virtual service: its server on an address of the router namespace
+  await nsExec(u.routerNs, ['ip', '-6', 'addr', 'add', `${VIRTSVC.service}/128`, 'dev', 'lo']);
+  await nsExec(u.routerNs, ['ip', 'link', 'set', 'lo', 'up']);
+  virtsvcServer = spawn('ip', ['netns', 'exec', u.routerNs, 'python3', '-c', VIRTSVC_SERVER], { stdio: 'ignore' });
+  live();
+  console.log(`\nA virtual service: ${VIRTSVC.virtual}:${VIRTSVC.port} (UDP) for the VMs, [${VIRTSVC.service}]:${VIRTSVC.servicePort} in ${u.routerNs}:`);
+  for (const v of [VM1, VM3]) {
+    const r = await waitFor('the virtual service', async () => {
+      const x = await nsExec(v.ns, ['sh', '-c', `echo hello | timeout 3 nc -u -w 1 ${VIRTSVC.virtual} ${VIRTSVC.port}`], 10000);
+      return x.stdout.includes('answer') ? x.stdout.trim() : undefined;
+    }, 10000, 500).catch(() => '');
+    live();
+    const what = `${v.name} -> ${VIRTSVC.virtual}:${VIRTSVC.port}`;
+    console.log(`  ${what.padEnd(46)} ${r ? 'ok    ' : 'FAILED'} ${r || 'no answer'}`);
+    if (!r) failures.push(what);
+  }
+  console.log(`  (the service sees host ${A.name}'s and host ${B.name}'s underlay addresses for the service, never a VM's)`);
+
   if (NO_WAIT) {
     await shutdown();
     if (failures.length > 0) throw new Error(`failed: ${failures.join('; ')}`);
@@ -337,6 +374,7 @@ async function main(): Promise<void> {
   }
   console.log(`\nThe VMs are network namespaces; try:\n  ip netns exec ${VM1.ns} ping ${VM3.ip4}\n  ip netns exec ${VM3.ns} ping ${VM2.ip6}`
     + `\n  ip netns exec ${VM2.ns} ping ${PUBLIC_SERVER}     (through the NAT)`
+    + `\n  echo hi | ip netns exec ${VM3.ns} nc -u -w 1 ${VIRTSVC.virtual} ${VIRTSVC.port}     (the virtual service)`
     + `\n  ip netns exec ${u.routerNs} tcpdump -ni ${u.routerVeth} ip6     (the tunnelled packets)`
     + `\n  bin/dpservice-cli --address=localhost:${B.grpc} list routes --vni=${VNI}`
     + `\n  curl -s localhost:${A.metrics}/metrics | grep dps_\nCtrl-C stops both services and removes the VMs and the underlay.`);

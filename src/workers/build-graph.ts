@@ -34,7 +34,8 @@ export function buildNodes(ctx: NodeContext, ports: readonly number[], queue: nu
   nodes.push(new Ipv6NdNode(ctx));
   nodes.push(new IpipDecapNode(ctx));
   nodes.push(new ConntrackNode(ctx));
-  nodes.push(new DhcpNode(ctx));
+  // upstream's builds with virtual services route 169.254.1.0/24 (their addresses) via the gateway
+  nodes.push(new DhcpNode(ctx, ctx.fwd.virtsvc.count > 0));
   nodes.push(new Dhcpv6Node(ctx));
   nodes.push(new LbNode(ctx));
   nodes.push(new DnatNode(ctx));

@@ -84,7 +84,7 @@ const HTTP_PREFIX = ascii('http://');
 
 /**
  * Option 121 value: 169.254.0.0/16 on-link (router 0.0.0.0), default route via 169.254.0.1, and,
- * in builds with virtual services, 169.254.1.0/24 via 169.254.0.1.
+ * with virtual services (upstream: in builds with them), 169.254.1.0/24 via 169.254.0.1.
  */
 export function classlessRoutes(virtsvc: boolean): Uint8Array {
   const base = [16, 169, 254, 0, 0, 0, 0, 0, 169, 254, 0, 1];
@@ -165,7 +165,7 @@ export class DhcpNode extends GraphNode {
   private readonly snapshot: () => number;
 
   /**
-   * @param virtsvc whether the service is built with virtual services (upstream's
+   * @param virtsvc whether the service has virtual services (upstream: builds with
    *   `-Denable_virtual_services`): adds the 169.254.1.0/24 route to option 121.
    */
   constructor(ctx: NodeContext, virtsvc = false) {
