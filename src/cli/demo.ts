@@ -352,7 +352,9 @@ async function main(): Promise<void> {
   // the virtual service: its server on an address of the router namespace
   await nsExec(u.routerNs, ['ip', '-6', 'addr', 'add', `${VIRTSVC.service}/128`, 'dev', 'lo']);
   await nsExec(u.routerNs, ['ip', 'link', 'set', 'lo', 'up']);
-  virtsvcServer = spawn('ip', ['netns', 'exec', u.routerNs, 'python3', '-c', VIRTSVC_SERVER], { stdio: 'ignore' });
+  // ip execs the command, so the server is the demo's child: --pdeathsig stops it with the demo
+  const deathsig = existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'SIGTERM'] : [];
+  virtsvcServer = spawn('ip', ['netns', 'exec', u.routerNs, ...deathsig, 'python3', '-c', VIRTSVC_SERVER], { stdio: 'ignore' });
   live();
   console.log(`\nA virtual service: ${VIRTSVC.virtual}:${VIRTSVC.port} (UDP) for the VMs, [${VIRTSVC.service}]:${VIRTSVC.servicePort} in ${u.routerNs}:`);
   for (const v of [VM1, VM3]) {
