@@ -355,6 +355,8 @@ async function main(): Promise<void> {
   // ip execs the command, so the server is the demo's child: --pdeathsig stops it with the demo
   const deathsig = existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'SIGTERM'] : [];
   virtsvcServer = spawn('ip', ['netns', 'exec', u.routerNs, ...deathsig, 'python3', '-c', VIRTSVC_SERVER], { stdio: 'ignore' });
+  await waitFor('the virtual service\'s server', async () => (await nsExec(u.routerNs, ['ss', '-lnuH'])).stdout.includes(`:${VIRTSVC.servicePort}`),
+    5000, 50).catch(() => undefined);
   live();
   console.log(`\nA virtual service: ${VIRTSVC.virtual}:${VIRTSVC.port} (UDP) for the VMs, [${VIRTSVC.service}]:${VIRTSVC.servicePort} in ${u.routerNs}:`);
   for (const v of [VM1, VM3]) {
