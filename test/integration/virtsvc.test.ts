@@ -7,7 +7,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { rmSync } from 'node:fs';
-import { grpcCaller, nsDelete, nsExec, removeLinks, type Service, startService, type TapSpec } from './harness.js';
+import { grpcCaller, nsDelete, nsExec, removeLinks, type Service, startService, tapTopology } from './harness.js';
 import {
   attachToUnderlay, createUnderlay, destroyUnderlay, ncExchange, quietRootPort, type Underlay, vmNamespace,
 } from './underlay.js';
@@ -22,9 +22,7 @@ const UDP_SVC = 'fd99::53';
 const TCP_SVC = 'fd99::80';
 const UDP_UL = 'fc00:e::d0ff:4000:0:0';
 const TCP_UL = 'fc00:e::d0ff:4000:100:0';
-const PF0: TapSpec = { vdev: 'net_tap0', iface: `${P}pf0`, mac: '22:22:22:22:e0:00' };
-const PF1: TapSpec = { vdev: 'net_tap1', iface: `${P}pf1`, mac: '22:22:22:22:e0:01' };
-const VF0: TapSpec = { vdev: 'net_tap2', iface: `${P}vf0`, mac: '66:66:66:66:e0:00' };
+const { PF0, PF1, VF0 } = tapTopology(P);
 const VM = { id: 'vm1', ns: `${P}-vm1`, ipv4: '10.0.0.1', ipv6: 'fd10::1' };
 
 let underlay: Underlay | undefined;
