@@ -7,8 +7,10 @@
  * graph stays the only authority on what happens to a packet, this only repeats its answer.
  *
  * Packets forwarded here are counted per worker (dps_worker_stat{stat="fastpath"}), not by the graph
- * nodes, as upstream's offloaded packets never reach its graph. Cost (bench/graph.js, VM to VM,
- * bytes in a buffer, 64 flows): 50-59 ns per packet for burstIo with the worker's hand-over to tx.
+ * nodes, as upstream's offloaded packets never reach its graph. Cost: bench/forward.js (rx, this,
+ * tx; one flow) 47-49 ns per packet against 28.5 ns for rx and tx alone (bench/rxtx-floor.js), so
+ * ~20 ns here; the worker's loop sees this object, its tables and the io area as constants (see
+ * WorkerLoop in worker.ts).
  */
 import type { IoArea } from '../ffi/dpdk.js';
 import type { PacketBatch } from '../packet/batch.js';
@@ -158,15 +160,17 @@ export class FastPath {
    * The worker's fast path, straight on the io area's rx descriptors, slots [0, n): parse, look
    * up, and for the commonest decisions (VM to VM, VM to uplink with encapsulation, uplink to VM
    * after decapsulation; with VIP or network NAT or without) rewrite the frame in place and write
-   * its tx descriptor from index 0, so these packets never touch the batch's metadata or the graph. verdict[slot] is FAST_DONE
-   * for those, FAST_SLOT for other current decisions (the worker resets the slot and calls
-   * applySlot) and FAST_MISS for the rest. Returns the number of tx descriptors written.
+   * its tx descriptor from index 0, so these packets never touch the batch's metadata or the
+   * graph. verdict[slot] is FAST_DONE for those, FAST_SLOT for other current decisions (the worker
+   * resets the slot and calls applySlot) and FAST_MISS for the rest. Returns the number of tx
+   * descriptors written.
    *
-   * It works in passes over the burst, each a tight loop, so the cache misses of different
+   * Up to fusedMaxFlows live flows one loop parses, looks up and applies each packet in turn. Above
+   * that it works in passes over the burst, each a tight loop, so the cache misses of different
    * packets overlap (bench/overlay, 100,000 flows: VM to VM 376 -> 215-231 ns per packet against
-   * one packet at a time; 1,000 flows unchanged). Parsing and hashing the burst and reading its
-   * bucket lines in one loop gave no such gain: with that much work per packet too few loads
-   * were in flight.
+   * one packet at a time, before the worker loop's constants; see FUSED_MAX_FLOWS). Parsing and
+   * hashing the burst and reading its bucket lines in one loop gave no such gain: with that much
+   * work per packet too few loads were in flight.
    */
   burstIo(io: IoArea, n: number, b: PacketBatch, verdict: Uint8Array): number {
     if (!this.ctx.fwd.settings.fastPath) {
