@@ -6,6 +6,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
@@ -283,10 +284,12 @@ test('a service without the called RPC gives upstream\'s proto-version-mismatch 
 });
 
 test('an unreachable service is a client error once --connect-timeout has passed', async (t) => {
-  const server = new grpc.Server();
-  const port = await new Promise<number>((res, rej) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
-  server.forceShutdown();
+  // a port this test holds, where nothing speaks gRPC: each connection is closed at once (a port
+  // freed instead could be taken by another test file's server before the client tries it)
+  const holder = createServer((sock) => sock.destroy());
+  await new Promise<void>((res) => holder.listen(0, '127.0.0.1', res));
+  t.teardown(() => new Promise<void>((res) => holder.close(() => res())));
+  const port = (holder.address() as AddressInfo).port;
   const started = Date.now();
   const r = await spawnRun(process.execPath, [CLI, `--address=127.0.0.1:${port}`, '--connect-timeout=300ms', 'get', 'init', '-o', 'json'],
     { PATH: process.env.PATH });
