@@ -133,3 +133,38 @@ test('with --wcmp the uplink is upstream\'s choice by the connection\'s hash', (
     t.is(out.sink, h % 10 < 5 ? 'tx-0' : 'tx-1', `source port ${sport}`);
   }
 });
+
+test('hostile requests and answers (cut short, bytes flipped) never throw: each is sent, consistent, or dropped with a reason', (t) => {
+  const r = rig();
+  const req = vmFrame(VMS.A, '1.2.3.4', IPPROTO_UDP, udp(12345, 5353, payload));
+  const sent = r.send(req, VMS.A.port).out;
+  const ans = answer(sent, udp(53, 1025, payload));
+  const tcpReq = vmFrame(VMS.A, '5.6.7.8', IPPROTO_TCP, tcp(40001, 4443, 0x02));
+  let seed = 7;
+  const rnd = (n: number): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed % n;
+  };
+  const outcomes = new Map<string, number>();
+  for (let i = 0; i < 3000; i++) {
+    const [base, port] = [[req, VMS.A.port], [ans, 0], [tcpReq, VMS.A.port]][i % 3] as [Uint8Array, number];
+    const f = base.slice(0, i % 7 === 0 ? rnd(base.length) : base.length);
+    for (let k = rnd(3); k > 0 && f.length > 14; k--) {
+      const at = 14 + rnd(f.length - 14);
+      f[at] = f[at]! ^ (1 << rnd(8));
+    }
+    let s: ReturnType<Rig['send']> | undefined;
+    t.notThrows(() => { s = r.send(f, port); });
+    if (!s) continue;
+    t.true(s.sink === 'drop' ? s.reason !== DropReason.NONE : /^tx-\d+$/.test(s.sink), `outcome ${s.sink} reason ${s.reason}`);
+    // what leaves is consistent: IPv6 to the service as long as its header says, IPv4 to the VM with a valid header
+    if (s.sink === 'tx-0') t.is(s.out[18]! * 256 + s.out[19]! + 54, s.out.length, 'IPv6 payload length');
+    if (s.sink === `tx-${VMS.A.port}`) {
+      t.true(ipv4HeaderOk(s.out), 'IPv4 header checksum');
+      t.is(s.out[16]! * 256 + s.out[17]! + 14, s.out.length, 'IPv4 total length');
+    }
+    const key = s.sink === 'drop' ? `drop ${s.reason}` : s.sink;
+    outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+  }
+  t.log([...outcomes].map(([k, n]) => `${k}: ${n}`).join(', '));
+});
