@@ -91,9 +91,13 @@ export class VirtsvcTable {
   /** The service an uplink's packet of `proto` comes from: source address at dv[at..at+16], port `port`; or -1. */
   byService(proto: number, dv: DataView, at: number, port: number): number {
     const w = this.words;
+    const a0 = dv.getInt32(at);
+    const a1 = dv.getInt32(at + 4);
+    const a2 = dv.getInt32(at + 8);
+    const a3 = dv.getInt32(at + 12);
     for (let i = 0, o = HEADER; i < this.count; i++, o += SERVICE) {
-      if (w[o + S_SPORT] === port && w[o + S_PROTO] === proto && w[o + S_SVC + 3] === dv.getInt32(at + 12)
-        && w[o + S_SVC] === dv.getInt32(at) && w[o + S_SVC + 1] === dv.getInt32(at + 4) && w[o + S_SVC + 2] === dv.getInt32(at + 8)) return i;
+      if (w[o + S_SPORT] === port && w[o + S_PROTO] === proto && w[o + S_SVC + 3] === a3 && w[o + S_SVC] === a0 && w[o + S_SVC + 1] === a1
+        && w[o + S_SVC + 2] === a2) return i;
     }
     return -1;
   }

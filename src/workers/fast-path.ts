@@ -211,8 +211,9 @@ export class FastPath {
         if (this.parseFrame(bytes, dv, rxStart[i]!, rxLen[i]!, rxPort[i]!)) {
           this.hashCur(dv);
           this.saveSlot(i, -1);
+        } else {
+          st[i * SLOT_WORDS + S_KIND] = K_NONE;
         }
-        else st[i * SLOT_WORDS + S_KIND] = K_NONE;
       }
       let ahead = 0;
       for (let i = 0; i < n; i++) {
@@ -463,7 +464,7 @@ export class FastPath {
     return true;
   }
 
-  /** The key hash of the packet parsed last, into cHash. */
+  /** The key hash of the packet parsed last, into cHash (an IPv6 key is written to this.k). */
   private hashCur(dv: DataView): void {
     if ((this.cKind & K_V6) !== 0) {
       const k = this.k;
@@ -481,19 +482,21 @@ export class FastPath {
    * before this burst ends, see qsbr.ts), others are hashed and looked up.
    */
   private lookupMemo(dv: DataView): number {
-    const v4 = (this.cKind & K_V6) === 0;
-    if (v4 && this.cPorts === this.mPorts && this.cSrc === this.mSrc && this.cDst === this.mDst && this.cVni === this.mVni
+    if ((this.cKind & K_V6) !== 0) {
+      // hashCur wrote the key to this.k
+      this.hashCur(dv);
+      return this.ctx.fwd.flows.lookup(this.k, 0, this.cHash);
+    }
+    if (this.cPorts === this.mPorts && this.cSrc === this.mSrc && this.cDst === this.mDst && this.cVni === this.mVni
       && this.cProto === this.mProto) return this.mFound;
     this.hashCur(dv);
     const found = this.lookupCur(dv);
-    if (v4) {
-      this.mPorts = this.cPorts;
-      this.mSrc = this.cSrc;
-      this.mDst = this.cDst;
-      this.mVni = this.cVni;
-      this.mProto = this.cProto;
-      this.mFound = found;
-    }
+    this.mPorts = this.cPorts;
+    this.mSrc = this.cSrc;
+    this.mDst = this.cDst;
+    this.mVni = this.cVni;
+    this.mProto = this.cProto;
+    this.mFound = found;
     return found;
   }
 

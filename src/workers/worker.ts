@@ -70,7 +70,8 @@ function idleSetup(dpdk: Dpdk, queue: number, ports: Uint16Array): { wakeFd: num
 
 /**
  * Everything a worker's loop uses, made once when the worker starts. The one instance is a module
- * constant (`worker` below) and its fields never change after the constructor, so the loop,
+ * constant (`worker` below) and its fields holding objects never change after the constructor
+ * (the loop's counters and clock below do), so the loop,
  * compiled on stack replacement and specialised to this module's context, sees the io area, the
  * batch, the tables and the fast path as constants: V8 then addresses their typed arrays directly
  * instead of loading and checking each array's map, length and data pointer on every access
