@@ -22,7 +22,7 @@
  * as the worker hands such packets over); the frames are written back before every round, which
  * --restore adds to the other variants for a fair comparison.
  *
- *   node dist/bench/graph.js [--batch 64] [--rounds 50000] [--trials 7] [--default-jit] [--only io,fused,graph,none,new,nat]
+ *   node dist/bench/graph.js [--batch 64] [--rounds 50000] [--trials 7] [--default-jit] [--only io,encap,decap,fused,graph,none,new,nat]
  *     [--population 10000] [--restore]
  */
 import { loadFrame, makeTestBatch, MAX_SLOTS } from '../src/packet/batch.js';
@@ -36,12 +36,20 @@ import {
   createForwardingBuffers, DEFAULT_FORWARDING, FS_CREATED, FS_FAST_PATH, type NodeContext, openForwarding,
 } from '../src/workers/node-context.js';
 import { tuneJit } from '../src/workers/jit.js';
-import { udpFrame } from './frames.js';
+import { ipipFrame, udpFrame } from './frames.js';
+import { VnfType } from '../src/actors/underlay.js';
 import { numArg } from './args.js';
 
 const VNI = 100;
 
-type Variant = 'io' | 'fused' | 'graph' | 'none' | 'new' | 'nat';
+type Variant = 'io' | 'encap' | 'decap' | 'fused' | 'graph' | 'none' | 'new' | 'nat';
+
+const REMOTE_NET = 0x0a010000;   // 10.1.0.0/16, behind another host
+const NEXTHOP = Uint8Array.of(0xfc, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
+/** The underlay address of port p's interface (a VNF of type interface IP). */
+function underlayOf(p: number): Uint8Array {
+  return Uint8Array.of(0xfc, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, p);
+}
 
 /** ns per packet of each trial of one variant; throws if a packet did not reach tx. */
 function measure(variant: Variant, batch: number, rounds: number, trials: number): { ns: number[]; fastShare: number } {
@@ -53,9 +61,12 @@ function measure(variant: Variant, batch: number, rounds: number, trials: number
     fwd: openForwarding(createForwardingBuffers(), { ...DEFAULT_FORWARDING, fastPath }, 0) };
   for (const [p, ip] of [[2, 0x0a000001], [3, 0x0a000002]] as const) {
     ports.initPort(p, PortState.VF_IDLE, mac);
-    ports.attach(p, { vni: VNI, ipv4: ip, ipv6: new Uint8Array(16), underlay: new Uint8Array(16), hostname: '', pxeServer: '', bootFile: '' });
+    ports.attach(p, { vni: VNI, ipv4: ip, ipv6: new Uint8Array(16), underlay: underlayOf(p), hostname: '', pxeServer: '', bootFile: '' });
     if (ctx.fwd.routes4.insert(VNI, ip, 32, p, 0, new Uint8Array(16)) < 0) throw new Error(`cannot insert the route of port ${p}`);
+    if (!ctx.fwd.vnf.set(underlayOf(p), { type: VnfType.INTERFACE_IP, vni: VNI, port: p })) throw new Error(`cannot insert the VNF of port ${p}`);
   }
+  // encap: 10.1.0.0/16 via an underlay nexthop (what CreateRoute adds for a prefix on another host)
+  if (ctx.fwd.routes4.insert(VNI, REMOTE_NET, 16, -1, VNI, NEXTHOP) < 0) throw new Error('cannot insert the route to 10.1.0.0/16');
   // nat: port 2's interface has a NAT and its flows go to the internet by a default route via the
   // underlay (each to its own remote address): NAT, encapsulation and the slot path on every packet
   const nat = variant === 'nat';
@@ -67,17 +78,22 @@ function measure(variant: Variant, batch: number, rounds: number, trials: number
   const nodes = buildNodes(ctx, [0, 1, 2, 3], 0);
   const g = new Graph(nodes, new Float64Array(counterWords(nodes.length)));
   const b = makeTestBatch(MAX_SLOTS);
-  const frames = Array.from({ length: batch }, (_, i) => udpFrame(0x0a000001, nat ? 0x08080800 + i : 0x0a000002, 1024 + i));
-  // NAT rewrites the frames it forwards: with --restore (always for nat) each frame is written
-  // back before it is received again (a 64-byte copy per packet, in the time measured)
-  const restore = nat || process.argv.includes('--restore');
+  // encap: to 10.1.0.x, out of the uplink in IPv6; decap: the same tunnelled to port 2's VM, in on pf0
+  const frames = Array.from({ length: batch }, (_, i) => (variant === 'decap'
+    ? ipipFrame(NEXTHOP, underlayOf(2), udpFrame(REMOTE_NET + 1, 0x0a000001, 1024 + i))
+    : udpFrame(0x0a000001, nat ? 0x08080800 + i : variant === 'encap' ? REMOTE_NET + 1 : 0x0a000002, 1024 + i)));
+  const inPort = variant === 'decap' ? 0 : 2;
+  // NAT, encapsulation and decapsulation rewrite the frames they forward: with --restore (always
+  // for these) each frame is written back before it is received again (a copy per packet, in the
+  // time measured)
+  const restore = nat || variant === 'encap' || variant === 'decap' || process.argv.includes('--restore');
   const rxNodeByPort = Int32Array.from([0, 1, 2, 3], (p) => g.indexOf(`rx-${p}-0`));
   const dropNode = g.indexOf('drop');
   const rx2 = g.indexOf('rx-2-0');
   const fast = new FastPath(ctx);
   const fused = variant === 'fused';
   const verdict = new Uint8Array(MAX_SLOTS);
-  frames.forEach((f, i) => loadFrame(b, i, f, 2));
+  frames.forEach((f, i) => loadFrame(b, i, f, inPort));
   let sent = 0;
   const io = IoArea.plain(MAX_SLOTS);
   const starts = Int32Array.from({ length: batch }, (_, i) => b.start[i]!);
@@ -87,8 +103,8 @@ function measure(variant: Variant, batch: number, rounds: number, trials: number
       if (restore) b.bytes.set(frames[i]!, starts[i]!);
       io.rxOff[i] = b.mbuf[i]!;
       io.rxStart[i] = starts[i]!;
-      io.rxLen[i] = 64;
-      io.rxPort[i] = 2;
+      io.rxLen[i] = frames[i]!.length;
+      io.rxPort[i] = inPort;
     }
     const nf = fast.burstIo(io, batch, b, verdict);
     fast.handOff(io, batch, b, verdict, g, rxNodeByPort, dropNode);
@@ -116,7 +132,7 @@ function measure(variant: Variant, batch: number, rounds: number, trials: number
     if (owner.ownedCount > population) owner.age(batch, always, noToken);
     owner.reclaim(always);
   };
-  const run = variant === 'io' || nat ? runIo : variant === 'new' ? runNew : (): void => {
+  const run = variant === 'io' || variant === 'encap' || variant === 'decap' || nat ? runIo : variant === 'new' ? runNew : (): void => {
     for (let i = 0; i < batch; i++) b.reset(i, b.mbuf[i]!, b.start[i]!, 64, 2);
     for (let i = 0; i < batch; i++) {
       // a packet the fast path forwarded goes straight to tx
@@ -152,6 +168,8 @@ function main(): void {
   const trials = numArg('--trials', 7);
   const names: Record<Variant, string> = {
     io: 'fast path on the io area (FastPath.burstIo -> tx descriptors, as worker.ts)',
+    encap: 'the same, VM to another host: encapsulated toward the route\'s nexthop (frames restored)',
+    decap: 'the same, another host to a VM: decapsulated (frames restored)',
     fused: 'fast path per packet (FastPath.forward -> tx, the old worker loop)',
     graph: 'graph fast path: rx->cls->conntrack->tx',
     none: 'no fast path: rx->cls->conntrack->dnat->ipv4_lookup->snat->firewall->tx',
@@ -159,7 +177,7 @@ function main(): void {
     nat: 'network NAT to the internet, encapsulated (FastPath.burstIo and applySlot, frames restored)',
   };
   const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]!.split(',') : undefined;
-  for (const variant of (['io', 'fused', 'graph', 'none', 'new', 'nat'] as const).filter((v) => !only || only.includes(v))) {
+  for (const variant of (['io', 'encap', 'decap', 'fused', 'graph', 'none', 'new', 'nat'] as const).filter((v) => !only || only.includes(v))) {
     const { ns, fastShare } = measure(variant, batch, rounds, trials);
     const path = names[variant];
     const med = ns[ns.length >> 1]!;

@@ -21,15 +21,16 @@
  * would spread them. The PMD keeps the replayed frames in mbufs of our pool, so for 100,000 flows the
  * pool is enlarged by the flow count (wrapping dpdk.poolCreate; see POOL below).
  *
- * BASELINES. dpdk-testpmd io forwarding from the same pcap vdev (vf frames, same flow count and
- * queue split) to a no-rx net_null: the same rx copy and tx free, no graph. Its per-core rate is
+ * BASELINES. dpdk-testpmd io forwarding from the same pcap vdev (the path's frames: the 64-byte
+ * IPv4 frames of vf and encap, the 104-byte tunnels of decap; same flow count and queue split) to
+ * a no-rx net_null: the same rx copy and tx free, no graph. Its per-core rate is
  * the per-core ceiling of these vdevs; "added" is our ns per packet minus testpmd's, i.e. what the
  * service costs on top of rx/tx. testpmd on two net_null ports (forward.ts's baseline) is printed
  * too: the difference to the pcap run is what the replay itself costs per packet.
  *
  * TIMING. Variants run in child processes (one EAL per process), interleaved with testpmd, in
  * `--repeat` rounds of alternating order. `--seconds` is the measured time per variant in total,
- * split over the rounds (a run costs 2-4 s of start-up besides: 24 variants and 6 testpmd runs per
+ * split over the rounds (a run costs 2-4 s of start-up besides: 24 variants and 10 testpmd runs per
  * round, so the defaults take about 4.5 minutes). Each run measures after a warm-up (at least
  * `--warmup` seconds, and until every flow exists) in half-second windows; the tables give the
  * median over all of a variant's windows (this 2-vCPU machine is shared and noisy); 2-worker
@@ -435,12 +436,14 @@ async function runAll(a: Args, pcaps: PcapFiles): Promise<void> {
   }
   for (const flows of a.flows) {
     if (a.testpmd) {
-      for (const w of a.workers) {
-        const files = pcaps.files('vf', flows, w);
-        round.push(async (k) => {
-          const r = await testpmdUncontended(a, `testpmd pcap ${flows} w=${w}`, { source: 'pcap', flows, workers: w, files }, failures);
-          if (r) push(tp, `pcap/${flows}/${w}`, r, k);
-        });
+      for (const frames of FRAME_KINDS.filter((f) => a.paths.some((p) => frameKind(p) === f))) {
+        for (const w of a.workers) {
+          const files = pcaps.files(frames === 'ipip' ? 'decap' : 'vf', flows, w);
+          round.push(async (k) => {
+            const r = await testpmdUncontended(a, `testpmd pcap ${frames} ${flows} w=${w}`, { source: 'pcap', flows, workers: w, files }, failures);
+            if (r) push(tp, `pcap/${frames}/${flows}/${w}`, r, k);
+          });
+        }
       }
     }
     for (const path of a.paths) {
@@ -482,6 +485,16 @@ async function runAll(a: Args, pcaps: PcapFiles): Promise<void> {
   }
   console.error(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   report(a, ours, tp, failures);
+}
+
+/**
+ * The frames a path receives, which its testpmd baseline replays: IPv4 frames (64 bytes; vf and
+ * encap) or IPv4-in-IPv6 tunnels (104 bytes; decap). The larger frame costs the pcap PMD's rx copy
+ * more, for testpmd as for us.
+ */
+const FRAME_KINDS = ['ip', 'ipip'] as const;
+function frameKind(path: PathKind): (typeof FRAME_KINDS)[number] {
+  return path === 'decap' ? 'ipip' : 'ip';
 }
 
 function keyOf(path: string, flows: number, mode: string, w: number): string {
@@ -546,13 +559,14 @@ function report(a: Args, ours: Map<string, Collected>, tp: Map<string, TestpmdCo
   const tpRate = (key: string): number => median(tp.get(key)?.rates ?? []);
   const problems: string[] = [...failures];
   console.log(`\nmedian Mpps over ${a.repeat} runs x ${windowsPerRun(a)} windows of ${WINDOW_MS} ms; burst ${a.burst}; per worker = total / workers`);
-  console.log('testpmd io per core: pcap = same rx vdev as ours (vf frames, same flows and queue split) -> null; null = net_null <-> net_null');
+  console.log('testpmd io per core: pcap = same rx vdev as ours (the path\'s frames: ip 64 bytes for vf and encap, ipip 104 bytes for decap;'
+    + ' same flows and queue split) -> null; null = net_null <-> net_null');
   for (const w of a.workers) {
     const n = tpRate(`null/${w}`) / w;
-    const parts = a.flows.map((f) => {
-      const p = tpRate(`pcap/${f}/${w}`) / w;
-      return `pcap ${f} flows ${fmt(p, 2, 6)} Mpps (${fmt(1e3 / p, 1, 5)} ns)`;
-    });
+    const parts = a.flows.flatMap((f) => FRAME_KINDS.filter((k) => tp.has(`pcap/${k}/${f}/${w}`)).map((k) => {
+      const p = tpRate(`pcap/${k}/${f}/${w}`) / w;
+      return `pcap ${k} ${f} flows ${fmt(p, 2, 6)} Mpps (${fmt(1e3 / p, 1, 5)} ns)`;
+    }));
     console.log(`  workers=${w}: ${parts.join(', ')}, null ${fmt(n, 2, 6)} Mpps (${fmt(1e3 / n, 1, 5)} ns)`);
   }
   console.log('');
@@ -565,7 +579,7 @@ function report(a: Args, ours: Map<string, Collected>, tp: Map<string, TestpmdCo
           if (!c) continue;
           const total = median(c.windows);
           const per = total / w;
-          const tpPcap = tpRate(`pcap/${flows}/${w}`) / w;
+          const tpPcap = tpRate(`pcap/${frameKind(path)}/${flows}/${w}`) / w;
           const tpNull = tpRate(`null/${w}`) / w;
           const lives = [...new Set(c.runs.map((r) => r.live))];
           const fast = median(c.runs.map((r) => r.fastShare));
@@ -614,7 +628,8 @@ function report(a: Args, ours: Map<string, Collected>, tp: Map<string, TestpmdCo
         const ratios = roundRatios(tp.get(`${key}/1`)?.byRound ?? [], tp.get(`${key}/2`)?.byRound ?? []);
         return `${median(ratios).toFixed(2)}x (${ratios.map((x) => x.toFixed(2)).join(' ')})`;
       };
-      console.log(`  testpmd null ${tpScale('null')}, ${a.flows.map((f) => `pcap ${f} ${tpScale(`pcap/${f}`)}`).join(', ')}`);
+      const pcapScales = a.flows.flatMap((f) => FRAME_KINDS.filter((k) => tp.has(`pcap/${k}/${f}/1`)).map((k) => `pcap ${k} ${f} ${tpScale(`pcap/${k}/${f}`)}`));
+      console.log(`  testpmd null ${tpScale('null')}, ${pcapScales.join(', ')}`);
     }
   }
   console.log(problems.length === 0 ? '\nchecks: every run had exactly its flows, no drops, fast path counter as expected'
