@@ -260,6 +260,11 @@ export class FlowTable {
     return Atomics.load(this.header, H_LIVE);
   }
 
+  /** live without an atomic load (a builtin call): for the fast path's choice of loop, a hint. */
+  get liveHint(): number {
+    return this.header[H_LIVE]!;
+  }
+
   /**
    * lookup() for an IPv4 key given as words (vni, ports, proto without the v6 bit, source,
    * destination): compares the record's key with the words, no key array. Same result as lookup.

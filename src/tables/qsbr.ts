@@ -1,8 +1,9 @@
 /**
  * Quiescent-state-based reclamation (QSBR, the scheme of DPDK's `rte_rcu_qsbr`) for the shared
  * tables: tells the single writer when an entry it unlinked can no longer be in use by a reader,
- * so that it may be overwritten. Readers pay one `quiescent()` per batch (two Atomics, ~20-40 ns),
- * never anything per lookup.
+ * so that it may be overwritten. Readers pay one `quiescent()` between two batches (two Atomics,
+ * ~20-40 ns; a busy worker every few bursts, see HOUSEKEEP_EVERY in worker.ts), never anything per
+ * lookup.
  *
  * Protocol. Word 0 is the writer's token T (starts at 1). Each reader owns one word: 0 while it is
  * offline (not reading any table), otherwise the last T it saw at a quiescent point (a moment when
@@ -19,7 +20,14 @@
 
 const W_TOKEN = 0;
 const W_READERS = 1;
-const FIRST_READER = 4;
+/**
+ * Each reader's word has a cache line of its own (words 64 bytes apart), after the writer's line:
+ * on one line, every reader's store took the line from the other cores (and from the writer).
+ */
+const LINE_WORDS = 16;
+function readerWord(id: number): number {
+  return (1 + id) * LINE_WORDS;
+}
 
 /** What a table's writer needs to defer reuse of unlinked entries. */
 export interface GracePeriod {
@@ -35,7 +43,7 @@ export class Qsbr implements GracePeriod {
   private done = 0;
 
   static byteSize(maxReaders: number): number {
-    return (FIRST_READER + maxReaders) * 4;
+    return (1 + maxReaders) * LINE_WORDS * 4;
   }
 
   /** Wraps an existing buffer (workers); `create` makes a new one (supervisor). */
@@ -59,17 +67,17 @@ export class Qsbr implements GracePeriod {
 
   /** Reader `id` starts reading tables. */
   online(id: number): void {
-    Atomics.store(this.words, FIRST_READER + id, Atomics.load(this.words, W_TOKEN));
+    Atomics.store(this.words, readerWord(id), Atomics.load(this.words, W_TOKEN));
   }
 
   /** Reader `id` holds no table entry now (between batches). */
   quiescent(id: number): void {
-    Atomics.store(this.words, FIRST_READER + id, Atomics.load(this.words, W_TOKEN));
+    Atomics.store(this.words, readerWord(id), Atomics.load(this.words, W_TOKEN));
   }
 
   /** Reader `id` stops reading tables (before idling in `Atomics.wait`, or exiting). */
   offline(id: number): void {
-    Atomics.store(this.words, FIRST_READER + id, 0);
+    Atomics.store(this.words, readerWord(id), 0);
   }
 
   // ---- the writer ----
@@ -85,7 +93,7 @@ export class Qsbr implements GracePeriod {
     if (token === 0 || (this.done - token | 0) >= 0) return true;
     const n = this.words[W_READERS]!;
     for (let i = 0; i < n; i++) {
-      const v = Atomics.load(this.words, FIRST_READER + i);
+      const v = Atomics.load(this.words, readerWord(i));
       // signed difference: correct across the int32 wrap of the token
       if (v !== 0 && (v - token | 0) < 0) return false;
     }

@@ -193,7 +193,7 @@ export class FastPath {
     const me = fwd.owner.worker;
     const now = fwd.clock.now;
     let nt = 0;
-    if (flows.live <= this.fusedMaxFlows) {
+    if (flows.liveHint <= this.fusedMaxFlows) {
       // a small table stays in the caches: one loop, nothing kept between passes
       for (let i = 0; i < n; i++) {
         const found = this.parseFrame(bytes, dv, rxStart[i]!, rxLen[i]!, rxPort[i]!) ? this.lookupMemo(dv) : -1;

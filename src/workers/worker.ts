@@ -56,8 +56,11 @@ const TCP_ESTABLISHED_TIMEOUT_S = 86400;
 const WAIT_MIN_US = 20;
 const WAIT_POLLED_MAX_US = 1000;
 const WAIT_MAX_US = 100_000;
-/** Busy iterations read the clock once in this many (see iteration()). */
-const CLOCK_EVERY = 8;
+/**
+ * Busy iterations do their housekeeping (the clock, the stop flag, commands, the quiescent point,
+ * aging) once in this many (see iteration()); idle ones every time.
+ */
+const HOUSEKEEP_EVERY = 8;
 
 /** The worker's idle sleep (Dpdk.idleSetup), or undefined if the kernel gave no epoll or eventfd. */
 function idleSetup(dpdk: Dpdk, queue: number, ports: Uint16Array): { wakeFd: number; interruptPorts: number } | undefined {
@@ -124,8 +127,10 @@ class WorkerLoop {
   ntx = 0;
   nfree = 0;
   emptyPolls = 0;
-  /** Busy iterations since the clock was last read. */
-  clockSkip = 0;
+  /** Busy iterations since the last housekeeping. */
+  houseSkip = 0;
+  /** Flows the last housekeeping aged (at the cap, the loop does not sleep: more are waiting). */
+  aged = 0;
   waitUs: number;
   /** The clock (performance.now()) for flow ages and periodic packets, as iteration() last read it. */
   nowMs: number;
@@ -347,30 +352,19 @@ function loop(): void {
 }
 
 /**
- * One iteration of the worker's loop: commands, aging, one io call, the fast path and the graph.
- * False once the supervisor has stopped the worker. The loop's compiled code (on stack
- * replacement) inlines this function as the constant it is, with this module's context as a
- * constant: `worker` and everything read from its fields here are constants to it (see
- * WorkerLoop). The loop's own code before the loop would not be: stack replacement takes what was
- * computed there as unknown values.
+ * The worker's housekeeping between two bursts: the clock, the stop flag, commands (acknowledged
+ * here: every packet taken before is finished), the quiescent point of the tables' grace periods,
+ * deferred record reuse and aging. False once the supervisor has stopped the worker.
  */
-function iteration(): boolean {
+function housekeeping(): boolean {
   const w = worker!;
-  const { dpdk, chan, fwd, stats, io, fast, b, verdict, cmd, commands, aging, qsbr, queue } = w;
+  const { chan, fwd, stats, cmd, commands, aging, qsbr, queue } = w;
   const ctl = chan.ctl;
   if (Atomics.load(ctl, CTL_STOP) !== 0) return false;
   const owner = fwd.owner;
-  const ioResult = io.result;
-  stats[WS_ITERATIONS] = stats[WS_ITERATIONS]! + 1;
   qsbr.quiescent(queue);
-  // the clock after an idle iteration (this one may have slept) and every CLOCK_EVERY busy ones:
-  // performance.now() costs ~53 ns here, ~0.8 ns a packet at 64 packets an iteration, and CLOCK_EVERY
-  // bursts take tens of microseconds, nothing next to the flow clock's 100 ms
-  if (w.emptyPolls !== 0 || ++w.clockSkip >= CLOCK_EVERY) {
-    w.clockSkip = 0;
-    w.nowMs = performance.now();
-    fwd.clock.now = ((w.originMs + w.nowMs) * (FLOW_CLOCK_HZ / 1000)) | 0;
-  }
+  w.nowMs = performance.now();
+  fwd.clock.now = ((w.originMs + w.nowMs) * (FLOW_CLOCK_HZ / 1000)) | 0;
   const nowMs = w.nowMs;
   while (chan.poll(cmd)) {
     stats[WS_COMMANDS] = stats[WS_COMMANDS]! + 1;
@@ -386,6 +380,31 @@ function iteration(): boolean {
   const aged = owner.age(ageBudget, w.expired, w.graceToken, AGE_MAX_PER_ITERATION);
   aging.giveBack(ageBudget - owner.agePassed);
   if (aged > 0) fwd.stats[FS_AGED] = fwd.stats[FS_AGED]! + aged;
+  w.aged = aged;
+  return true;
+}
+
+/**
+ * One iteration of the worker's loop: commands, aging, one io call, the fast path and the graph.
+ * False once the supervisor has stopped the worker. The loop's compiled code (on stack
+ * replacement) inlines this function as the constant it is, with this module's context as a
+ * constant: `worker` and everything read from its fields here are constants to it (see
+ * WorkerLoop). The loop's own code before the loop would not be: stack replacement takes what was
+ * computed there as unknown values.
+ */
+function iteration(): boolean {
+  const w = worker!;
+  const { dpdk, stats, io, fast, b, verdict, queue } = w;
+  const ioResult = io.result;
+  stats[WS_ITERATIONS] = stats[WS_ITERATIONS]! + 1;
+  // after an idle iteration (this one may have slept) and every HOUSEKEEP_EVERY busy ones: each
+  // costs several Atomics calls (builtins V8 does not inline; ~4% of a worker's time at one flow
+  // when done every iteration) and performance.now() ~53 ns, while HOUSEKEEP_EVERY bursts take tens
+  // of microseconds, nothing next to the flow clock's 100 ms or a command's round trip
+  if (w.emptyPolls !== 0 || ++w.houseSkip >= HOUSEKEEP_EVERY) {
+    w.houseSkip = 0;
+    if (!housekeeping()) return false;
+  }
 
   // one crossing: the last iteration's tx and drops go out, then this iteration's rx comes in
   const ntxBefore = w.ntx;
@@ -400,13 +419,13 @@ function iteration(): boolean {
   if (w.startProbe) {
     w.startProbe = false;
     count += w.probes(n);
-  } else if (w.data.periodic && nowMs >= w.nextPeriodic) {
+  } else if (w.data.periodic && w.nowMs >= w.nextPeriodic) {
     count += w.periodic(n);
-    w.nextPeriodic = nowMs + w.schedule.next(w.ports.initialized);
+    w.nextPeriodic = w.nowMs + w.schedule.next(w.ports.initialized);
   }
   if (count === 0) {
     // expired flows left over (the removal cap was hit): no sleep until they are gone
-    if (w.data.idleBackoff && ++w.emptyPolls > w.spinPolls && aged < AGE_MAX_PER_ITERATION) w.idleWait();
+    if (w.data.idleBackoff && ++w.emptyPolls > w.spinPolls && w.aged < AGE_MAX_PER_ITERATION) w.idleWait();
     return true;
   }
   w.emptyPolls = 0;
