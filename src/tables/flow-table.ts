@@ -64,7 +64,12 @@ export const R_ACT = 6;       // +dir: action kind << 16 | out port
 export const R_UL = 8;        // +dir*4: encap: outer destination (4 words)
 /** Line 1: the original key (R_KEY), then owner-side fields; line 2: the reply key. */
 export const R_KEY = 16;      // +dir*KEY_STRIDE
-export const R_HASH = 27;     // +dir: hash of the key
+/**
+ * +dir*KEY_STRIDE: hash of the key, on the key's line; unpublish overwrites it (a record whose
+ * R_HASH is not its key's hash is not in the index), so that a worker's flow cache (FastPath)
+ * can tell a live flow from a removed one by the record alone, on the line it compares anyway.
+ */
+export const R_HASH = 27;
 export const R_OWNPOS = 29;   // position in the owner's list of flows (owner-private)
 export const R_PORT = 30;     // the VM port the flow belongs to (flushes), -1 none
 export const R_NATPORT = 31;  // with FLOW_NAT_PORT: the VM port whose NAT port count the flow holds one of; FLOW_VIRTSVC: the service
@@ -129,6 +134,7 @@ const H_CAPACITY = 1;
 const H_GEN = 2;      // configuration generation (supervisor bumps it)
 const H_LIVE = 3;     // live flows (approximate: Atomics.add by inserting/deleting workers)
 const H_BUCKETS = 4;
+const H_DUPS = 5;     // keys published while the index held the same key under another record (see dupEpoch)
 const HEADER = 16;
 
 export const BUCKET_WAYS = 8;
@@ -370,6 +376,7 @@ export class FlowTable {
     const b1 = (h & this.bucketMask) * BUCKET_WORDS + BUCKET_WAYS;
     const b2 = this.secondBucket(h) + BUCKET_WAYS;
     const idx = this.idx;
+    if (this.heldElsewhere(b1, flow, dir, h) || this.heldElsewhere(b2, flow, dir, h)) Atomics.add(this.header, H_DUPS, 1);
     for (let attempt = 0; attempt < 4; attempt++) {
       let free1 = 0;
       let free2 = 0;
@@ -396,18 +403,67 @@ export class FlowTable {
     return false;
   }
 
+  /**
+   * Whether the bucket whose entries start at idx[e] holds the key of flow/dir (its record's) under
+   * another record: NAT and load balancing can make one flow's reply key another's key, and a
+   * lookup then finds whichever comes first in the buckets.
+   */
+  private heldElsewhere(e: number, flow: number, dir: number, h: number): boolean {
+    const idx = this.idx;
+    const r = this.rec;
+    const kb = flow * RECORD + R_KEY + dir * KEY_STRIDE;
+    for (let i = 0; i < BUCKET_WAYS; i++) {
+      if (idx[e - BUCKET_WAYS + i] !== h) continue;
+      const fd = idx[e + i]! - 1;
+      if (fd < 0 || fd === ((flow << 1) | dir)) continue;
+      const ob = (fd >>> 1) * RECORD + R_KEY + (fd & 1) * KEY_STRIDE;
+      let same = true;
+      for (let w = 0; w < KEY_WORDS && same; w++) same = r[ob + w] === r[kb + w];
+      if (same) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Counts keys published while the index held the same key under another record. A flow cache
+   * (FastPath) that saw it change forgets what it knows: its answer for a key is the record the
+   * index gave, which is the index's answer until the key is removed (then the record no longer
+   * answers, see R_HASH) or published twice (then this changes). A hint read without an atomic,
+   * once per burst.
+   */
+  get dupEpoch(): number {
+    return this.header[H_DUPS]!;
+  }
+
   /** Removes the index entry of flow/dir (by its stored hash); owner only. */
   unpublish(flow: number, dir: number): void {
-    const h = this.rec[flow * RECORD + R_HASH + dir]!;
+    const at = flow * RECORD + R_HASH + dir * KEY_STRIDE;
+    const h = this.rec[at]!;
     const v = ((flow << 1) | dir) + 1;
     const b1 = (h & this.bucketMask) * BUCKET_WORDS + BUCKET_WAYS;
     const b2 = this.secondBucket(h) + BUCKET_WAYS;
+    // then no flow cache takes the record for its key any more (see R_HASH)
+    this.rec[at] = ~h;
     for (let i = 0; i < BUCKET_WAYS; i++) {
       if (this.idx[b1 + i] === v) { Atomics.store(this.idx, b1 + i, 0); return; }
     }
     for (let i = 0; i < BUCKET_WAYS; i++) {
       if (this.idx[b2 + i] === v) { Atomics.store(this.idx, b2 + i, 0); return; }
     }
+  }
+
+  /**
+   * Whether flow/dir fd is in the index under hash h with the IPv4 key given as words (lookupV4's
+   * words): a flow cache's check of the flow it remembered for a key. R_HASH is written after the
+   * key (insert, rekeyReply) and overwritten when the key leaves the index (unpublish): a record
+   * that answers true holds this key, published or about to be, and no cached decision of a
+   * record that was not yet decided (R_GEN 0, written before R_HASH).
+   */
+  holdsV4(fd: number, h: number, vni: number, ports: number, proto: number, src: number, dst: number): boolean {
+    const rec = this.rec;
+    const kb = (fd >>> 1) * RECORD + R_KEY + (fd & 1) * KEY_STRIDE;
+    return rec[kb + (R_HASH - R_KEY)] === h && rec[kb + K_PORTS] === ports && rec[kb + K_SRC] === src && rec[kb + K_DST] === dst
+      && rec[kb + K_VNI] === vni && rec[kb + K_PROTO] === proto;
   }
 
   /** Takes CHUNK never-used records: returns the first, or -1 when none are left. */
@@ -546,20 +602,25 @@ export class FlowOwner {
     r[base + R_GEN + 1] = 0;
     r[base + R_ACT] = 0;
     r[base + R_ACT + 1] = 0;
-    r[base + R_HASH] = h;
-    r[base + R_HASH + 1] = rh;
     r[base + R_FLAGS] = 0;
     for (let i = 0; i < KEY_WORDS; i++) {
       r[base + R_KEY + i] = k[off + i]!;
       r[base + R_KEY + KEY_STRIDE + i] = k[roff + i]!;
     }
+    // after the key and the reset decisions: see holdsV4
+    r[base + R_HASH] = h;
+    r[base + R_HASH + KEY_STRIDE] = rh;
     if (!t.publish(f, 0, h)) {
+      // not in the index: no hash of its keys either (see holdsV4)
+      r[base + R_HASH] = ~h;
+      r[base + R_HASH + KEY_STRIDE] = ~rh;
       this.release(f);
       return -2;
     }
     if (!t.publish(f, 1, rh)) {
       // both directions are indexed or neither: a flow whose replies cannot be found is refused;
       // another worker may have found it meanwhile, so it is reused only after a grace period
+      r[base + R_HASH + KEY_STRIDE] = ~rh;
       t.unpublish(f, 0);
       this.retire(f, this.startGrace());
       return -2;
@@ -579,7 +640,7 @@ export class FlowOwner {
     t.unpublish(flow, 1);
     const base = flow * RECORD;
     for (let i = 0; i < KEY_WORDS; i++) t.rec[base + R_KEY + KEY_STRIDE + i] = k[off + i]!;
-    t.rec[base + R_HASH + 1] = h;
+    t.rec[base + R_HASH + KEY_STRIDE] = h;
     return t.publish(flow, 1, h);
   }
 

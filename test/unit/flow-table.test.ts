@@ -58,7 +58,7 @@ test('a flow is found by its key in direction 0 and by the reverse key in direct
     t.is(table.rec[base + R_PORT], 7);
     t.is(table.rec[base + R_SEEN], 42);
     t.is(table.rec[base + R_HASH], flowHash(k, 0));
-    t.is(table.rec[base + R_HASH + 1], flowHash(k, KEY_WORDS));
+    t.is(table.rec[base + R_HASH + KEY_STRIDE], flowHash(k, KEY_WORDS));
     const copy = new Int32Array(KEY_WORDS * 2);
     table.copyKey(f, 0, copy, 0);
     table.copyKey(f, 1, copy, KEY_WORDS);
@@ -280,6 +280,45 @@ test('rekeyReply replaces the reply key: the old one is gone, the new one finds 
   t.is(table.rec[f * RECORD + R_KEY + KEY_STRIDE + K_SRC], ip4num('10.0.0.9') | 0);
   o.remove(f, 1);
   t.is(find(table, nk, KEY_WORDS), -1, 'remove unlinks the new reply key');
+});
+
+test('a key published while the index holds it under another record counts in dupEpoch; other keys, removals and rekeys do not', (t) => {
+  const table = FlowTable.create(256);
+  const o = new FlowOwner(table, 0);
+  const a = key4(1, '10.0.0.1', '10.0.0.2', 1234, 80);
+  const fa = insert(o, a);
+  const b = key4(1, '10.0.0.3', '10.0.0.4', 1234, 80);
+  const fb = insert(o, b);
+  t.is(table.dupEpoch, 0);
+  // b's reply key becomes a's original key (NAT can do this)
+  const dup = new Int32Array(KEY_WORDS * 2);
+  dup.set(a.subarray(0, KEY_WORDS), KEY_WORDS);
+  t.true(o.rekeyReply(fb, dup, KEY_WORDS, flowHash(dup, KEY_WORDS)));
+  t.is(table.dupEpoch, 1, 'the second record holding a key');
+  t.true([fa << 1, (fb << 1) | 1].includes(find(table, a, 0)), 'a lookup finds one of the two');
+  const c = key4(1, '10.0.0.5', '10.0.0.6', 1234, 80);
+  const fc = insert(o, c);
+  o.remove(fc, 1);
+  const nk = key4(1, '10.0.0.3', '10.0.0.9', 80, 1234);
+  t.true(o.rekeyReply(fa, nk, 0, flowHash(nk, 0)));
+  t.is(table.dupEpoch, 1, 'new keys, a removal and a rekey to a new key do not count');
+});
+
+test('an unlinked key no longer has its hash in the record (a flow cache\'s check), whichever way it left the index', (t) => {
+  const table = FlowTable.create(256);
+  const o = new FlowOwner(table, 0);
+  const k = key4(1, '10.0.0.1', '10.0.0.2', 1234, 80);
+  const f = insert(o, k);
+  const h0 = flowHash(k, 0);
+  const h1 = flowHash(k, KEY_WORDS);
+  const v = (dir: number, h: number): boolean => table.holdsV4((f << 1) | dir, h, k[KEY_WORDS * dir + K_VNI]!, k[KEY_WORDS * dir + K_PORTS]!,
+    k[KEY_WORDS * dir + K_PROTO]!, k[KEY_WORDS * dir + K_SRC]!, k[KEY_WORDS * dir + K_DST]!);
+  t.true(v(0, h0));
+  t.true(v(1, h1));
+  t.false(v(0, h1), 'another hash');
+  o.remove(f, 1);
+  t.false(v(0, h0), 'removed: direction 0');
+  t.false(v(1, h1), 'removed: direction 1');
 });
 
 test('owners sharing a table allocate distinct records in chunks and find each other\'s flows', (t) => {

@@ -581,3 +581,34 @@ test('the VNF the fast path remembers within a burst is looked up again in the n
   t.is(next.verdict[0], FAST_MISS, 'the removed VNF is not remembered across bursts');
   t.is(next.nt, 0);
 });
+
+test('the flow cache never answers with a removed flow: the next packet walks the graph, and the new flow is the one the cache then gives', (t) => {
+  const rig = new Rig();
+  const { A, B } = VMS;
+  const f = vmFrame(A, B.ip, 17, udp(40000, 80, ascii('hello')));
+  const first = rig.send(f, A.port);
+  t.true(rig.sendFused(f, A.port).fused, 'the flow cache now holds the flow');
+  t.is(rig.sendFused(f, A.port).flow, first.flow, 'and gives it');
+
+  const owner = rig.ctx.fwd.owner;
+  t.is(owner.removeWhere((flow) => flow === first.flow, 1), 1);
+  const after = rig.sendFused(f, A.port);
+  t.false(after.fused, 'the removed flow is not used: the packet walks the graph');
+  t.is(after.sink, 'tx-4');
+  t.not(after.flow, first.flow, 'a new record (the removed one waits for its grace period)');
+  t.is(rig.ctx.fwd.stats[FS_CREATED], 2);
+  const again = rig.sendFused(f, A.port);
+  t.true(again.fused);
+  t.is(again.flow, after.flow, 'the cache gives the new flow');
+
+  // the same for a flow whose record was reused for another key: the key tells them apart
+  const g = vmFrame(A, B.ip, 17, udp(40001, 80, ascii('other')));
+  t.is(owner.removeWhere((flow) => flow === after.flow, 2), 1);
+  owner.reclaim(() => true);
+  const other = rig.send(g, A.port);
+  t.is(other.flow, after.flow, 'the record is reused for another connection');
+  const back = rig.sendFused(f, A.port);
+  t.false(back.fused, 'the first connection\'s packet is not taken for the second one\'s');
+  t.not(back.flow, other.flow);
+  t.is(hex(rig.sendFused(g, A.port).out), hex(toVm(B, g.subarray(14))));
+});
