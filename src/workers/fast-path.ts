@@ -298,8 +298,13 @@ export class FastPath {
     if (ak === ACT_ENCAP) {
       start -= IPV6_HLEN;
       writeUnderlay(ports, dv, bytes, start, out, io.rxPort[i]!, len - ETH_HLEN, v6);
+      // the outer destination, written out (a loop of four kept a stack check per turn)
       const dst = start + ETH_HLEN + IPV6_DST;
-      for (let w = 0; w < 4; w++) dv.setInt32(dst + w * 4, rec[base + R_UL + dir * 4 + w]!);
+      const ul = base + R_UL + dir * 4;
+      dv.setInt32(dst, rec[ul]!);
+      dv.setInt32(dst + 4, rec[ul + 1]!);
+      dv.setInt32(dst + 8, rec[ul + 2]!);
+      dv.setInt32(dst + 12, rec[ul + 3]!);
       len += IPV6_HLEN;
     } else {
       if (fromPf) dv.setUint16(start + ETH_TYPE, v6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4);
