@@ -455,9 +455,9 @@ export class FlowTable {
   /**
    * Whether flow/dir fd is in the index under hash h with the IPv4 key given as words (lookupV4's
    * words): a flow cache's check of the flow it remembered for a key. R_HASH is written after the
-   * key (insert, rekeyReply) and overwritten when the key leaves the index (unpublish): a record
-   * that answers true holds this key, published or about to be, and no cached decision of a
-   * record that was not yet decided (R_GEN 0, written before R_HASH).
+   * key (insert, rekeyReply) and overwritten when the key leaves the index (unpublish, and a
+   * publication that failed): a record that answers true holds this key and is in the index or
+   * about to be. One about to be has R_GEN 0 (written before R_HASH), so no decision of it is used.
    */
   holdsV4(fd: number, h: number, vni: number, ports: number, proto: number, src: number, dst: number): boolean {
     const rec = this.rec;
