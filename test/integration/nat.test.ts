@@ -9,10 +9,9 @@
  * the VM's packets no longer leave from the NAT address.
  */
 import test, { type ExecutionContext } from 'ava';
-import { rmSync } from 'node:fs';
-import { grpcCaller, nsDelete, nsExec, removeLinks, type Service, startService, type TapSpec, waitFor } from './harness.js';
+import { grpcCaller, nsExec, type Service, type TapSpec, waitFor } from './harness.js';
 import {
-  attachToUnderlay, createUnderlay, destroyUnderlay, Internet, INTERNET_UL, ncExchange, quietRootPort, type Underlay, vmNamespace,
+  Internet, INTERNET_UL, ncExchange, type OneVmHost, startOneVmHost, stopOneVmHost, type Underlay,
 } from './underlay.js';
 
 const P = 'nt';
@@ -39,15 +38,16 @@ let service: Service | undefined;
 let gateway: Internet | undefined;
 let natUnderlay = '';
 
+const HOST: OneVmHost = {
+  prefix: P, subnet: 'fc00:c::/64', hostIpv6: HOST_UL, grpc: GRPC, metrics: METRICS, pf0: PF0, pf1: PF1, vf0: VF0,
+  bridgePortMac: '02:00:00:00:c0:00', vm: VM, vmMtu: VM_MTU, extra: [`--flow-timeout=${FLOW_TIMEOUT_S}`],
+};
+
 async function cleanup(): Promise<void> {
   gateway?.stop();
   gateway = undefined;
-  await nsDelete(VM.ns);
-  await service?.stop();
+  await stopOneVmHost(HOST, service);
   service = undefined;
-  await destroyUnderlay(P);
-  await removeLinks([PF0.iface, PF1.iface, VF0.iface]);
-  rmSync(`/var/run/dpdk/${P}${process.pid}`, { recursive: true, force: true });
 }
 
 function ipMsg(a: string): object {
@@ -73,21 +73,10 @@ async function natPortsInUse(): Promise<number> {
 
 test.before(async () => {
   await cleanup();
-  underlay = await createUnderlay(P, ['fc00:c::/64']);
+  const host = await startOneVmHost(HOST);
+  underlay = host.underlay;
+  service = host.service;
   const rt = underlay.routerNs;
-  service = await startService({
-    lcores: '0,1', pf0: PF0, pf1: PF1, vfs: [VF0], vfPattern: `${P}vf`, grpcPort: GRPC, filePrefix: `${P}${process.pid}`,
-    ipv6: HOST_UL, metricsPort: METRICS, extra: [`--flow-timeout=${FLOW_TIMEOUT_S}`],
-  });
-  await attachToUnderlay(underlay, PF0.iface, '02:00:00:00:c0:00');
-  await quietRootPort(PF1.iface);
-  await call('Initialize');
-  const iface = await call('CreateInterface', {
-    interface_id: Buffer.from(VM.id), vni: 100, device_name: VF0.vdev,
-    ipv4_config: { ip_version: 'IPV4', primary_address: Buffer.from(VM.ipv4) },
-    ipv6_config: { ip_version: 'IPV6', primary_address: Buffer.from(VM.ipv6) },
-  });
-  const vmUnderlay = Buffer.from(iface.underlay_route as Uint8Array).toString();
   const nat = await call('CreateNat', { interface_id: Buffer.from(VM.id), nat_ip: ipMsg(NAT_IP), min_port: NAT_MIN, max_port: NAT_MAX });
   natUnderlay = Buffer.from(nat.underlay_route as Uint8Array).toString();
   for (const prefix of ['0.0.0.0', '::']) {
@@ -95,10 +84,9 @@ test.before(async () => {
       vni: 100, route: { prefix: { ip: ipMsg(prefix), length: 0 }, nexthop_vni: 0, nexthop_address: ipMsg(INTERNET_UL) },
     });
   }
-  await vmNamespace({ ns: VM.ns, iface: VF0.iface, mac: VF0.mac, ipv4: VM.ipv4, ipv6: VM.ipv6, mtu: VM_MTU });
   gateway = await Internet.start(underlay, TUN, SERVER, [[NAT_IP, natUnderlay]]);
   // the router resolves the service's underlay addresses (and the service learns its MAC)
-  await nsExec(rt, ['ping', '-6', '-c', '1', '-W', '1', vmUnderlay]);
+  await nsExec(rt, ['ping', '-6', '-c', '1', '-W', '1', host.vmUnderlay]);
 });
 
 test.after.always(cleanup);

@@ -4,7 +4,11 @@
  * long-running processes and captures in namespaces. Control path only (allocates freely).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { nsCreate, nsExec, run, tryRun, waitFor } from './harness.js';
+import { rmSync } from 'node:fs';
+import { attachToUnderlay, createUnderlay, destroyUnderlay, quietRootPort, type Underlay } from '../../src/cli/underlay-net.js';
+import {
+  grpcCaller, nsCreate, nsDelete, nsExec, removeLinks, run, type Service, startService, type TapSpec, tryRun, waitFor,
+} from './harness.js';
 
 export {
   attachToUnderlay, canonicalIpv6, createUnderlay, destroyUnderlay, Internet, INTERNET_UL, linkLocalOf, pingFromRouter, quietRootPort,
@@ -195,4 +199,56 @@ export class Capture extends NsProcess {
     await this.stop('SIGINT');
     return this.stdout().split('\n').filter((l) => l.trim() !== '');
   }
+}
+
+/**
+ * One host of the single-host tests (nat, virtsvc): the service with pf0 joined to the underlay
+ * (as `routerMac`'s bridge port), pf1 quiet and one VM port (VF0), initialized, with the VM's
+ * interface in VNI 100 and its namespace up. The underlay router does not know the VM's underlay
+ * address yet (the caller pings it once its own set-up is done).
+ */
+export interface OneVmHost {
+  prefix: string;
+  /** the host's /64 on the underlay, and its --ipv6 inside it */
+  subnet: string;
+  hostIpv6: string;
+  grpc: number;
+  metrics: number;
+  pf0: TapSpec;
+  pf1: TapSpec;
+  vf0: TapSpec;
+  bridgePortMac: string;
+  vm: { id: string; ns: string; ipv4: string; ipv6: string };
+  vmMtu: number;
+  /** service arguments besides the ports and addresses */
+  extra: string[];
+}
+
+/** Starts a OneVmHost: the underlay, the service and the VM; returns them and the VM's underlay address. */
+export async function startOneVmHost(h: OneVmHost): Promise<{ underlay: Underlay; service: Service; vmUnderlay: string }> {
+  const underlay = await createUnderlay(h.prefix, [h.subnet]);
+  const service = await startService({
+    lcores: '0,1', pf0: h.pf0, pf1: h.pf1, vfs: [h.vf0], vfPattern: `${h.prefix}vf`, grpcPort: h.grpc,
+    filePrefix: `${h.prefix}${process.pid}`, ipv6: h.hostIpv6, metricsPort: h.metrics, extra: h.extra,
+  });
+  await attachToUnderlay(underlay, h.pf0.iface, h.bridgePortMac);
+  await quietRootPort(h.pf1.iface);
+  const call = grpcCaller(h.grpc);
+  await call('Initialize');
+  const iface = await call('CreateInterface', {
+    interface_id: Buffer.from(h.vm.id), vni: 100, device_name: h.vf0.vdev,
+    ipv4_config: { ip_version: 'IPV4', primary_address: Buffer.from(h.vm.ipv4) },
+    ipv6_config: { ip_version: 'IPV6', primary_address: Buffer.from(h.vm.ipv6) },
+  });
+  await vmNamespace({ ns: h.vm.ns, iface: h.vf0.iface, mac: h.vf0.mac, ipv4: h.vm.ipv4, ipv6: h.vm.ipv6, mtu: h.vmMtu });
+  return { underlay, service, vmUnderlay: Buffer.from(iface.underlay_route as Uint8Array).toString() };
+}
+
+/** Removes whatever startOneVmHost made (also what a failed or earlier run left behind). */
+export async function stopOneVmHost(h: OneVmHost, service: Service | undefined): Promise<void> {
+  await nsDelete(h.vm.ns);
+  await service?.stop();
+  await destroyUnderlay(h.prefix);
+  await removeLinks([h.pf0.iface, h.pf1.iface, h.vf0.iface]);
+  rmSync(`/var/run/dpdk/${h.prefix}${process.pid}`, { recursive: true, force: true });
 }

@@ -6,11 +6,8 @@
  * address. /metrics counts the ports in use per service.
  */
 import test, { type ExecutionContext } from 'ava';
-import { rmSync } from 'node:fs';
-import { grpcCaller, nsDelete, nsExec, removeLinks, type Service, startService, tapTopology } from './harness.js';
-import {
-  attachToUnderlay, createUnderlay, destroyUnderlay, ncExchange, quietRootPort, type Underlay, vmNamespace,
-} from './underlay.js';
+import { nsExec, type Service, tapTopology } from './harness.js';
+import { ncExchange, type OneVmHost, startOneVmHost, stopOneVmHost, type Underlay } from './underlay.js';
 
 const P = 'vs';
 const GRPC = 21591;
@@ -28,16 +25,16 @@ const VM = { id: 'vm1', ns: `${P}-vm1`, ipv4: '10.0.0.1', ipv6: 'fd10::1' };
 let underlay: Underlay | undefined;
 let service: Service | undefined;
 
-async function cleanup(): Promise<void> {
-  await nsDelete(VM.ns);
-  await service?.stop();
-  service = undefined;
-  await destroyUnderlay(P);
-  await removeLinks([PF0.iface, PF1.iface, VF0.iface]);
-  rmSync(`/var/run/dpdk/${P}${process.pid}`, { recursive: true, force: true });
-}
+const HOST: OneVmHost = {
+  prefix: P, subnet: 'fc00:e::/64', hostIpv6: HOST_UL, grpc: GRPC, metrics: METRICS, pf0: PF0, pf1: PF1, vf0: VF0,
+  bridgePortMac: '02:00:00:00:e0:00', vm: VM, vmMtu: 1400,
+  extra: [`--udp-virtsvc=${VIRTUAL},53,${UDP_SVC},5353`, `--tcp-virtsvc=${VIRTUAL},80,${TCP_SVC},8080`],
+};
 
-const call = grpcCaller(GRPC);
+async function cleanup(): Promise<void> {
+  await stopOneVmHost(HOST, service);
+  service = undefined;
+}
 
 async function metricsText(): Promise<string> {
   return (await fetch(`http://127.0.0.1:${METRICS}/metrics`)).text();
@@ -45,27 +42,15 @@ async function metricsText(): Promise<string> {
 
 test.before(async () => {
   await cleanup();
-  underlay = await createUnderlay(P, ['fc00:e::/64']);
-  service = await startService({
-    lcores: '0,1', pf0: PF0, pf1: PF1, vfs: [VF0], vfPattern: `${P}vf`, grpcPort: GRPC, filePrefix: `${P}${process.pid}`,
-    ipv6: HOST_UL, metricsPort: METRICS,
-    extra: [`--udp-virtsvc=${VIRTUAL},53,${UDP_SVC},5353`, `--tcp-virtsvc=${VIRTUAL},80,${TCP_SVC},8080`],
-  });
-  await attachToUnderlay(underlay, PF0.iface, '02:00:00:00:e0:00');
-  await quietRootPort(PF1.iface);
-  await call('Initialize');
-  const iface = await call('CreateInterface', {
-    interface_id: Buffer.from(VM.id), vni: 100, device_name: VF0.vdev,
-    ipv4_config: { ip_version: 'IPV4', primary_address: Buffer.from(VM.ipv4) },
-    ipv6_config: { ip_version: 'IPV6', primary_address: Buffer.from(VM.ipv6) },
-  });
-  await vmNamespace({ ns: VM.ns, iface: VF0.iface, mac: VF0.mac, ipv4: VM.ipv4, ipv6: VM.ipv6, mtu: 1400 });
+  const host = await startOneVmHost(HOST);
+  underlay = host.underlay;
+  service = host.service;
   const rt = underlay.routerNs;
   for (const a of [UDP_SVC, TCP_SVC]) await nsExec(rt, ['ip', '-6', 'addr', 'add', `${a}/128`, 'dev', 'lo']);
   await nsExec(rt, ['ip', 'link', 'set', 'lo', 'up']);
   // the service learns the router's MAC (from its neighbour solicitation) before the first packet
   // leaves for it; the service's own probe at start went out before its port joined the underlay
-  await nsExec(rt, ['ping', '-6', '-c', '1', '-W', '1', Buffer.from(iface.underlay_route as Uint8Array).toString()]);
+  await nsExec(rt, ['ping', '-6', '-c', '1', '-W', '1', host.vmUnderlay]);
 });
 
 test.after.always(cleanup);
