@@ -3,8 +3,8 @@
  * direction, so a reply that RSS puts on another worker's queue finds the flow its request made.
  *
  * LAYOUT (one SharedArrayBuffer). A header of counters, the flow records (RECORD words, three cache
- * lines: what every packet reads and writes in the first, the original key in the second, the
- * reply key in the third), and the index: buckets of BUCKET_WAYS entries, an entry is
+ * lines: the original key with what its packets read and write in the first, the reply key with
+ * the same in the second, the rest in the third: R_* below), and the index: buckets of BUCKET_WAYS entries, an entry is
  * (flow << 1 | direction) + 1 (0 = free), with the entries' hash tags in the same 64-byte line (a
  * probe touches one line and one page: without huge pages TLB misses cost as much as cache misses). A key (VNI, protocol and family, ports, source, destination)
  * may sit in either of two buckets (two hash functions from one 32-bit hash); there is no
@@ -54,27 +54,43 @@ export const K_DST = 7;
  */
 export const FLOW_CLOCK_HZ = 10;
 
-/** Record words. Line 0: what every packet reads and writes. */
-export const R_STATE = 0;     // TCP state
-export const R_SEEN = 1;      // last packet, in ticks of FLOW_CLOCK_HZ since the table's epoch
-export const R_OWNER = 2;     // worker that inserted it (deletes it)
-export const R_FLAGS = 3;     // FLOW_* flags (set with Atomics.or: several workers may set them)
-export const R_GEN = 4;       // +dir: configuration generation the cached decision was made in (0: none)
-export const R_ACT = 6;       // +dir: action kind << 16 | out port
-export const R_UL = 8;        // +dir*4: encap: outer destination (4 words)
-/** Line 1: the original key (R_KEY), then owner-side fields; line 2: the reply key. */
-export const R_KEY = 16;      // +dir*KEY_STRIDE
+/**
+ * Record words. Line 0 is direction 0's, line 1 direction 1's: the key, its hash, and what every
+ * packet of that direction reads and writes (the cached decision, the last-seen time, the owner),
+ * so that a packet of a flow without NAT touches one line of its record: the one its lookup
+ * compares anyway (bench/overlay at 100,000 flows, where each record line is a cache miss: see the
+ * README). Line 2 holds what the first packet, TCP, NAT, flushes and the owner use.
+ */
+export const R_KEY = 0;       // +dir*KEY_STRIDE
 /**
  * +dir*KEY_STRIDE: hash of the key, on the key's line; unpublish overwrites it (a record whose
  * R_HASH is not its key's hash is not in the index), so that a worker's flow cache (FastPath)
  * can tell a live flow from a removed one by the record alone, on the line it compares anyway.
  */
-export const R_HASH = 27;
-export const R_OWNPOS = 29;   // position in the owner's list of flows (owner-private)
-export const R_PORT = 30;     // the VM port the flow belongs to (flushes), -1 none
-export const R_NATPORT = 31;  // with FLOW_NAT_PORT: the VM port whose NAT port count the flow holds one of; FLOW_VIRTSVC: the service
+export const R_HASH = 11;
+export const R_GEN = 12;      // +dir*KEY_STRIDE: configuration generation the cached decision was made in (0: none)
+export const R_ACT = 13;      // +dir*KEY_STRIDE: action kind << 16 | out port, and the ACT_* bits
+/**
+ * +dir*KEY_STRIDE: the last packet that way, in ticks of FLOW_CLOCK_HZ since the table's epoch;
+ * the flow's is the later of the two (flowSeen).
+ */
+export const R_SEEN = 14;
+export const R_OWNER = 15;    // +dir*KEY_STRIDE (both the same): worker that inserted it (deletes it)
 export const KEY_STRIDE = 16;
+/** Line 2. */
+export const R_STATE = 32;    // TCP state
+export const R_FLAGS = 33;    // FLOW_* flags (set with Atomics.or: several workers may set them)
+export const R_OWNPOS = 34;   // position in the owner's list of flows (owner-private)
+export const R_PORT = 35;     // the VM port the flow belongs to (flushes), -1 none
+export const R_NATPORT = 36;  // with FLOW_NAT_PORT: the VM port whose NAT port count the flow holds one of; FLOW_VIRTSVC: the service
+export const R_UL = 40;       // +dir*4: encap: outer destination (4 words)
 export const RECORD = 48;
+
+/** The flow's last packet, either way (R_SEEN). */
+export function flowSeen(rec: Int32Array, f: number): number {
+  const base = f * RECORD + R_SEEN;
+  return Math.max(rec[base]!, rec[base + KEY_STRIDE]!);
+}
 
 /** Actions a flow direction may cache (R_ACT bits 16-23; the low half is the out port). */
 export const ACT_TO_VF = 1;     // rewrite Ethernet toward the out port's VM
@@ -90,6 +106,12 @@ export const ACT_FROM_PF = 1 << 24;
 /** With ACT_FROM_PF: the tunnel was addressed to a VIP or NAT VNF. */
 export const ACT_VIA_NAT = 1 << 25;
 export const ACT_SIDE = ACT_FROM_PF | ACT_VIA_NAT;
+/**
+ * R_ACT bit 26: the flow had VIP or network NAT (FLOW_SRC_NAT or FLOW_DST_NAT) when the decision
+ * was made, so a packet that repeats it is translated; after the first packet (FLOW_DECIDED) NAT
+ * decisions are final. On the decision's line, so that a flow without NAT never reads R_FLAGS.
+ */
+export const ACT_NAT = 1 << 26;
 export const ACT_KIND_SHIFT = 16;
 export const ACT_KIND_MASK = 0xff;
 
@@ -594,15 +616,15 @@ export class FlowOwner {
     const r = t.rec;
     const base = f * RECORD;
     r[base + R_STATE] = 0;
-    r[base + R_SEEN] = now;
-    r[base + R_OWNER] = this.worker;
     r[base + R_PORT] = port;
     r[base + R_NATPORT] = -1;
-    r[base + R_GEN] = 0;
-    r[base + R_GEN + 1] = 0;
-    r[base + R_ACT] = 0;
-    r[base + R_ACT + 1] = 0;
     r[base + R_FLAGS] = 0;
+    for (let d = 0; d < 2 * KEY_STRIDE; d += KEY_STRIDE) {
+      r[base + R_SEEN + d] = now;
+      r[base + R_OWNER + d] = this.worker;
+      r[base + R_GEN + d] = 0;
+      r[base + R_ACT + d] = 0;
+    }
     for (let i = 0; i < KEY_WORDS; i++) {
       r[base + R_KEY + i] = k[off + i]!;
       r[base + R_KEY + KEY_STRIDE + i] = k[roff + i]!;

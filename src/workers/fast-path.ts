@@ -21,7 +21,7 @@ import {
   IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, IPV4_DST, IPV4_SRC, IPV6_DST, IPV6_HLEN, TCP_FLAGS,
 } from '../packet/headers.js';
 import {
-  ACT_ENCAP, ACT_FROM_PF, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, ACT_VIA_NAT, FLOW_DST_NAT, FLOW_SRC_NAT, flowHash, flowHashV4, KEY_MARK_NAT, KEY_WORDS, R_ACT, R_FLAGS, R_GEN, R_OWNER, R_UL, RECORD,
+  ACT_ENCAP, ACT_FROM_PF, ACT_NAT, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, ACT_VIA_NAT, flowHash, flowHashV4, KEY_MARK_NAT, KEY_STRIDE, KEY_WORDS, R_ACT, R_GEN, R_OWNER, R_UL, RECORD,
 } from '../tables/flow-table.js';
 import { VnfType } from '../actors/underlay.js';
 import { PortState } from '../tables/port-table.js';
@@ -106,8 +106,8 @@ const V_MARK = 7;   // the key mark of tunnels to it (KEY_MARK_NAT for a NAT add
  * costs no slot words per packet; graph-fuzz.test.ts holds the two to the same answers.
  */
 function decided(rec: Int32Array, base: number, dir: number, gen: number, kind: number): boolean {
-  if (rec[base + R_GEN + dir] !== gen) return false;
-  const act = rec[base + R_ACT + dir]!;
+  if (rec[base + R_GEN + dir * KEY_STRIDE] !== gen) return false;
+  const act = rec[base + R_ACT + dir * KEY_STRIDE]!;
   if ((kind & K_FROM_PF) === 0) return (act & ACT_SIDE) === 0;
   if ((kind & K_VIA_NAT) !== 0) return (act & ACT_SIDE) === (ACT_FROM_PF | ACT_VIA_NAT);
   return (act & ACT_SIDE) === ACT_FROM_PF && (act & 0xffff) === kind >>> K_PORT_SHIFT;
@@ -224,7 +224,7 @@ export class FastPath {
     } else {
       // in passes, each a loop of its own, so that the cache misses of a burst's packets overlap
       // (at 100,000 flows every bucket and record line misses): parse and hash; read the bucket
-      // lines; look the keys up and read each hit's first record line; apply
+      // lines; look the keys up and read the rest of each hit's record it needs; apply
       for (let i = 0; i < n; i++) {
         if (this.parseFrame(bytes, dv, rxStart[i]!, rxLen[i]!, rxPort[i]!)) {
           this.hashCur(dv);
@@ -246,7 +246,7 @@ export class FastPath {
           found = this.lookupCur(dv);
         }
         st[o + S_FOUND] = found;
-        if (found >= 0) ahead ^= rec[(found >>> 1) * RECORD]!;
+        if (found >= 0) ahead ^= this.touchRest(rec, found);
       }
       this.readAhead = ahead;
       for (let i = 0; i < n; i++) {
@@ -265,6 +265,18 @@ export class FastPath {
   }
 
   /**
+   * The passes' read of the record line a hit flow's packet needs beyond its key's line (which the
+   * lookup compared, so its decision is in the cache): the last line, with the outer destination of
+   * an encapsulation, the NAT flags and the TCP state. Returns a word of it (0: none needed).
+   */
+  private touchRest(rec: Int32Array, found: number): number {
+    const base = (found >>> 1) * RECORD;
+    const act = rec[base + (found & 1) * KEY_STRIDE + R_ACT]!;
+    if (((act >>> ACT_KIND_SHIFT) & ACT_KIND_MASK) !== ACT_ENCAP && (act & ACT_NAT) === 0 && (this.cProto & 0xff) !== IPPROTO_TCP) return 0;
+    return rec[base + R_UL]!;
+  }
+
+  /**
    * burstIo's last step for rx slot i, parsed last (the c* fields), whose flow burstIo found (flow << 1 | direction): with a
    * current decision the fast path applies in place, the packet is rewritten and gets tx
    * descriptor nt (FAST_DONE); other current decisions are FAST_SLOT, the rest FAST_MISS.
@@ -276,7 +288,7 @@ export class FastPath {
     const base = (found >>> 1) * RECORD;
     if (!decided(rec, base, dir, gen, kind)) return FAST_MISS;
     const fromPf = (kind & K_FROM_PF) !== 0;
-    const act = rec[base + R_ACT + dir]!;
+    const act = rec[base + R_ACT + dir * KEY_STRIDE]!;
     const s = io.rxStart[i]!;
     const ak = (act >>> ACT_KIND_SHIFT) & ACT_KIND_MASK;
     // encapsulation needs 40 bytes of headroom; without them the slot path drops the packet
@@ -288,11 +300,11 @@ export class FastPath {
     const l4 = this.cL4;
     const l3end = this.cL3end;
     const proto = this.cProto & 0xff;
-    if (rec[base + R_OWNER] !== me) this.cross++;
+    if (rec[base + R_OWNER + dir * KEY_STRIDE] !== me) this.cross++;
     touchRecord(rec, base, dir, now, proto === IPPROTO_TCP ? bytes[l4 + TCP_FLAGS]! : -1);
     const v6 = (kind & K_V6) !== 0;
     // NAT as dnat and snat apply it (VIP, network NAT; IPv4 only)
-    if (!v6 && (rec[base + R_FLAGS]! & (FLOW_SRC_NAT | FLOW_DST_NAT)) !== 0) natPacket(rec, found >>> 1, dir, dv, ip, l4, l3end - l4, proto);
+    if (!v6 && (act & ACT_NAT) !== 0) natPacket(rec, found >>> 1, dir, dv, ip, l4, l3end - l4, proto);
     const out = act & 0xffff;
     let start = ip - ETH_HLEN;
     let len = l3end - start;

@@ -20,7 +20,7 @@ import { tuneJit } from './jit.js';
 import { type Forwarding, type NodeContext, openForwarding } from './node-context.js';
 import { Qsbr } from '../tables/qsbr.js';
 import {
-  AgingPace, FLOW_CLOCK_HZ, R_SEEN, R_STATE, RECORD, TcpState,
+  AgingPace, FLOW_CLOCK_HZ, flowSeen, R_STATE, RECORD, TcpState,
 } from '../tables/flow-table.js';
 import { FS_AGED } from './node-context.js';
 import { WorkerCommands } from './commands.js';
@@ -206,7 +206,7 @@ class WorkerLoop {
 
   readonly expired = (f: number): boolean => {
     const rec = this.fwd.flows.rec;
-    const idle = this.fwd.clock.now - rec[f * RECORD + R_SEEN]!;
+    const idle = this.fwd.clock.now - flowSeen(rec, f);
     const timeout = (rec[f * RECORD + R_STATE]! & 0xff) === TcpState.ESTABLISHED ? TCP_ESTABLISHED_TIMEOUT_S : this.flowTimeout;
     return idle > timeout * FLOW_CLOCK_HZ;
   };

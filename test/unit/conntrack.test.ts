@@ -4,7 +4,7 @@ import { DropReason } from '../../src/packet/drop-reasons.js';
 import { VnfType } from '../../src/actors/underlay.js';
 import { PF_ENCAP } from '../../src/packet/batch.js';
 import {
-  ACT_ENCAP, ACT_TO_VF, R_ACT, R_GEN, R_PORT, R_SEEN, R_STATE, R_UL, RECORD, TcpState,
+  ACT_ENCAP, ACT_TO_VF, KEY_STRIDE, R_ACT, R_GEN, R_PORT, R_SEEN, R_STATE, R_UL, RECORD, TcpState,
 } from '../../src/tables/flow-table.js';
 import {
   createForwardingBuffers, DEFAULT_FORWARDING, FS_CREATED, FS_CROSS_WORKER, FS_FAST_PATH, FS_TABLE_FULL, type NodeContext,
@@ -213,6 +213,7 @@ test('a flow is created by its first packet, found again by the next and by repl
   t.is(ctx.fwd.stats[FS_CREATED], 1, 'one flow for all three');
   const rec = ctx.fwd.flows.rec;
   t.is(rec[f * RECORD + R_SEEN], 1234);
+  t.is(rec[f * RECORD + R_SEEN + KEY_STRIDE], 1234, 'each direction has its time');
   t.is(rec[f * RECORD + R_PORT], VF, 'the flow belongs to the VM port it came from');
   t.is(ctx.fwd.stats[FS_CROSS_WORKER], 0);
   t.is(ctx.fwd.flows.live, 1);

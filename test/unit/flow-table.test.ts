@@ -1,6 +1,6 @@
 import test from 'ava';
 import {
-  AgingPace, BUCKET_WAYS, CHUNK, flowHash, flowHashV4, FlowOwner, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_STRIDE, KEY_WORDS,
+  AgingPace, BUCKET_WAYS, CHUNK, flowHash, flowHashV4, FlowOwner, flowSeen, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_STRIDE, KEY_WORDS,
   R_HASH, R_KEY, R_OWNER, R_PORT, R_SEEN, RECORD, reverseKey,
 } from '../../src/tables/flow-table.js';
 import { fmix32 } from '../../src/tables/lpm-core.js';
@@ -55,8 +55,10 @@ test('a flow is found by its key in direction 0 and by the reverse key in direct
     t.is(find(table, k, KEY_WORDS), (f << 1) | 1);
     const base = f * RECORD;
     t.is(table.rec[base + R_OWNER], 5);
+    t.is(table.rec[base + R_OWNER + KEY_STRIDE], 5, 'the owner is on both directions\' lines');
     t.is(table.rec[base + R_PORT], 7);
     t.is(table.rec[base + R_SEEN], 42);
+    t.is(flowSeen(table.rec, f), 42);
     t.is(table.rec[base + R_HASH], flowHash(k, 0));
     t.is(table.rec[base + R_HASH + KEY_STRIDE], flowHash(k, KEY_WORDS));
     const copy = new Int32Array(KEY_WORDS * 2);
@@ -226,7 +228,7 @@ test('age checks at most max owned flows per call, removes the expired ones, one
   const o = new FlowOwner(table, 0);
   const keys = Array.from({ length: 10 }, (_, i) => key4(1, '10.0.0.1', '10.0.0.2', i, 80));
   const flows = keys.map((k, i) => insert(o, k, 3, i));   // flow i last seen at i
-  const expired = (f: number): boolean => table.rec[f * RECORD + R_SEEN]! < 5;
+  const expired = (f: number): boolean => flowSeen(table.rec, f) < 5;
   let checks = 0;
   const counted = (f: number): boolean => (checks++, expired(f));
   let tokens = 0;
@@ -423,7 +425,7 @@ test('age with maxRemoved: removals do not count against the budget, at most max
   const table = FlowTable.create(256);
   const o = new FlowOwner(table, 0);
   for (let i = 0; i < 20; i++) insert(o, key4(1, '10.0.0.1', '10.0.0.2', i, 80), 3, i);   // flow i last seen at i
-  const expired = (f: number): boolean => table.rec[f * RECORD + R_SEEN]! < 12;
+  const expired = (f: number): boolean => flowSeen(table.rec, f) < 12;
   // a budget of 8 flows that stay: the expired ones met on the way go too, and do not use it up
   t.is(o.age(8, expired, () => 1, 100), 8);
   t.is(o.age(1, expired, () => 1, 100), 4);

@@ -41,7 +41,7 @@ import { makeTestBatch, MAX_SLOTS, type PacketBatch } from '../../src/packet/bat
 import { upstreamPortmapHash, upstreamPortmapHash6 } from '../../src/packet/upstream-hash.js';
 import { DROP_REASON_COUNT, DROP_REASON_NAMES, DropReason } from '../../src/packet/drop-reasons.js';
 import {
-  BUCKET_WAYS, FLOW_DST_NAT, FLOW_NAT_PORT, FLOW_SRC_NAT, flowOfPort, K_DST, K_VNI, KEY_STRIDE, KEY_WORDS, R_FLAGS, R_KEY, R_NATPORT, R_SEEN,
+  BUCKET_WAYS, FLOW_DST_NAT, FLOW_NAT_PORT, FLOW_SRC_NAT, flowOfPort, flowSeen, K_DST, K_VNI, KEY_STRIDE, KEY_WORDS, R_FLAGS, R_KEY, R_NATPORT, R_SEEN,
   RECORD,
 } from '../../src/tables/flow-table.js';
 import { PortState } from '../../src/tables/port-table.js';
@@ -548,7 +548,7 @@ class Service {
     const rec = flows.rec;
     for (const w of this.workers) {
       const owner = w.ctx.fwd.owner;
-      owner.age(owner.ownedCount, (f) => clock.now - rec[f * RECORD + R_SEEN]! > 30, () => 0);
+      owner.age(owner.ownedCount, (f) => clock.now - flowSeen(rec, f) > 30, () => 0);
       owner.reclaim(() => true);
     }
   }
@@ -572,7 +572,7 @@ class Service {
       if (hex(m1) !== hex(m2)) return `port ${p} VM MAC ${hex(m1)} vs ${hex(m2)}`;
     }
     for (let f = 0; f < this.ctx.fwd.flows.capacity; f++) {
-      for (const w of [R_SEEN, R_FLAGS, R_KEY, R_KEY + 1, R_KEY + 2, R_KEY + 3, R_KEY + 7]) {
+      for (const w of [R_SEEN, R_SEEN + KEY_STRIDE, R_FLAGS, R_KEY, R_KEY + 1, R_KEY + 2, R_KEY + 3, R_KEY + 7]) {
         if (r1[f * RECORD + w] !== r2[f * RECORD + w]) return `flow ${f} word ${w}: ${r1[f * RECORD + w]} vs ${r2[f * RECORD + w]}`;
       }
     }

@@ -11,7 +11,7 @@ import {
   IPV6_DST, IPV6_HLEN, IPV6_NEXT, IPV6_SRC, TCP_FLAGS, UDP_DPORT, UDP_HLEN, UDP_SPORT,
 } from '../../packet/headers.js';
 import {
-  ACT_ENCAP, ACT_FROM_PF, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, ACT_VIA_NAT, FLOW_DST_NAT, FLOW_DUP_SETTLED, FLOW_SRC_NAT, FLOW_VIRTSVC, flowHash, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_MARK_NAT, KEY_WORDS, R_ACT, R_FLAGS, R_GEN, R_OWNER, R_SEEN, R_STATE, R_UL, RECORD, reverseKey, TcpState,
+  ACT_ENCAP, ACT_FROM_PF, ACT_NAT, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, ACT_VIA_NAT, FLOW_DUP_SETTLED, FLOW_VIRTSVC, flowHash, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_MARK_NAT, KEY_STRIDE, KEY_WORDS, R_ACT, R_FLAGS, R_GEN, R_OWNER, R_SEEN, R_STATE, R_UL, RECORD, reverseKey, TcpState,
 } from '../../tables/flow-table.js';
 import { VnfType } from '../../actors/underlay.js';
 import { drop, GraphNode, TX_EDGE } from '../graph.js';
@@ -135,8 +135,8 @@ export class ConntrackNode extends GraphNode {
       return E_VIRTSVC;
     }
 
-    if (fwd.settings.fastPath && flows.rec[f * RECORD + R_GEN + dir] === gen
-      && actMatches(flows.rec[f * RECORD + R_ACT + dir]!, actSide((b.flags[slot]! & PF_FROM_PF) !== 0, b.vnfType[slot]!), b.outPort[slot]!)) {
+    if (fwd.settings.fastPath && flows.rec[f * RECORD + R_GEN + dir * KEY_STRIDE] === gen
+      && actMatches(flows.rec[f * RECORD + R_ACT + dir * KEY_STRIDE]!, actSide((b.flags[slot]! & PF_FROM_PF) !== 0, b.vnfType[slot]!), b.outPort[slot]!)) {
       fwd.stats[FS_FAST_PATH] = fwd.stats[FS_FAST_PATH]! + 1;
       return applyCached(this.ctx, b, slot, f, dir) === ACT_ENCAP ? E_ENCAP : E_TX;
     }
@@ -244,7 +244,7 @@ export function icmpPorts(bytes: Uint8Array, dv: DataView, at: number): number {
 export function touchFlow(fwd: Forwarding, f: number, dir: number, tcpFlags: number): void {
   const rec = fwd.flows.rec;
   const base = f * RECORD;
-  if (rec[base + R_OWNER] !== fwd.owner.worker) fwd.stats[FS_CROSS_WORKER] = fwd.stats[FS_CROSS_WORKER]! + 1;
+  if (rec[base + R_OWNER + dir * KEY_STRIDE] !== fwd.owner.worker) fwd.stats[FS_CROSS_WORKER] = fwd.stats[FS_CROSS_WORKER]! + 1;
   touchRecord(rec, base, dir, fwd.clock.now, tcpFlags);
 }
 
@@ -278,7 +278,8 @@ function settleDuplicate(rec: Int32Array, f: number, g: number): boolean {
 
 /** touchFlow on the record at rec[base] without the cross-worker count: time and TCP state. */
 export function touchRecord(rec: Int32Array, base: number, dir: number, now: number, tcpFlags: number): void {
-  if (rec[base + R_SEEN] !== now) rec[base + R_SEEN] = now;
+  const seen = base + R_SEEN + dir * KEY_STRIDE;
+  if (rec[seen] !== now) rec[seen] = now;
   if (tcpFlags >= 0) tcpTrack(rec, base, dir, tcpFlags);
 }
 
@@ -291,12 +292,12 @@ export function applyCached(ctx: NodeContext, b: PacketBatch, slot: number, f: n
   const fwd = ctx.fwd;
   const rec = fwd.flows.rec;
   const base = f * RECORD;
-  const act = rec[base + R_ACT + dir]!;
+  const act = rec[base + R_ACT + dir * KEY_STRIDE]!;
   const kind = (act >>> ACT_KIND_SHIFT) & ACT_KIND_MASK;
   const out = act & 0xffff;
   b.flow[slot] = f;
   b.dir[slot] = dir;
-  if ((rec[base + R_FLAGS]! & (FLOW_SRC_NAT | FLOW_DST_NAT)) !== 0) {
+  if ((act & ACT_NAT) !== 0) {
     applyDstNat(fwd.flows, b, slot);
     applySrcNat(fwd.flows, b, slot);
   }

@@ -5,7 +5,8 @@
 import type { PacketBatch } from '../../packet/batch.js';
 import { PF_ENCAP, PF_FROM_PF } from '../../packet/batch.js';
 import {
-  ACT_ENCAP, ACT_KIND_SHIFT, ACT_TO_VF, FLOW_DECIDED, FLOW_NAT64, R_ACT, R_FLAGS, R_GEN, R_UL, RECORD,
+  ACT_ENCAP, ACT_KIND_SHIFT, ACT_NAT, ACT_TO_VF, FLOW_DECIDED, FLOW_DST_NAT, FLOW_NAT64, FLOW_SRC_NAT, KEY_STRIDE, R_ACT, R_FLAGS, R_GEN, R_UL,
+  RECORD,
 } from '../../tables/flow-table.js';
 import { GraphNode, TX_EDGE } from '../graph.js';
 import type { Forwarding, NodeContext } from '../node-context.js';
@@ -37,15 +38,17 @@ export class FirewallNode extends GraphNode {
     if ((flags & FLOW_NAT64) !== 0) return encap ? E_ENCAP : E_TX;
     // a current decision made for another side (VM, uplink tunnel to an interface or to a VIP)
     // of the same key, or for a tunnel to another interface, stays
-    if (rec[base + R_GEN + dir] === gen && !actMatches(rec[base + R_ACT + dir]!, side, b.outPort[slot]!)) return encap ? E_ENCAP : E_TX;
-    rec[base + R_ACT + dir] = side | ((encap ? ACT_ENCAP : ACT_TO_VF) << ACT_KIND_SHIFT) | b.outPort[slot]!;
+    const d = dir * KEY_STRIDE;
+    if (rec[base + R_GEN + d] === gen && !actMatches(rec[base + R_ACT + d]!, side, b.outPort[slot]!)) return encap ? E_ENCAP : E_TX;
+    const nat = (flags & (FLOW_SRC_NAT | FLOW_DST_NAT)) !== 0 ? ACT_NAT : 0;
+    rec[base + R_ACT + d] = side | nat | ((encap ? ACT_ENCAP : ACT_TO_VF) << ACT_KIND_SHIFT) | b.outPort[slot]!;
     if (encap) {
       const ul = b.ulDv;
       const o = slot * 16;
       for (let i = 0; i < 4; i++) rec[base + R_UL + dir * 4 + i] = ul.getInt32(o + i * 4);
     }
     // published last: a worker that sees this generation sees the action above
-    Atomics.store(rec, base + R_GEN + dir, gen);
+    Atomics.store(rec, base + R_GEN + d, gen);
     return encap ? E_ENCAP : E_TX;
   }
 }
