@@ -151,6 +151,19 @@ export const FLOW_LB = 0x40;
  */
 export const FLOW_VIRTSVC = 0x80;
 
+/**
+ * Sets NAT flags (FLOW_SRC_NAT, FLOW_DST_NAT and their companions) on flow f. Decisions record
+ * whether their flow has NAT (ACT_NAT); should another worker have decided the flow meanwhile
+ * (FLOW_DECIDED, a race of first packets), its decisions are withdrawn (generation 0), so that the
+ * next packet each way decides again, with the NAT.
+ */
+export function setNatFlags(rec: Int32Array, f: number, flags: number): void {
+  const base = f * RECORD;
+  if ((Atomics.or(rec, base + R_FLAGS, flags) & FLOW_DECIDED) === 0) return;
+  Atomics.store(rec, base + R_GEN, 0);
+  Atomics.store(rec, base + R_GEN + KEY_STRIDE, 0);
+}
+
 const H_CURSOR = 0;   // next never-used record
 const H_CAPACITY = 1;
 const H_GEN = 2;      // configuration generation (supervisor bumps it)

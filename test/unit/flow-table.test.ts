@@ -1,7 +1,7 @@
 import test from 'ava';
 import {
-  AgingPace, BUCKET_WAYS, CHUNK, flowHash, flowHashV4, FlowOwner, flowSeen, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_STRIDE, KEY_WORDS,
-  R_HASH, R_KEY, R_OWNER, R_PORT, R_SEEN, RECORD, reverseKey,
+  AgingPace, BUCKET_WAYS, CHUNK, FLOW_DECIDED, FLOW_DST_NAT, FLOW_SRC_NAT, flowHash, flowHashV4, FlowOwner, flowSeen, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_STRIDE, KEY_WORDS,
+  R_FLAGS, R_GEN, R_HASH, R_KEY, R_OWNER, R_PORT, R_SEEN, RECORD, reverseKey, setNatFlags,
 } from '../../src/tables/flow-table.js';
 import { fmix32 } from '../../src/tables/lpm-core.js';
 import { Qsbr } from '../../src/tables/qsbr.js';
@@ -440,4 +440,20 @@ test('age with maxRemoved: removals do not count against the budget, at most max
   const p = new FlowOwner(table, 1);
   for (let i = 0; i < 4; i++) insert(p, key4(2, '10.0.0.1', '10.0.0.2', i, 80), 3, 0);
   t.is(p.age(2, () => true, () => 1), 2);
+});
+
+test('NAT set on a flow another worker already decided withdraws its decisions; on an undecided one it leaves them', (t) => {
+  const table = FlowTable.create(64);
+  const o = new FlowOwner(table, 0);
+  const f = insert(o, key4(1, '10.0.0.1', '10.0.0.2', 1, 80), 3, 0);
+  const base = f * RECORD;
+  table.rec[base + R_GEN] = 5;
+  table.rec[base + R_GEN + KEY_STRIDE] = 5;
+  setNatFlags(table.rec, f, FLOW_SRC_NAT);
+  t.is(table.rec[base + R_FLAGS], FLOW_SRC_NAT);
+  t.deepEqual([table.rec[base + R_GEN], table.rec[base + R_GEN + KEY_STRIDE]], [5, 5], 'not decided yet: the decisions to come will see the flag');
+  table.rec[base + R_FLAGS] = FLOW_DECIDED;
+  setNatFlags(table.rec, f, FLOW_DST_NAT);
+  t.is(table.rec[base + R_FLAGS], FLOW_DECIDED | FLOW_DST_NAT);
+  t.deepEqual([table.rec[base + R_GEN], table.rec[base + R_GEN + KEY_STRIDE]], [0, 0], 'decided without the NAT: both decisions withdrawn');
 });

@@ -32,8 +32,10 @@ export class FirewallNode extends GraphNode {
     const dir = b.dir[slot]!;
     const gen = b.gen[slot]!;
     const side = actSide((b.flags[slot]! & PF_FROM_PF) !== 0, b.vnfType[slot]!);
-    const flags = rec[base + R_FLAGS]!;
-    if ((flags & FLOW_DECIDED) === 0) Atomics.or(rec, base + R_FLAGS, FLOW_DECIDED);
+    let flags = rec[base + R_FLAGS]!;
+    // the flags as they were when the flow became decided: NAT set after that withdraws the
+    // decisions (setNatFlags), so ACT_NAT below is never stale
+    if ((flags & FLOW_DECIDED) === 0) flags = Atomics.or(rec, base + R_FLAGS, FLOW_DECIDED) | FLOW_DECIDED;
     // NAT64 translates every packet in snat or dnat: no decision to repeat without them
     if ((flags & FLOW_NAT64) !== 0) return encap ? E_ENCAP : E_TX;
     // a current decision made for another side (VM, uplink tunnel to an interface or to a VIP)

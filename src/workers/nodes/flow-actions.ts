@@ -9,7 +9,7 @@ import { ETH_HLEN, IPPROTO_ICMP, IPV4_DST, IPV4_SRC } from '../../packet/headers
 import { quotedPacket, rewriteIpv4, rewriteL4Port, rewriteQuoted } from '../../packet/nat.js';
 import {
   FLOW_DST_NAT, FLOW_NAT_PORT, FLOW_SRC_NAT, flowHash, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, KEY_STRIDE, KEY_WORDS, R_FLAGS, R_KEY,
-  RECORD,
+  RECORD, setNatFlags,
 } from '../../tables/flow-table.js';
 import { FS_NAT_RACE, FS_TABLE_FULL, type Forwarding } from '../node-context.js';
 
@@ -120,7 +120,7 @@ export function tryReplyKey(fwd: Forwarding, f: number, k: Int32Array): number {
 
 export function natFlow(fwd: Forwarding, f: number, flag: number, keyWord: number, addr: number, k: Int32Array, mark = 0): boolean {
   const flows = fwd.flows;
-  Atomics.or(flows.rec, f * RECORD + R_FLAGS, flag);
+  setNatFlags(flows.rec, f, flag);
   flows.copyKey(f, 1, k, 0);
   k[keyWord] = addr | 0;
   k[K_PROTO] = k[K_PROTO]! | mark;

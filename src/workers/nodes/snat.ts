@@ -14,6 +14,7 @@ import { isNat64, nat64Out } from '../../packet/nat64.js';
 import { upstreamPortmapHash, upstreamPortmapHash6 } from '../../packet/upstream-hash.js';
 import {
   FLOW_DECIDED, FLOW_DST_NAT, FLOW_NAT64, FLOW_NAT_PORT, FLOW_SRC_NAT, flowHash, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_MARK_NAT, KEY_STRIDE, KEY_WORDS, R_FLAGS, R_KEY, R_NATPORT, RECORD,
+  setNatFlags,
 } from '../../tables/flow-table.js';
 import { DropReason } from '../../packet/drop-reasons.js';
 import { drop, GraphNode } from '../graph.js';
@@ -141,7 +142,7 @@ export class SnatNode extends GraphNode {
   private took(f: number, port: number, flag: number): void {
     const rec = this.fwd.flows.rec;
     rec[f * RECORD + R_NATPORT] = port;
-    Atomics.or(rec, f * RECORD + R_FLAGS, flag | FLOW_NAT_PORT);
+    setNatFlags(rec, f, flag | FLOW_NAT_PORT);
     this.fwd.nat.countPort(port, 1);
   }
 
