@@ -250,6 +250,15 @@ export function flowOfPort(rec: Int32Array, f: number, port: number, ip: number,
   return natPort >= (natRange & 0xffff) && natPort < natRange >>> 16;
 }
 
+/**
+ * Whether the key at rec[kb..] is the IPv4 key given as words (proto without the v6 bit): an IPv4
+ * key has zeros in the other address words, so these five words decide.
+ */
+function keyIsV4(rec: Int32Array, kb: number, vni: number, ports: number, proto: number, src: number, dst: number): boolean {
+  return rec[kb + K_PORTS] === ports && rec[kb + K_SRC] === src && rec[kb + K_DST] === dst
+    && rec[kb + K_VNI] === vni && rec[kb + K_PROTO] === proto;
+}
+
 export class FlowTable {
   readonly header: Int32Array;
   readonly rec: Int32Array;
@@ -320,10 +329,7 @@ export class FlowTable {
         const e = idx[b + BUCKET_WAYS + i]!;
         if (e <= 0) continue;
         const fd = e - 1;
-        // an IPv4 key (proto has no v6 bit) has zeros in the other address words
-        const kb = (fd >>> 1) * RECORD + R_KEY + (fd & 1) * KEY_STRIDE;
-        if (rec[kb + K_PORTS] === ports && rec[kb + K_SRC] === src && rec[kb + K_DST] === dst
-          && rec[kb + K_VNI] === vni && rec[kb + K_PROTO] === proto) return fd;
+        if (keyIsV4(rec, (fd >>> 1) * RECORD + R_KEY + (fd & 1) * KEY_STRIDE, vni, ports, proto, src, dst)) return fd;
       }
       b = this.secondBucket(h);
     }
@@ -451,10 +457,7 @@ export class FlowTable {
       if (idx[e - BUCKET_WAYS + i] !== h) continue;
       const fd = idx[e + i]! - 1;
       if (fd < 0 || fd === ((flow << 1) | dir)) continue;
-      const ob = (fd >>> 1) * RECORD + R_KEY + (fd & 1) * KEY_STRIDE;
-      let same = true;
-      for (let w = 0; w < KEY_WORDS && same; w++) same = r[ob + w] === r[kb + w];
-      if (same) return true;
+      if (this.keyEquals(fd >>> 1, fd & 1, r, kb)) return true;
     }
     return false;
   }
@@ -495,10 +498,8 @@ export class FlowTable {
    * about to be. One about to be has R_GEN 0 (written before R_HASH), so no decision of it is used.
    */
   holdsV4(fd: number, h: number, vni: number, ports: number, proto: number, src: number, dst: number): boolean {
-    const rec = this.rec;
     const kb = (fd >>> 1) * RECORD + R_KEY + (fd & 1) * KEY_STRIDE;
-    return rec[kb + (R_HASH - R_KEY)] === h && rec[kb + K_PORTS] === ports && rec[kb + K_SRC] === src && rec[kb + K_DST] === dst
-      && rec[kb + K_VNI] === vni && rec[kb + K_PROTO] === proto;
+    return this.rec[kb + (R_HASH - R_KEY)] === h && keyIsV4(this.rec, kb, vni, ports, proto, src, dst);
   }
 
   /** Takes CHUNK never-used records: returns the first, or -1 when none are left. */
