@@ -42,7 +42,8 @@
  * should, and prints drops by reason; the report ends with what failed.
  *
  *   node dist/bench/overlay.js [--seconds 3] [--repeat 2] [--warmup 0.3] [--paths vf,encap,decap]
- *     [--flows 1000,100000] [--modes first,fast] [--workers 1,2] [--burst 32] [--no-testpmd]
+ *     [--flows 1000,100000] [--modes first,fast] [--workers 1,2] [--burst 32] [--flow-table-size N]
+ *     [--no-testpmd]
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -68,6 +69,8 @@ type Mode = (typeof MODES)[number];
 interface Args {
   seconds: number; repeat: number; paths: PathKind[]; flows: number[]; modes: Mode[]; workers: number[];
   burst: number; testpmd: boolean; warmup: number;
+  /** --flow-table-size for the service (undefined: its default, upstream's 850,000). */
+  flowTableSize?: number;
 }
 
 /** The options: name, default, parser. One table drives parsing and the usage line. */
@@ -80,6 +83,7 @@ const OPTIONS: { name: string; help: string; set: (a: Args, v: string) => void; 
   { name: 'modes', help: 'first,fast', set: (a, v) => { a.modes = listOf('modes', v, MODES); } },
   { name: 'workers', help: 'worker counts', set: (a, v) => { a.workers = v.split(',').map((x) => positive('workers', x)); } },
   { name: 'burst', help: 'rx burst', set: (a, v) => { a.burst = positive('burst', v); } },
+  { name: 'flow-table-size', help: "the service's flow capacity (its index is sized for it)", set: (a, v) => { a.flowTableSize = positive('flow-table-size', v); } },
   { name: 'no-testpmd', help: 'skip dpdk-testpmd', flag: true, set: (a) => { a.testpmd = false; } },
 ];
 
@@ -226,7 +230,8 @@ async function runOurs(a: Args, v: OursVariant): Promise<OursResult> {
   const rx = rxRole(v.path);
   const dev = (role: string): string => (role === rx ? `net_pcap_${role}` : `net_null_${role}`);
   const parsed = parseServiceArgs([`--pf0=${dev('pf0')}`, `--pf1=${dev('pf1')}`, '--vf-pattern=net_', `--ipv6=${HOST_IPV6}`, '--nic-type=tap',
-    '--no-offload', '--no-stats', `--burst=${a.burst}`, '--no-idle-backoff', ...(v.mode === 'fast' ? [] : ['--no-fast-path'])], { DP_CONF: '' });
+    '--no-offload', '--no-stats', `--burst=${a.burst}`, '--no-idle-backoff',
+    ...(a.flowTableSize === undefined ? [] : [`--flow-table-size=${a.flowTableSize}`]), ...(v.mode === 'fast' ? [] : ['--no-fast-path'])], { DP_CONF: '' });
   if (parsed.kind !== 'run') throw new Error(parsed.stderr);
   const log = createLogger({ format: 'text', color: 'never', level: 'warn' });
   const dp = new Dataplane(parsed.options, log);
