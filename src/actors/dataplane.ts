@@ -173,7 +173,7 @@ export class Dataplane implements DataplaneApi {
     const nq = workerLcores.length;
     const nbMbufs = Math.max(16383, this.ports.length * nq * (RX_DESCS + TX_DESCS) + nq * 4096 + 4096);
     const prc = dpdk.poolCreate(nbMbufs, MBUF_CACHE, MBUF_DATA_ROOM);
-    if (prc < 0) throw new StartupError(`cannot create mbuf pool of ${nbMbufs} mbufs: ${dpdk.strerror(prc)} (give EAL more memory with -m)`);
+    if (prc < 0) throw new StartupError(`cannot create mbuf pool of ${nbMbufs} mbufs: ${dpdk.strerror(prc)} (with hugepages the pool comes from EAL's memory: give more with -m; without them it is a mapping of its own)`);
 
     for (const p of this.ports) {
       const src = dpdk.portSetup(p.port, nq, RX_DESCS, TX_DESCS);

@@ -158,6 +158,11 @@ export class Dpdk {
     return koffi.view(this.poolBaseRaw(), info.regionLen);
   }
 
+  /** The address of the mbuf region (poolView's first byte), for telling its mapping apart. */
+  poolAddress(): bigint {
+    return BigInt(koffi.address(this.poolBaseRaw()));
+  }
+
   /**
    * Transparent huge pages for a shared table's memory (see dps_advise_huge): call right after
    * creating the SharedArrayBuffer, before its pages are touched. Returns the bytes advised, or a

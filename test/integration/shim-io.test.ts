@@ -4,8 +4,25 @@
  * ports interleaved in runs, received back grouped per port with the starts and lengths JS gave, drops
  * freed, a packet for a port that does not exist freed and counted, no mbuf lost.
  */
+import { readFileSync } from 'node:fs';
 import test from 'ava';
 import { loadShim } from '../../src/ffi/dpdk.js';
+
+/** The /proc/self/smaps entry (header line and fields) of the mapping that holds `addr`. */
+function mappingOf(addr: bigint): { header: string; fields: Map<string, string> } | undefined {
+  let found: { header: string; fields: Map<string, string> } | undefined;
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
+    if (m) {
+      if (found) return found;
+      if (BigInt(`0x${m[1]!}`) <= addr && addr < BigInt(`0x${m[2]!}`)) found = { header: line, fields: new Map() };
+    } else if (found) {
+      const kv = /^(\w+):\s*(.*)$/.exec(line);
+      if (kv) found.fields.set(kv[1]!, kv[2]!);
+    }
+  }
+  return found;
+}
 
 test('dps_io sends interleaved packets each on its port in order, rewrites moved frames, frees drops, loses no mbuf', (t) => {
   const dpdk = loadShim();
@@ -19,6 +36,14 @@ test('dps_io sends interleaved packets each on its port in order, rewrites moved
   t.is(dpdk.poolCreate(2047, 0, 2048), 0);
   for (const p of [0, 1]) t.is(dpdk.portSetup(p, 1, 256, 256), 0, `port ${p}`);
   const info = dpdk.poolInfo();
+  // without hugepages the pool has a private anonymous mapping of its own, advised for
+  // transparent huge pages (VmFlags hg), not EAL's shared memfd, which gets none
+  const map = mappingOf(dpdk.poolAddress());
+  t.truthy(map, 'the pool is mapped');
+  t.regex(map!.header, /^[0-9a-f]+-[0-9a-f]+ rw-p 00000000 00:00 0\s*$/, `private anonymous: ${map!.header}`);
+  t.true(Number(map!.fields.get('Size')!.split(' ')[0]) * 1024 >= info.regionLen, 'one mapping holds every mbuf');
+  t.true(map!.fields.get('VmFlags')!.split(' ').includes('hg'), 'advised for huge pages');
+  t.log(`pool mapping ${map!.fields.get('Size')}, ${map!.fields.get('AnonHugePages')} of it on huge pages`);
   const bytes = new Uint8Array(dpdk.poolView());
   const io = dpdk.ioArea();
   io.pollPort.set([0, 1]);
