@@ -234,10 +234,11 @@ int dps_pool_create(uint32_t nb_mbufs, uint32_t cache, uint32_t data_room)
 
 	if (dps_pool)
 		return -EEXIST;
-	if (rte_eal_has_hugepages())
-		dps_pool = rte_pktmbuf_pool_create("dps_mbuf_pool", nb_mbufs, cache, 0, room, (int)rte_socket_id());
-	else
+	if (!rte_eal_has_hugepages())
 		dps_pool = pool_on_thp("dps_mbuf_pool", nb_mbufs, cache, room);
+	/* with hugepages, or if the mapping of its own failed: EAL's memory, as before */
+	if (!dps_pool)
+		dps_pool = rte_pktmbuf_pool_create("dps_mbuf_pool", nb_mbufs, cache, 0, room, (int)rte_socket_id());
 	if (!dps_pool)
 		return -rte_errno;
 	rte_mempool_mem_iter(dps_pool, span_chunk, span);
