@@ -166,9 +166,9 @@ static void span_chunk(struct rte_mempool *mp, void *opaque, struct rte_mempool_
 /*
  * Without hugepages (--no-huge) EAL's memory is a shared memfd, and shared memory gets no
  * transparent huge pages unless the machine enables them for shmem (Debian: never), so every
- * mbuf sat on 4 KiB pages: each packet's frame and mbuf header cost a TLB miss when the pool's
- * working set outgrows the TLB (bench/overlay at 100,000 flows replays 100,000 stored frames). So
- * the pool gets a private anonymous mapping of its own with MADV_HUGEPAGE. Virtual devices (TAP,
+ * mbuf sat on 4 KiB pages, and the mbufs a worker cycles through outgrew the TLB. So the pool
+ * gets a private anonymous mapping of its own with MADV_HUGEPAGE: bench/rxtx-floor's C loop
+ * 34-36 -> 22-25 ns per packet, level with testpmd's io forwarding. Virtual devices (TAP,
  * pcap, null, ring, memif) copy through the CPU and need no IOVA; with hugepages (any NIC) the
  * pool stays in EAL's memory. Returns the pool or NULL with rte_errno set.
  */

@@ -2,7 +2,8 @@
  * The shim's one hot call, dps_io, on real DPDK in this process: two net_ring ports (what a
  * ring port transmits it receives again), frames written through the pool view, sent with their
  * ports interleaved in runs, received back grouped per port with the starts and lengths JS gave, drops
- * freed, a packet for a port that does not exist freed and counted, no mbuf lost.
+ * freed, a packet for a port that does not exist freed and counted, no mbuf lost; and, without
+ * hugepages, the pool on a mapping of its own advised for transparent huge pages.
  */
 import { readFileSync } from 'node:fs';
 import test from 'ava';
