@@ -163,6 +163,29 @@ static void span_chunk(struct rte_mempool *mp, void *opaque, struct rte_mempool_
 		span[1] = hi;
 }
 
+/* A transparent huge page (x86-64). */
+#define DPS_HUGE_PAGE ((uintptr_t)2 << 20)
+
+/*
+ * Asks the kernel for transparent huge pages (MADV_HUGEPAGE) on the 2 MiB-aligned part of
+ * [addr, addr + len): the shared tables (flows, routes, VNFs) are SharedArrayBuffers, which V8
+ * maps with 4 KiB pages, and their lookups at large sizes cost TLB misses more than cache misses
+ * (the mbuf pool without hugepages too: pool_on_thp).
+ * With THP in "madvise" mode (Debian's default) pages faulted afterwards come as 2 MiB pages.
+ * Returns the bytes advised (0 if the range holds no aligned 2 MiB page) or -errno.
+ */
+int64_t dps_advise_huge(void *addr, uint64_t len)
+{
+	uintptr_t start = RTE_ALIGN_CEIL((uintptr_t)addr, DPS_HUGE_PAGE);
+	uintptr_t end = RTE_ALIGN_FLOOR((uintptr_t)addr + len, DPS_HUGE_PAGE);
+
+	if (end <= start)
+		return 0;
+	if (madvise((void *)start, end - start, MADV_HUGEPAGE) != 0)
+		return -errno;
+	return (int64_t)(end - start);
+}
+
 /*
  * Without hugepages (--no-huge) EAL's memory is a shared memfd, and shared memory gets no
  * transparent huge pages unless the machine enables them for shmem (Debian: never), so every
@@ -174,7 +197,6 @@ static void span_chunk(struct rte_mempool *mp, void *opaque, struct rte_mempool_
  */
 static struct rte_mempool *pool_on_thp(const char *name, uint32_t n, uint32_t cache, uint16_t data_room)
 {
-	const size_t huge = 2u << 20;
 	struct rte_pktmbuf_pool_private priv = { .mbuf_data_room_size = data_room, .mbuf_priv_size = 0 };
 	struct rte_mempool *mp;
 	size_t min_chunk, align;
@@ -198,29 +220,29 @@ static struct rte_mempool *pool_on_thp(const char *name, uint32_t n, uint32_t ca
 		ret = (int)need;
 		goto fail;
 	}
-	len = RTE_ALIGN_CEIL((size_t)need, huge);
-	map = mmap(NULL, len + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	len = RTE_ALIGN_CEIL((size_t)need, DPS_HUGE_PAGE);
+	map = mmap(NULL, len + DPS_HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (map == MAP_FAILED) {
 		ret = -errno;
 		goto fail;
 	}
 	/* 2 MiB-aligned; the unaligned ends go back */
-	start = (uint8_t *)RTE_ALIGN_CEIL((uintptr_t)map, huge);
+	start = (uint8_t *)RTE_ALIGN_CEIL((uintptr_t)map, DPS_HUGE_PAGE);
 	if (start > map)
 		munmap(map, (size_t)(start - map));
-	munmap(start + len, (size_t)(map + huge - start));
+	munmap(start + len, (size_t)(map + DPS_HUGE_PAGE - start));
 	/* a kernel without THP serves the range with small pages, as before */
-	(void)madvise(start, len, MADV_HUGEPAGE);
+	(void)dps_advise_huge(start, len);
 	/* one chunk, no IOVA (as rte_mempool_populate_virt gives without hugepages where it finds none) */
 	ret = rte_mempool_populate_iova(mp, (char *)start, RTE_BAD_IOVA, len, NULL, NULL);
-	if (ret < 0 || mp->populated_size != mp->size) {
-		rte_mempool_free(mp);
-		munmap(start, len);
-		rte_errno = ret < 0 ? -ret : ENOMEM;
-		return NULL;
+	if (ret >= 0 && mp->populated_size == mp->size) {
+		rte_mempool_obj_iter(mp, rte_pktmbuf_init, NULL);
+		return mp;
 	}
-	rte_mempool_obj_iter(mp, rte_pktmbuf_init, NULL);
-	return mp;
+	rte_mempool_free(mp);
+	munmap(start, len);
+	rte_errno = ret < 0 ? -ret : ENOMEM;
+	return NULL;
 fail:
 	rte_mempool_free(mp);
 	rte_errno = -ret;
@@ -249,26 +271,6 @@ int dps_pool_create(uint32_t nb_mbufs, uint32_t cache, uint32_t data_room)
 	dps_len = span[1] - span[0];
 	dps_shift = (uint16_t)(sizeof(struct rte_mbuf) + rte_pktmbuf_priv_size(dps_pool));
 	return 0;
-}
-
-/*
- * Asks the kernel for transparent huge pages (MADV_HUGEPAGE) on the 2 MiB-aligned part of
- * [addr, addr + len): the shared tables (flows, routes, VNFs) are SharedArrayBuffers, which V8
- * maps with 4 KiB pages, and their lookups at large sizes cost TLB misses more than cache misses.
- * With THP in "madvise" mode (Debian's default) pages faulted afterwards come as 2 MiB pages.
- * Returns the bytes advised (0 if the range holds no aligned 2 MiB page) or -errno.
- */
-int64_t dps_advise_huge(void *addr, uint64_t len)
-{
-	const uintptr_t huge = 2u << 20;
-	uintptr_t start = ((uintptr_t)addr + huge - 1) & ~(huge - 1);
-	uintptr_t end = ((uintptr_t)addr + len) & ~(huge - 1);
-
-	if (end <= start)
-		return 0;
-	if (madvise((void *)start, end - start, MADV_HUGEPAGE) != 0)
-		return -errno;
-	return (int64_t)(end - start);
 }
 
 void *dps_pool_base(void)
