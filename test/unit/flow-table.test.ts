@@ -165,6 +165,29 @@ test('a flow whose two buckets are both full is refused with -2 and its record i
   t.is(next, 2 * BUCKET_WAYS, 'the refused record is handed out again');
 });
 
+test('a key goes to its first bucket while that is at most half full, then to the less loaded of its two', (t) => {
+  const table = FlowTable.create(1024);
+  const o = new FlowOwner(table, 0);
+  let h = 1;
+  while (((h & table.bucketMask) === (fmix32(h ^ 0x5bd1e995) & table.bucketMask))) h++;
+  const first = (h & table.bucketMask) * 16;
+  const second = (fmix32(h ^ 0x5bd1e995) & table.bucketMask) * 16;
+  const used = (b: number): number => Array.from({ length: BUCKET_WAYS }, (_, i) => table.idx[b + BUCKET_WAYS + i]!).filter((e) => e > 0).length;
+  const seen: [number, number][] = [];
+  for (let i = 0; i < 2 * BUCKET_WAYS; i++) {
+    const k = key4(1, '10.0.0.1', '10.0.0.2', i, 80);
+    t.true(o.insert(k, 0, h, KEY_WORDS, flowHash(k, KEY_WORDS), 3, 0) >= 0);
+    seen.push([used(first), used(second)]);
+  }
+  // five in the first (it had at least half its ways free each time), then alternating
+  t.deepEqual(seen.slice(0, 6), [[1, 0], [2, 0], [3, 0], [4, 0], [5, 0], [5, 1]]);
+  t.deepEqual(seen[2 * BUCKET_WAYS - 1], [BUCKET_WAYS, BUCKET_WAYS]);
+  for (let i = 0; i < 2 * BUCKET_WAYS; i++) {
+    const k = key4(1, '10.0.0.1', '10.0.0.2', i, 80);
+    t.not(table.lookup(k, 0, h), -1, `flow ${i} found`);
+  }
+});
+
 test('a flow whose reply key cannot be indexed is refused whole: neither direction is found', (t) => {
   const table = FlowTable.create(1024);
   const o = new FlowOwner(table, 0);
