@@ -310,7 +310,7 @@ export class FastPath {
     let len = l3end - start;
     if (ak === ACT_ENCAP) {
       start -= IPV6_HLEN;
-      writeUnderlay(ports, dv, bytes, start, out, io.rxPort[i]!, len - ETH_HLEN, v6);
+      writeUnderlay(ports, dv, start, out, io.rxPort[i]!, len - ETH_HLEN, v6);
       // the outer destination, written out (a loop of four kept a stack check per turn)
       const dst = start + ETH_HLEN + IPV6_DST;
       const ul = base + R_UL + dir * 4;
