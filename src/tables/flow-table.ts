@@ -174,7 +174,7 @@ const HEADER = 16;
 
 export const BUCKET_WAYS = 8;
 /** Index words per bucket: BUCKET_WAYS tags, then BUCKET_WAYS entries (one 64-byte line). */
-const BUCKET_WORDS = 16;
+export const BUCKET_WORDS = 16;
 /**
  * Entries: 0 free, (flow << 1 | dir) + 1 a published flow, ENTRY_CLAIMED taken by a thread that
  * is writing its tag (readers skip it like a free one, publishers like a used one).

@@ -1,6 +1,6 @@
 import test from 'ava';
 import {
-  AgingPace, BUCKET_WAYS, CHUNK, FLOW_DECIDED, FLOW_DST_NAT, FLOW_SRC_NAT, flowHash, flowHashV4, FlowOwner, flowSeen, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_STRIDE, KEY_WORDS,
+  AgingPace, BUCKET_WAYS, BUCKET_WORDS, CHUNK, FLOW_DECIDED, FLOW_DST_NAT, FLOW_SRC_NAT, flowHash, flowHashV4, FlowOwner, flowSeen, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_STRIDE, KEY_WORDS,
   R_FLAGS, R_GEN, R_HASH, R_KEY, R_OWNER, R_PORT, R_SEEN, RECORD, reverseKey, setNatFlags,
 } from '../../src/tables/flow-table.js';
 import { fmix32 } from '../../src/tables/lpm-core.js';
@@ -170,8 +170,8 @@ test('a key goes to its first bucket while that is at most half full, then to th
   const o = new FlowOwner(table, 0);
   let h = 1;
   while (((h & table.bucketMask) === (fmix32(h ^ 0x5bd1e995) & table.bucketMask))) h++;
-  const first = (h & table.bucketMask) * 16;
-  const second = (fmix32(h ^ 0x5bd1e995) & table.bucketMask) * 16;
+  const first = (h & table.bucketMask) * BUCKET_WORDS;
+  const second = (fmix32(h ^ 0x5bd1e995) & table.bucketMask) * BUCKET_WORDS;
   const used = (b: number): number => Array.from({ length: BUCKET_WAYS }, (_, i) => table.idx[b + BUCKET_WAYS + i]!).filter((e) => e > 0).length;
   const seen: [number, number][] = [];
   for (let i = 0; i < 2 * BUCKET_WAYS; i++) {
