@@ -13,7 +13,25 @@ export class RouteSync {
   /** Routes the tables refused (full): the registry has them, the packet path does not. */
   refused = 0;
 
-  constructor(readonly v4: Lpm4Table, readonly v6: Lpm6Table, private readonly log: Logger) {}
+  /**
+   * A deleted route's record is not reused until startGrace(): flows' cached decisions may name
+   * the route that holds their outer destination (flow-table R_OWNER) for as long as the
+   * configuration generation they were made in is current.
+   */
+  constructor(readonly v4: Lpm4Table, readonly v6: Lpm6Table, private readonly log: Logger) {
+    v4.deferGrace = true;
+    v6.deferGrace = true;
+  }
+
+  /**
+   * Starts the grace period of the routes deleted since the last call: call it after the
+   * generation bump that made the deletes' decisions stale. Once every worker has passed a
+   * quiescent point after this, none holds the records, by index or by a current decision.
+   */
+  startGrace(): void {
+    this.v4.startGrace();
+    this.v6.startGrace();
+  }
 
   apply(changes: readonly RegistryChange[]): void {
     for (const c of changes) {

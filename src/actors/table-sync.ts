@@ -159,6 +159,8 @@ export class TableSync {
     }
     if (!invalidate && flush.size === 0) return;
     this.flows.bumpGeneration();
+    // deleted routes' records wait out a grace period from here (decisions may name them)
+    this.routes.startGrace();
     for (const [port, vip] of flush) await this.workers.broadcast(Op.FLUSH_PORT, port, vip);
     if (flush.size === 0) await this.workers.broadcast(Op.PING, 0);
     for (const port of natGone) this.ports.forgetNat(port);

@@ -43,6 +43,11 @@ export class PacketBatch {
   readonly ulDst = new Uint8Array(MAX_SLOTS * 16);
   /** The same bytes for 32-bit big-endian access (four words per slot). */
   readonly ulDv = new DataView(this.ulDst.buffer);
+  /**
+   * With PF_ENCAP: the route record that holds ulDst as its nexthop (flow-table ulRef), or 0. Every
+   * node that sets PF_ENCAP writes it; the firewall caches it with the flow's decision.
+   */
+  readonly ulRef = new Int32Array(MAX_SLOTS);
   /** Configuration generation conntrack saw for the packet (its decision is cached under it). */
   readonly gen = new Int32Array(MAX_SLOTS);
   /** Why the packet goes to drop (DropReason), set by the node that drops it. */

@@ -271,6 +271,17 @@ export abstract class LpmCore {
   private readonly freeTok: Int32Array;
   private readonly nRecords: number;
   private readonly maskWords: number;
+  /**
+   * Writer: deleted records wait for startGrace() before their grace period starts (false: it starts
+   * at the delete). Set by a writer whose readers keep a route's index beyond a batch: a flow's
+   * cached decision names the route that holds its outer destination (flow-table R_OWNER), valid
+   * while the configuration generation it was made in is current; so a record may be reused only
+   * after every reader has passed a quiescent point after the next generation bump, and the route
+   * sync starts the grace period right after that bump. Set it before the first delete.
+   */
+  deferGrace = false;
+  /** Records at the free queue's tail whose grace period has not started (deferGrace). */
+  private held = 0;
 
   /**
    * Wraps an existing table buffer. Readers (workers) need nothing else; the writer passes the
@@ -382,7 +393,7 @@ export abstract class LpmCore {
     const links = this.links;
     for (let r = this.dir[base + D_HEAD]!; r !== 0; r = links[2 * r + L_VNEXT]!) this.unlinkChain(r, this.hashOf(r));
     // one grace period for all of them
-    const token = this.grace === null ? 0 : this.grace.start();
+    const token = this.graceToken();
     for (let r = this.dir[base + D_HEAD]!; r !== 0; r = links[2 * r + L_VNEXT]!) this.pushFree(r, token);
     for (let w = 0; w < this.maskWords; w++) Atomics.store(this.dir, base + D_MASK + w, 0);
     this.lenCounts.fill(0, d * (this.width + 1), (d + 1) * (this.width + 1));
@@ -436,6 +447,7 @@ export abstract class LpmCore {
     if (this.header[H_FRESH]! > this.nRecords) {
       const c = this.header[H_FREE_COUNT]!;
       if (c === 0) return LpmError.FULL;
+      if (c === this.held) return LpmError.PENDING;
       if (this.grace !== null && !this.grace.check(this.freeTok[this.header[H_FREE_HEAD]!]!)) return LpmError.PENDING;
     }
     return slot;
@@ -525,7 +537,30 @@ export abstract class LpmCore {
     Atomics.store(this.dir, base + D_COUNT, n);
     if (n === 0) Atomics.store(this.header, H_ACTIVE_VNIS, this.header[H_ACTIVE_VNIS]! - 1);
     Atomics.store(this.header, H_LIVE, this.header[H_LIVE]! - 1);
-    this.pushFree(r, this.grace === null ? 0 : this.grace.start());
+    this.pushFree(r, this.graceToken());
+  }
+
+  /**
+   * Starts the grace period of the records deleted since the last call (deferGrace): the writer
+   * calls it after the change that deleted them is visible to every reader (the generation bump).
+   */
+  startGrace(): void {
+    if (this.held === 0) return;
+    const token = this.grace === null ? 0 : this.grace.start();
+    const h = this.header;
+    let at = h[H_FREE_HEAD]! + h[H_FREE_COUNT]! - this.held;
+    if (at >= this.nRecords) at -= this.nRecords;
+    for (let i = 0; i < this.held; i++) {
+      this.freeTok[at] = token;
+      if (++at === this.nRecords) at = 0;
+    }
+    this.held = 0;
+  }
+
+  /** The grace token of a record deleted now: started now, or held for startGrace (deferGrace). */
+  private graceToken(): number {
+    if (this.deferGrace) return 0;
+    return this.grace === null ? 0 : this.grace.start();
   }
 
   /**
@@ -581,5 +616,6 @@ export abstract class LpmCore {
     this.freeIdx[at] = r;
     this.freeTok[at] = token;
     h[H_FREE_COUNT] = c + 1;
+    if (this.deferGrace) this.held++;
   }
 }

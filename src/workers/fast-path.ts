@@ -21,8 +21,10 @@ import {
   IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, IPV4_DST, IPV4_SRC, IPV6_DST, IPV6_HLEN, TCP_FLAGS,
 } from '../packet/headers.js';
 import {
-  ACT_ENCAP, ACT_FROM_PF, ACT_NAT, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, ACT_VIA_NAT, flowHash, flowHashV4, KEY_MARK_NAT, KEY_STRIDE, KEY_WORDS, R_ACT, R_GEN, R_OWNER, R_UL, RECORD,
+  ACT_ENCAP, ACT_FROM_PF, ACT_NAT, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, ACT_VIA_NAT, flowHash, flowHashV4, KEY_MARK_NAT, KEY_STRIDE, KEY_WORDS, OWNER_MASK, R_ACT, R_GEN, R_OWNER, R_UL, RECORD,
+  UL_REF_SHIFT,
 } from '../tables/flow-table.js';
+import { F_NH, F_SHIFT } from '../tables/lpm-core.js';
 import { VnfType } from '../actors/underlay.js';
 import { PortState } from '../tables/port-table.js';
 import type { Graph } from './graph.js';
@@ -271,8 +273,11 @@ export class FastPath {
    */
   private touchRest(rec: Int32Array, found: number): number {
     const base = (found >>> 1) * RECORD;
-    const act = rec[base + (found & 1) * KEY_STRIDE + R_ACT]!;
-    if (((act >>> ACT_KIND_SHIFT) & ACT_KIND_MASK) !== ACT_ENCAP && (act & ACT_NAT) === 0 && (this.cProto & 0xff) !== IPPROTO_TCP) return 0;
+    const d = (found & 1) * KEY_STRIDE;
+    const act = rec[base + d + R_ACT]!;
+    // an encapsulation whose outer destination a route holds reads it there (see R_OWNER)
+    const ulHere = ((act >>> ACT_KIND_SHIFT) & ACT_KIND_MASK) === ACT_ENCAP && rec[base + d + R_OWNER]! >>> UL_REF_SHIFT === 0;
+    if (!ulHere && (act & ACT_NAT) === 0 && (this.cProto & 0xff) !== IPPROTO_TCP) return 0;
     return rec[base + R_UL]!;
   }
 
@@ -300,7 +305,8 @@ export class FastPath {
     const l4 = this.cL4;
     const l3end = this.cL3end;
     const proto = this.cProto & 0xff;
-    if (rec[base + R_OWNER + dir * KEY_STRIDE] !== me) this.cross++;
+    const owner = rec[base + R_OWNER + dir * KEY_STRIDE]!;
+    if ((owner & OWNER_MASK) !== me) this.cross++;
     touchRecord(rec, base, dir, now, proto === IPPROTO_TCP ? bytes[l4 + TCP_FLAGS]! : -1);
     const v6 = (kind & K_V6) !== 0;
     // NAT as dnat and snat apply it (VIP, network NAT; IPv4 only)
@@ -311,13 +317,24 @@ export class FastPath {
     if (ak === ACT_ENCAP) {
       start -= IPV6_HLEN;
       writeUnderlay(ports, dv, start, out, io.rxPort[i]!, len - ETH_HLEN, v6);
-      // the outer destination, written out (a loop of four kept a stack check per turn)
+      // the outer destination, written out (a loop of four kept a stack check per turn): from the
+      // route that holds it (a byte copy: little-endian both ways), else from the record's line 2
       const dst = start + ETH_HLEN + IPV6_DST;
-      const ul = base + R_UL + dir * 4;
-      dv.setInt32(dst, rec[ul]!);
-      dv.setInt32(dst + 4, rec[ul + 1]!);
-      dv.setInt32(dst + 8, rec[ul + 2]!);
-      dv.setInt32(dst + 12, rec[ul + 3]!);
+      const ref = owner >>> UL_REF_SHIFT;
+      if (ref !== 0) {
+        const nh = (ref & 1) === 0 ? this.ctx.fwd.routes4.fields : this.ctx.fwd.routes6.fields;
+        const at = ((ref >>> 1) << F_SHIFT) + F_NH;
+        dv.setInt32(dst, nh[at]!, true);
+        dv.setInt32(dst + 4, nh[at + 1]!, true);
+        dv.setInt32(dst + 8, nh[at + 2]!, true);
+        dv.setInt32(dst + 12, nh[at + 3]!, true);
+      } else {
+        const ul = base + R_UL + dir * 4;
+        dv.setInt32(dst, rec[ul]!);
+        dv.setInt32(dst + 4, rec[ul + 1]!);
+        dv.setInt32(dst + 8, rec[ul + 2]!);
+        dv.setInt32(dst + 12, rec[ul + 3]!);
+      }
       len += IPV6_HLEN;
     } else {
       if (fromPf) dv.setUint16(start + ETH_TYPE, v6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4);

@@ -1,7 +1,7 @@
 import test from 'ava';
 import {
   AgingPace, BUCKET_WAYS, BUCKET_WORDS, CHUNK, FLOW_DECIDED, FLOW_DST_NAT, FLOW_SRC_NAT, flowHash, flowHashV4, FlowOwner, flowSeen, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_STRIDE, KEY_WORDS,
-  R_FLAGS, R_GEN, R_HASH, R_KEY, R_OWNER, R_PORT, R_SEEN, RECORD, reverseKey, setNatFlags,
+  R_FLAGS, R_GEN, R_HASH, R_KEY, R_OWNER, R_PORT, R_SEEN, RECORD, reverseKey, setNatFlags, UL_REF_MAX_RECORD, UL_REF_SHIFT, ulRef,
 } from '../../src/tables/flow-table.js';
 import { fmix32 } from '../../src/tables/lpm-core.js';
 import { Qsbr } from '../../src/tables/qsbr.js';
@@ -479,4 +479,12 @@ test('NAT set on a flow another worker already decided withdraws its decisions; 
   setNatFlags(table.rec, f, FLOW_DST_NAT);
   t.is(table.rec[base + R_FLAGS], FLOW_DECIDED | FLOW_DST_NAT);
   t.deepEqual([table.rec[base + R_GEN], table.rec[base + R_GEN + KEY_STRIDE]], [0, 0], 'decided without the NAT: both decisions withdrawn');
+});
+
+test('the route named by an IPv4 or IPv6 decision: r << 1 and the table bit, none for records beyond 23 bits', (t) => {
+  t.is(ulRef(1, false), 2);
+  t.is(ulRef(1, true), 3);
+  t.is(ulRef(UL_REF_MAX_RECORD, true), (UL_REF_MAX_RECORD << 1) | 1);
+  t.true(ulRef(UL_REF_MAX_RECORD, true) << UL_REF_SHIFT >>> UL_REF_SHIFT === ulRef(UL_REF_MAX_RECORD, true), 'fits beside the owner');
+  t.is(ulRef(UL_REF_MAX_RECORD + 1, false), 0);
 });

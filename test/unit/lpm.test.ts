@@ -354,6 +354,36 @@ test('a deleted route\'s record is not reused until every online reader passed a
   t.is(tab.lookup(1, ip('9.9.9.9')), r);
 });
 
+test('with deferGrace a deleted route\'s record waits for startGrace, then for the readers', (t) => {
+  const q = Qsbr.create(1);
+  const tab = Lpm4Table.create({ maxRoutes: 1 }, q);
+  tab.deferGrace = true;
+  q.online(0);
+  // use up the never-used records, each deleted right away
+  const used = new Set<number>();
+  let last = 0;
+  for (let i = 0; i < 1000; i++) {
+    last = tab.insert(1, i << 8, 24, 0, 0, ZERO);
+    if (last < 0) break;
+    used.add(last);
+    t.is(tab.delete(1, i << 8, 24), last);
+  }
+  t.is(last, LpmError.PENDING);
+  // the reader passes a quiescent point, but no grace period has started: still nothing to reuse
+  q.quiescent(0);
+  t.is(tab.insert(1, ip('9.9.9.0'), 24, 0, 0, ZERO), LpmError.PENDING);
+  tab.startGrace();
+  t.is(tab.insert(1, ip('9.9.9.0'), 24, 0, 0, ZERO), LpmError.PENDING, 'the reader has not passed a quiescent point since');
+  q.quiescent(0);
+  const r = tab.insert(1, ip('9.9.9.0'), 24, 0, 0, ZERO);
+  t.true(used.has(r), 'the oldest freed record comes back');
+  // a record deleted after startGrace waits for the next one
+  t.is(tab.delete(1, ip('9.9.9.0'), 24), r);
+  tab.startGrace();
+  q.quiescent(0);
+  t.true(tab.insert(1, ip('8.8.8.0'), 24, 0, 0, ZERO) > 0);
+});
+
 test('a grace period waits for online readers only', (t) => {
   const q = Qsbr.create(3);
   t.true(q.check(q.start()), 'no reader online');

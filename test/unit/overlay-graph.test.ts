@@ -7,9 +7,10 @@ import test from 'ava';
 import { VnfType } from '../../src/actors/underlay.js';
 import { frameOf, loadFrame, makeTestBatch, MAX_SLOTS, type PacketBatch } from '../../src/packet/batch.js';
 import { DropReason } from '../../src/packet/drop-reasons.js';
-import { FAST_DONE, FAST_DROP, FAST_MISS, FAST_SLOT, FAST_TX } from '../../src/workers/fast-path.js';
+import { FAST_DONE, FAST_DROP, FAST_MISS, FAST_SLOT, FAST_TX, FastPath } from '../../src/workers/fast-path.js';
 import { IoArea } from '../../src/ffi/dpdk.js';
 import { FS_CREATED } from '../../src/workers/node-context.js';
+import { KEY_STRIDE, OWNER_MASK, R_OWNER, R_UL, RECORD, UL_REF_SHIFT, ulRef } from '../../src/tables/flow-table.js';
 import { encapped, Rig, toVm, vmFrame, VMS } from './fixtures/overlay-rig.js';
 import {
   ascii, cat, eth, hex, icmpEcho, INTERNET_GW, ip4, ip4num, ip6, ipv4, ipv4HeaderOk, ipv6, l4v4Ok, l4v6Ok, mac,
@@ -478,7 +479,7 @@ test('a tunnelled packet whose flow direction is cached as "encapsulate" is left
 });
 
 /** Runs FastPath.burstIo over `frames` as the worker does (rx descriptors from the batch). */
-function runBurstIo(rig: Rig, frames: [Uint8Array, number][], headroom = 128): {
+function runBurstIo(rig: Rig, frames: [Uint8Array, number][], headroom = 128, fast = rig.fast): {
   b: PacketBatch; io: IoArea; verdict: Uint8Array; nt: number;
 } {
   const b = makeTestBatch(frames.length);
@@ -492,7 +493,7 @@ function runBurstIo(rig: Rig, frames: [Uint8Array, number][], headroom = 128): {
     io.rxPort[i] = port;
   });
   const verdict = new Uint8Array(MAX_SLOTS);
-  const nt = rig.fast.burstIo(io, frames.length, b, verdict);
+  const nt = fast.burstIo(io, frames.length, b, verdict);
   return { b, io, verdict, nt };
 }
 
@@ -611,4 +612,40 @@ test('the flow cache never answers with a removed flow: the next packet walks th
   t.false(back.fused, 'the first connection\'s packet is not taken for the second one\'s');
   t.not(back.flow, other.flow);
   t.is(hex(rig.sendFused(g, A.port).out), hex(toVm(B, g.subarray(14))));
+});
+
+test('an encapsulating decision names its route: the fast path takes the outer destination from the route table, or from the record without one', (t) => {
+  const rig = new Rig();
+  rigRouter(rig);
+  const { A } = VMS;
+  const f = vmFrame(A, '10.100.2.7', 17, udp(40000, 443, ascii('data')));
+  const want = hex(encapped(ROUTER, PF0_MAC, A.ul, REMOTE_HOST, f.subarray(14)));
+  const first = rig.send(f, A.port);
+  t.is(hex(first.out), want);
+  const fwd = rig.ctx.fwd;
+  const rec = fwd.flows.rec;
+  const owner = first.flow * RECORD + R_OWNER + first.dir * KEY_STRIDE;
+  const route = fwd.routes4.lookup(100, ip4num('10.100.2.7'));
+  t.is(rec[owner]! & OWNER_MASK, fwd.owner.worker, 'the owner stays');
+  t.is(rec[owner]! >>> UL_REF_SHIFT, ulRef(route, false), 'the route that holds the nexthop');
+  // the single loop and the passes (which read line 2 ahead only for what needs it)
+  const passes = new FastPath(rig.ctx, 0);
+  const ioOut = (): string => {
+    const outs = [rig.fast, passes].map((fast) => {
+      const { b, io, verdict, nt } = runBurstIo(rig, [[f, A.port]], 128, fast);
+      t.is(verdict[0], FAST_DONE);
+      t.is(nt, 1);
+      return hex(b.bytes.slice(io.txStart[0], io.txStart[0]! + io.txLen[0]!));
+    });
+    t.is(outs[1], outs[0], 'passes and single loop alike');
+    return outs[0]!;
+  };
+  t.is(ioOut(), want);
+  // the copy in the record's line 2 is not read while the route is named (overwritten to show it)
+  const ul = first.flow * RECORD + R_UL + first.dir * 4;
+  rec.fill(0x11111111, ul, ul + 4);
+  t.is(ioOut(), want);
+  // without a route (a load balancer's target, a relayed packet) the record's copy is used
+  rec[owner] = rec[owner]! & OWNER_MASK;
+  t.is(ioOut(), hex(encapped(ROUTER, PF0_MAC, A.ul, '1111:1111:1111:1111:1111:1111:1111:1111', f.subarray(14))));
 });

@@ -5,6 +5,10 @@ import { DpError, DpErrorCode } from '../../src/actors/errors.js';
 import { Registry } from '../../src/actors/registry.js';
 import { ipv4Addr, ipv6Addr } from '../../src/actors/registry-types.js';
 import { RouteSync } from '../../src/actors/route-sync.js';
+import { TableSync, type WorkerBarrier } from '../../src/actors/table-sync.js';
+import { FlowTable } from '../../src/tables/flow-table.js';
+import { VnfTable } from '../../src/tables/vnf-table.js';
+import { Op } from '../../src/workers/channel.js';
 import { parseIpv4, parseIpv6 } from '../../src/actors/underlay.js';
 import { Lpm4Table } from '../../src/tables/lpm.js';
 import { Lpm6Table } from '../../src/tables/lpm6.js';
@@ -25,11 +29,13 @@ class FakeDataplane implements DataplaneApi {
 const v4 = (s: string): number => parseIpv4(s)!;
 const v6 = (s: string): Uint8Array => parseIpv6(s)!;
 
-async function setup(): Promise<{ reg: Registry; sync: RouteSync }> {
+/** A registry with one interface whose changes reach the route tables through `sync` (or through `tables`, given one). */
+async function setup(tables?: (sync: RouteSync) => TableSync): Promise<{ reg: Registry; sync: RouteSync }> {
   const sync = new RouteSync(Lpm4Table.create({ maxRoutes: 1024, maxRoutesPerVni: 512, maxVnis: 16 }),
     Lpm6Table.create({ maxRoutes: 1024, maxRoutesPerVni: 512, maxVnis: 16 }), pino({ level: 'silent' }));
   const reg = new Registry(new FakeDataplane());
-  reg.changes.subscribe((c) => sync.apply(c));
+  const via = tables?.(sync);
+  reg.changes.subscribe((c) => (via ? via.apply(c) : sync.apply(c)));
   await reg.createInterface({
     id: 'vm1', vni: 100, ipv4: v4('10.0.0.1'), ipv6: v6('2000::1'), deviceName: 'net_tap2',
     pxeServer: '', bootFile: '', hostname: '', totalRate: 0n, publicRate: 0n,
@@ -128,4 +134,31 @@ test('a table refusing a route the registry took is counted and logged, and the 
   await t.notThrowsAsync(reg.changes.commit());
   t.true(sync.refused >= 1);
   t.true(sync.v4.size <= 2);
+});
+
+test('a deleted route\'s grace period starts at the generation bump that makes decisions naming it stale', async (t) => {
+  const flows = FlowTable.create(64);
+  const events: string[] = [];
+  const barrier: WorkerBarrier = {
+    broadcast: async (op) => {
+      events.push(`broadcast ${op} at generation ${flows.generation}`);
+    },
+  };
+  const { reg, sync } = await setup((routes) => {
+    const origStart = routes.startGrace.bind(routes);
+    routes.startGrace = () => {
+      events.push(`startGrace at generation ${flows.generation}`);
+      origStart();
+    };
+    // routes and the interface's VNF entry change here: the other tables are not touched
+    return new TableSync(routes, VnfTable.create(64), null as never, flows, null as never, null as never, barrier, pino({ level: 'silent' }));
+  });
+  t.true(sync.v4.deferGrace && sync.v6.deferGrace);
+  reg.createRoute(100, ipv4Addr(v4('10.200.0.0')), 16, 100, ipv6Addr(v6('fc00:2::1')));
+  await reg.changes.commit();
+  const g0 = flows.generation;
+  events.length = 0;
+  reg.deleteRoute(100, ipv4Addr(v4('10.200.0.0')), 16);
+  await reg.changes.commit();
+  t.deepEqual(events, [`startGrace at generation ${g0 + 1}`, `broadcast ${Op.PING} at generation ${g0 + 1}`]);
 });

@@ -11,7 +11,7 @@ import {
   IPV6_DST, IPV6_HLEN, IPV6_NEXT, IPV6_SRC, TCP_FLAGS, UDP_DPORT, UDP_HLEN, UDP_SPORT,
 } from '../../packet/headers.js';
 import {
-  ACT_ENCAP, ACT_FROM_PF, ACT_NAT, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, ACT_VIA_NAT, FLOW_DUP_SETTLED, FLOW_VIRTSVC, flowHash, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_MARK_NAT, KEY_STRIDE, KEY_WORDS, R_ACT, R_FLAGS, R_GEN, R_OWNER, R_SEEN, R_STATE, R_UL, RECORD, reverseKey, TcpState,
+  ACT_ENCAP, ACT_FROM_PF, ACT_NAT, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, ACT_VIA_NAT, FLOW_DUP_SETTLED, FLOW_VIRTSVC, flowHash, FlowTable, K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_MARK_NAT, KEY_STRIDE, KEY_WORDS, OWNER_MASK, R_ACT, R_FLAGS, R_GEN, R_OWNER, R_SEEN, R_STATE, R_UL, RECORD, reverseKey, TcpState, UL_REF_SHIFT,
 } from '../../tables/flow-table.js';
 import { VnfType } from '../../actors/underlay.js';
 import { drop, GraphNode, TX_EDGE } from '../graph.js';
@@ -244,7 +244,7 @@ export function icmpPorts(bytes: Uint8Array, dv: DataView, at: number): number {
 export function touchFlow(fwd: Forwarding, f: number, dir: number, tcpFlags: number): void {
   const rec = fwd.flows.rec;
   const base = f * RECORD;
-  if (rec[base + R_OWNER + dir * KEY_STRIDE] !== fwd.owner.worker) fwd.stats[FS_CROSS_WORKER] = fwd.stats[FS_CROSS_WORKER]! + 1;
+  if ((rec[base + R_OWNER + dir * KEY_STRIDE]! & OWNER_MASK) !== fwd.owner.worker) fwd.stats[FS_CROSS_WORKER] = fwd.stats[FS_CROSS_WORKER]! + 1;
   touchRecord(rec, base, dir, fwd.clock.now, tcpFlags);
 }
 
@@ -306,6 +306,7 @@ export function applyCached(ctx: NodeContext, b: PacketBatch, slot: number, f: n
     const ul = b.ulDv;
     const o = slot * 16;
     for (let i = 0; i < 4; i++) ul.setInt32(o + i * 4, rec[base + R_UL + dir * 4 + i]!);
+    b.ulRef[slot] = rec[base + R_OWNER + dir * KEY_STRIDE]! >>> UL_REF_SHIFT;
     b.flags[slot] = b.flags[slot]! | PF_ENCAP;
     return ACT_ENCAP;
   }

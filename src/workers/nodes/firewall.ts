@@ -1,12 +1,13 @@
 // firewall: the last decision before a packet leaves. Rules are stored and listed over gRPC; like
 // upstream at HEAD (firewall_node.c) they are not enforced yet. Here the flow's decision is cached
 // for the fast path: action (to a VM, or encapsulated out of an uplink), out port and outer
-// destination, under the configuration generation conntrack saw. Budget: ~10 ns.
+// destination (and the route that holds it, see R_OWNER), under the configuration generation
+// conntrack saw. Budget: ~10 ns.
 import type { PacketBatch } from '../../packet/batch.js';
 import { PF_ENCAP, PF_FROM_PF } from '../../packet/batch.js';
 import {
-  ACT_ENCAP, ACT_KIND_SHIFT, ACT_NAT, ACT_TO_VF, FLOW_DECIDED, FLOW_DST_NAT, FLOW_NAT64, FLOW_SRC_NAT, KEY_STRIDE, R_ACT, R_FLAGS, R_GEN, R_UL,
-  RECORD,
+  ACT_ENCAP, ACT_KIND_SHIFT, ACT_NAT, ACT_TO_VF, FLOW_DECIDED, FLOW_DST_NAT, FLOW_NAT64, FLOW_SRC_NAT, KEY_STRIDE, OWNER_MASK, R_ACT, R_FLAGS, R_GEN,
+  R_OWNER, R_UL, RECORD, UL_REF_SHIFT,
 } from '../../tables/flow-table.js';
 import { GraphNode, TX_EDGE } from '../graph.js';
 import type { Forwarding, NodeContext } from '../node-context.js';
@@ -44,6 +45,9 @@ export class FirewallNode extends GraphNode {
     if (rec[base + R_GEN + d] === gen && !actMatches(rec[base + R_ACT + d]!, side, b.outPort[slot]!)) return encap ? E_ENCAP : E_TX;
     const nat = (flags & (FLOW_SRC_NAT | FLOW_DST_NAT)) !== 0 ? ACT_NAT : 0;
     rec[base + R_ACT + d] = side | nat | ((encap ? ACT_ENCAP : ACT_TO_VF) << ACT_KIND_SHIFT) | b.outPort[slot]!;
+    // the owner's bits stay; the route that holds the outer destination (if any) goes beside them
+    const owner = rec[base + R_OWNER + d]! & OWNER_MASK;
+    rec[base + R_OWNER + d] = owner | ((encap ? b.ulRef[slot]! : 0) << UL_REF_SHIFT);
     if (encap) {
       const ul = b.ulDv;
       const o = slot * 16;

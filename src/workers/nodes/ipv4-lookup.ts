@@ -8,7 +8,7 @@ import { DropReason } from '../../packet/drop-reasons.js';
 import {
   ETH_DST, ETH_HLEN, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, IPPROTO_TCP, IPPROTO_UDP, IPV4_DST,
 } from '../../packet/headers.js';
-import { K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_STRIDE, R_KEY, RECORD } from '../../tables/flow-table.js';
+import { K_DST, K_PORTS, K_PROTO, K_SRC, K_VNI, KEY_STRIDE, R_KEY, RECORD, ulRef } from '../../tables/flow-table.js';
 import { upstreamFlowHash } from '../../packet/upstream-hash.js';
 import type { LpmCore } from '../../tables/lpm-core.js';
 import { PortState } from '../../tables/port-table.js';
@@ -56,6 +56,7 @@ export function routeTo(ctx: NodeContext, table: LpmCore, r: number, b: PacketBa
   const out = multipath ? pickUplink(fwd, upstreamHashOf(ctx, b, slot)) : pickUplink(fwd, 0);
   if (out < 0) return drop(b, slot, DropReason.NO_UPLINK);
   table.copyNexthop(r, b.ulDst, slot * 16);
+  b.ulRef[slot] = ulRef(r, table !== fwd.routes4);
   b.outPort[slot] = out;
   b.flags[slot] = b.flags[slot]! | PF_ENCAP;
   return E_SNAT;

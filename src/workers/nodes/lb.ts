@@ -138,6 +138,7 @@ export class LbNode extends GraphNode {
       return E_FIREWALL;
     }
     b.outPort[slot] = b.inPort[slot]!;
+    b.ulRef[slot] = 0;
     b.flags[slot] = b.flags[slot]! | PF_ENCAP;
     return E_ENCAP;
   }

@@ -76,6 +76,7 @@ export class PacketRelayNode extends GraphNode {
   /** Sends the packet tunnelled (to b.ulDst) out of the uplink it arrived on. */
   private back(b: PacketBatch, slot: number): number {
     b.outPort[slot] = b.inPort[slot]!;
+    b.ulRef[slot] = 0;
     b.flags[slot] = b.flags[slot]! | PF_ENCAP;
     return E_ENCAP;
   }
