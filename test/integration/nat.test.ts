@@ -9,7 +9,7 @@
  * the VM's packets no longer leave from the NAT address.
  */
 import test, { type ExecutionContext } from 'ava';
-import { grpcCaller, nsExec, type Service, type TapSpec, waitFor } from './harness.js';
+import { grpcCaller, nsExec, type Service, type TapSpec, udpSendScript, waitFor } from './harness.js';
 import {
   Internet, INTERNET_UL, ncExchange, type OneVmHost, startOneVmHost, stopOneVmHost, type Underlay,
 } from './underlay.js';
@@ -157,7 +157,7 @@ test.serial('NAT64: the VM reaches the same server at 64:ff9b::/96 over IPv6, by
 test.serial('the NAT\'s range runs out toward one remote end, and its ports come back as the flows age', async (t) => {
   // 150 UDP flows from as many source ports to one server port: the range has 100 ports
   const full0 = await metric('dps_drop_packets_total', 'reason="nat_ports_full"');
-  const r = await nsExec(VM.ns, ['sh', '-c', `for p in $(seq 30000 30149); do echo x | nc -u -w0 -p $p ${SERVER} 7777; done`], 60000);
+  const r = await nsExec(VM.ns, ['sh', '-c', udpSendScript('$(seq 30000 30149)', SERVER, 7777)], 60000);
   t.is(r.code, 0, r.stderr);
   const used = await natPortsInUse();
   const full = await metric('dps_drop_packets_total', 'reason="nat_ports_full"') - full0;

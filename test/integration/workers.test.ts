@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import test from 'ava';
 import {
   cpuSeconds, dpClient, moveToNs, nsCreate, nsDelete, nsExec, removeLinks, type Service, sleep, startService, tapTopology, tryRun,
-  waitFor, workerStats,
+  udpSendScript, waitFor, workerStats,
 } from './harness.js';
 
 const P = 'dwk';
@@ -64,7 +64,7 @@ test.serial('-l 0,1,2 starts two workers and both carry traffic', async (t) => {
   t.is(ping.code, 0, ping.stdout + ping.stderr);
   const sends = [];
   for (let p = 0; p < 64; p++) {
-    sends.push(nsExec(NS1, ['sh', '-c', `echo flow${p} | nc -u -w0 -p ${40000 + p} 10.100.1.2 9999`], 10000));
+    sends.push(nsExec(NS1, ['sh', '-c', udpSendScript(`${40000 + p}`, '10.100.1.2', 9999, `flow${p}`)], 10000));
   }
   await Promise.all(sends);
   const after = await waitFor('traffic counted on both workers', async () => {
@@ -137,6 +137,12 @@ test.serial('the TAP driver\'s rx signal goes to the worker polling the queue, n
   t.true(busy < idle + 50, `the main thread woke ${busy} times for 200 packets (${idle} in 2 s idle)`);
 });
 
+/** Dropped packets by reason so far, from /metrics. */
+async function dropCounts(): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${METRICS}/metrics`)).text();
+  return new Map([...text.matchAll(/^dps_drop_packets_total\{reason="(\w+)"\} (\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+}
+
 /** The conntrack table's live flows, from /metrics. */
 async function liveFlows(): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${METRICS}/metrics`)).text();
@@ -147,17 +153,33 @@ async function liveFlows(): Promise<number> {
 test.serial('idle flows age out after --flow-timeout: every flow is checked about once a second', async (t) => {
   // the gateway resolved first (ARP), so that the datagrams leave at once
   await waitFor('a ping between the VMs', async () => (await nsExec(NS1, ['ping', '-c', '1', '-W', '1', '10.100.1.2'])).code === 0, 10000);
-  const before = sum(await workerStats(METRICS), 'flow_aged');
+  const s0 = await workerStats(METRICS);
+  const drops0 = await dropCounts();
   // one shell sends them all, within ~0.1 s: 32 processes started one each in the namespace took
-  // seconds on this 2-CPU machine, and the first flows aged out (2 s) before the last were made
-  await nsExec(NS1, ['sh', '-c', 'for p in $(seq 41000 41031); do echo age$p | nc -u -w0 -p $p 10.100.1.2 9998; done'], 10000);
-  const live = await waitFor('the new flows', async () => { const n = await liveFlows(); return n >= 32 ? n : undefined; }, 5000);
+  // seconds on this 2-CPU machine
+  await nsExec(NS1, ['sh', '-c', udpSendScript('$(seq 41000 41031)', '10.100.1.2', 9998, 'age')], 10000);
+  // every flow's last packet was sent by now
+  const sent = Date.now();
+  // counted as they are made: a slow moment that lets the first flows age out before the last are
+  // made (they live 2 s) cannot hide any, as waiting to see all of them live at once could
+  let made = 0;
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    made = sum(await workerStats(METRICS), 'flow_created') - sum(s0, 'flow_created');
+    if (made >= 32) break;
+    await sleep(100);
+  }
+  if (made < 32) {
+    const drops = [...(await dropCounts())].map(([r, n]) => [r, n - (drops0.get(r) ?? 0)]).filter(([, n]) => n !== 0);
+    const s1 = await workerStats(METRICS);
+    t.fail(`${made} of 32 flows made; since the sending began: rx ${sum(s1, 'rx_packets') - sum(s0, 'rx_packets')}, drops ${JSON.stringify(drops)}`);
+    return;
+  }
   // every flow is checked about once a second: gone within the timeout plus ~2 s (upstream: + 5 s)
-  const start = Date.now();
   await waitFor('the flows aged out', async () => ((await liveFlows()) === 0 ? true : undefined), (FLOW_TIMEOUT_S + 6) * 1000);
-  const took = (Date.now() - start) / 1000;
-  const aged = sum(await workerStats(METRICS), 'flow_aged') - before;
-  t.log(`${live} flows aged out ${took.toFixed(1)} s after their last packet (timeout ${FLOW_TIMEOUT_S} s); flow_aged +${aged}`);
+  const took = (Date.now() - sent) / 1000;
+  const aged = sum(await workerStats(METRICS), 'flow_aged') - sum(s0, 'flow_aged');
+  t.log(`${made} flows made; all gone ${took.toFixed(1)} s after the last packet (timeout ${FLOW_TIMEOUT_S} s); flow_aged +${aged}`);
   t.true(aged >= 32, `flow_aged +${aged}`);
   t.true(took >= FLOW_TIMEOUT_S - 0.5, `gone after ${took} s, before the timeout`);
   // ages count whole seconds (up to 1 s late) and a flow is checked once a second (up to 1 s more)
@@ -173,7 +195,7 @@ test.serial('DeleteInterface removes the interface\'s flows at once, those anoth
     await waitFor('a ping to the VIP', async () => (await nsExec(NS1, ['ping', '-c', '1', '-W', '1', '45.0.0.2'])).code === 0, 10000);
     // vm1's connections to vm2's VIP: vm1's port made them, they are DNATed to vm2
     // one shell sends them all (see the aging test)
-    await nsExec(NS1, ['sh', '-c', 'for p in $(seq 42000 42015); do echo vip$p | nc -u -w0 -p $p 45.0.0.2 9997; done'], 10000);
+    await nsExec(NS1, ['sh', '-c', udpSendScript('$(seq 42000 42015)', '45.0.0.2', 9997, 'vip')], 10000);
     const live = await waitFor('the flows to the VIP', async () => { const n = await liveFlows(); return n >= 16 ? n : undefined; }, 5000);
     const before = sum(await workerStats(METRICS), 'flow_flushed');
     const start = Date.now();
@@ -207,7 +229,7 @@ test.serial('configuration churn under traffic: 20 rounds of an interface with V
   const traffic = (async (): Promise<void> => {
     for (let i = 0; sending; i++) {
       const dst = ['10.100.1.2', '45.0.0.2', '10.100.2.7'][i % 3]!;
-      await nsExec(NS1, ['sh', '-c', `for p in 0 1 2 3 4 5 6 7; do echo churn | nc -u -w0 -p $((43000 + ${i % 64} * 8 + p)) ${dst} 9996; done`], 10000);
+      await nsExec(NS1, ['sh', '-c', udpSendScript(`$(seq ${43000 + (i % 64) * 8} ${43007 + (i % 64) * 8})`, dst, 9996, 'churn')], 10000);
     }
   })();
   const ping = nsExec(NS1, ['ping', '-q', '-i', '0.01', '-w', '12', '10.100.1.2'], 20000);
