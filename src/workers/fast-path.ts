@@ -269,7 +269,8 @@ export class FastPath {
   /**
    * The passes' read of the record line a hit flow's packet needs beyond its key's line (which the
    * lookup compared, so its decision is in the cache): the last line, with the outer destination of
-   * an encapsulation, the NAT flags and the TCP state. Returns a word of it (0: none needed).
+   * an encapsulation no route holds (see R_OWNER), the NAT flags and the TCP state. Returns a word
+   * of it (0: none needed).
    */
   private touchRest(rec: Int32Array, found: number): number {
     const base = (found >>> 1) * RECORD;
