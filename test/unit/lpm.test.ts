@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { Lpm4Table, LpmError, lpmErrorName, MASK4 } from '../../src/tables/lpm.js';
 import { Qsbr } from '../../src/tables/qsbr.js';
 
@@ -328,13 +328,11 @@ test('random inserts, deletes, lookups and bulk lookups agree with a naive refer
   }
 });
 
-test('a deleted route\'s record is not reused until every online reader passed a quiescent point', (t) => {
-  const q = Qsbr.create(2);
-  const tab = Lpm4Table.create({ maxRoutes: 1 }, q);
-  q.online(0);
-  q.offline(1);
-  // every record used once and deleted: then nothing can be reused, as no reader passed a
-  // quiescent point since the deletes
+/**
+ * Inserts and at once deletes a route until the table answers PENDING: every never-used record has
+ * been used once, and each waits out its grace period. Returns the records used.
+ */
+function useUpRecords(t: ExecutionContext, tab: Lpm4Table): Set<number> {
   const used = new Set<number>();
   let last = 0;
   for (let i = 0; i < 1000; i++) {
@@ -345,8 +343,18 @@ test('a deleted route\'s record is not reused until every online reader passed a
     t.is(tab.delete(1, i << 8, 24), last);
   }
   t.is(last, LpmError.PENDING);
+  return used;
+}
+
+test('a deleted route\'s record is not reused until every online reader passed a quiescent point', (t) => {
+  const q = Qsbr.create(2);
+  const tab = Lpm4Table.create({ maxRoutes: 1 }, q);
+  q.online(0);
+  q.offline(1);
+  // every record used once and deleted: then nothing can be reused, as no reader passed a
+  // quiescent point since the deletes
+  const used = useUpRecords(t, tab);
   t.true(used.size > 1);
-  t.is(tab.size, 0);
   t.is(tab.size, 0);
   q.quiescent(0);
   const r = tab.insert(1, ip('9.9.9.0'), 24, 0, 0, ZERO);
@@ -359,16 +367,7 @@ test('with deferGrace a deleted route\'s record waits for startGrace, then for t
   const tab = Lpm4Table.create({ maxRoutes: 1 }, q);
   tab.deferGrace = true;
   q.online(0);
-  // use up the never-used records, each deleted right away
-  const used = new Set<number>();
-  let last = 0;
-  for (let i = 0; i < 1000; i++) {
-    last = tab.insert(1, i << 8, 24, 0, 0, ZERO);
-    if (last < 0) break;
-    used.add(last);
-    t.is(tab.delete(1, i << 8, 24), last);
-  }
-  t.is(last, LpmError.PENDING);
+  const used = useUpRecords(t, tab);
   // the reader passes a quiescent point, but no grace period has started: still nothing to reuse
   q.quiescent(0);
   t.is(tab.insert(1, ip('9.9.9.0'), 24, 0, 0, ZERO), LpmError.PENDING);
