@@ -750,6 +750,11 @@ struct dps_io_area {
 	 * poll_port), tx grouping by port, mbuf pointers for rx, tx and free.
 	 */
 	uint16_t poll_first;
+	/* dps_prefetch_setup: the flow index, its bucket mask, each port's [active VM port, VNI] */
+	const int32_t *pf_idx;
+	uint32_t pf_mask;
+	uint32_t pf_nports;
+	const int32_t *pf_port;
 	uint16_t count[RTE_MAX_ETHPORTS + 1];
 	uint16_t first[RTE_MAX_ETHPORTS + 1];
 	struct rte_mbuf *sorted[DPS_MAX_BURST];
@@ -885,6 +890,71 @@ static void io_tx(struct dps_io_area *a, uint16_t qid, int ntx)
 }
 
 /*
+ * The fast path's IPv4 flow hash (flow-table.ts flowHashV4), on the key's words as JS reads them
+ * (big-endian): the same multiplies side by side, then two more.
+ */
+uint32_t dps_flow_hash_v4(uint32_t vni, uint32_t ports, uint32_t proto, uint32_t src, uint32_t dst)
+{
+	uint32_t h = ((src ^ vni) * 0x9e3779b1u) ^ (dst * 0x85ebca6bu) ^ (ports * 0xc2b2ae35u) ^ (proto * 0x27d4eb2fu);
+	uint32_t m = (h ^ (h >> 16)) * 0x165667b1u;
+
+	m ^= m >> 13;
+	return m ^ (m >> 16);
+}
+
+/*
+ * The calling thread's flow prefetch (see prefetch_flows): `idx` the flow table's index (bucket b
+ * at idx[b * 16]), `mask` its bucket mask; `port` two words of switch (port[0] non-zero: prefetch),
+ * then two per port p from port[2 * p + 2], [0] non-zero for an active VM port and [1] its VNI,
+ * for ports [0, nports). The arrays are JS SharedArrayBuffers, which never move; JS keeps the
+ * words current. idx NULL turns it off.
+ */
+int dps_prefetch_setup(const int32_t *idx, uint32_t mask, const int32_t *port, uint32_t nports)
+{
+	struct dps_io_area *a = dps_io_area();
+
+	if (!a)
+		return -ENOMEM;
+	a->pf_idx = idx;
+	a->pf_mask = mask;
+	a->pf_port = port;
+	a->pf_nports = nports;
+	return 0;
+}
+
+/*
+ * Prefetches the flow index bucket of each received IPv4 TCP or UDP packet from a VM port: the
+ * worker's fast path reads that line for every packet, and at 100,000 flows it is a cache miss its
+ * JavaScript can only wait for (JS has no prefetch, and a load issued early still holds the core's
+ * instruction window). A prefetch does not: these lines arrive while the worker parses the burst.
+ * A hint only: the worker hashes and looks up each packet itself.
+ */
+static void prefetch_flows(const struct dps_io_area *a, int n)
+{
+	const int32_t *idx = a->pf_idx;
+	const int32_t *ports = a->pf_port + 2;
+
+	if (a->pf_port[0] == 0)
+		return;
+	for (int i = 0; i < n; ++i) {
+		uint16_t port = a->rx_port[i];
+
+		if (port >= a->pf_nports || ports[2 * port] == 0 || a->rx_len[i] < 14 + 20 + 4)
+			continue;
+		const uint8_t *f = (const uint8_t *)(dps_base + a->rx_start[i]);
+		const uint8_t *ip = f + 14;
+
+		if (f[12] != 0x08 || f[13] != 0x00 || ip[0] != 0x45 || (ip[9] != IPPROTO_TCP && ip[9] != IPPROTO_UDP))
+			continue;
+		uint32_t h = dps_flow_hash_v4((uint32_t)ports[2 * port + 1], rte_be_to_cpu_32(*(const unaligned_uint32_t *)(ip + 20)),
+					      ip[9], rte_be_to_cpu_32(*(const unaligned_uint32_t *)(ip + 12)),
+					      rte_be_to_cpu_32(*(const unaligned_uint32_t *)(ip + 16)));
+
+		rte_prefetch0(idx + (size_t)(h & a->pf_mask) * 16);
+	}
+}
+
+/*
  * The one crossing per worker iteration: transmits the ntx packets and frees the nfree packets JS
  * put in the io area, then polls queue qid of the first npoll ports of poll_port, up to per_port
  * packets each and max in total, and describes each received packet in rx_*. The port comes from
@@ -939,6 +1009,8 @@ int dps_io(uint16_t qid, int ntx, int nfree, int npoll, int per_port, int max)
 		}
 	}
 	a->poll_first = (uint16_t)(first + 1 < npoll ? first + 1 : 0);
+	if (a->pf_idx)
+		prefetch_flows(a, total);
 	return total;
 }
 

@@ -163,7 +163,7 @@ export class FastPath {
    * fusedMaxFlows: burstIo's single loop up to this many live flows, its passes above (tests run
    * both ways on the same bursts).
    */
-  constructor(private readonly ctx: NodeContext, private readonly fusedMaxFlows = FUSED_MAX_FLOWS) {}
+  constructor(private readonly ctx: NodeContext, readonly fusedMaxFlows = FUSED_MAX_FLOWS) {}
 
   /** The fast path for one packet: a burst of one. */
   forward(b: PacketBatch, slot: number): number {

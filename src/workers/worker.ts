@@ -11,7 +11,7 @@ import { parentPort, workerData as rawData } from 'node:worker_threads';
 import { type Dpdk, type IoArea, loadShim } from '../ffi/dpdk.js';
 import { MAX_SLOTS, PacketBatch } from '../packet/batch.js';
 import { DropReason } from '../packet/drop-reasons.js';
-import { PortTable } from '../tables/port-table.js';
+import { PortState, PortTable } from '../tables/port-table.js';
 import { buildNodes } from './build-graph.js';
 import { CTL_READY, CTL_SLEEPING, CTL_STOP, CTL_WAKE, CTL_WAKE_FD, MSG_WORDS, Op, WorkerChannel } from './channel.js';
 import { Graph } from './graph.js';
@@ -95,6 +95,13 @@ class WorkerLoop {
   readonly aging: AgingPace;
   readonly io: IoArea;
   readonly portList: Uint16Array;
+  /**
+   * The shim's flow prefetch's switch and view of the ports (dps_prefetch_setup): [0] 1 while the
+   * fast path works in passes (its single loop reads the flow cache, no bucket lines), then two
+   * words per port id from 2, 1 for an active VM port and its VNI; refreshed at every housekeeping
+   * (refreshPrefetchPorts).
+   */
+  readonly prefetchPorts: Int32Array;
   readonly nports: number;
   readonly rxNodeByPort = new Int32Array(256).fill(-1);
   readonly periodicNode: number;
@@ -180,6 +187,9 @@ class WorkerLoop {
     this.io = dpdk.ioArea();
     if (this.nports > this.io.maxPoll || this.io.max < MAX_SLOTS) throw new Error(`worker ${data.queue}: io area too small for ${this.nports} ports`);
     this.io.pollPort.set(this.portList);
+    this.prefetchPorts = new Int32Array(new SharedArrayBuffer(8 * (Math.max(0, ...data.ports) + 2)));
+    refreshPrefetchPorts(ports, this.portList, this.prefetchPorts, false);
+    dpdk.prefetchSetup(fwd.flows.idx, fwd.flows.bucketMask, this.prefetchPorts);
     this.queue = data.queue;
     this.perPort = data.burst;
 
@@ -351,6 +361,18 @@ function loop(): void {
   w.dpdk.threadUnregister();
 }
 
+/** Writes the shim's flow prefetch switch (`on`) and each polled port's [active VM port, VNI]. */
+function refreshPrefetchPorts(ports: PortTable, list: Uint16Array, out: Int32Array, on: boolean): void {
+  out[0] = on ? 1 : 0;
+  if (!on) return;
+  for (let i = 0; i < list.length; i++) {
+    const p = list[i]!;
+    const active = ports.state(p) === PortState.VF_ACTIVE;
+    out[2 * p + 2] = active ? 1 : 0;
+    out[2 * p + 3] = active ? ports.vni(p) | 0 : 0;
+  }
+}
+
 /**
  * The worker's housekeeping between two bursts: the clock, the stop flag, commands (acknowledged
  * here: every packet taken before is finished), the quiescent point of the tables' grace periods,
@@ -376,6 +398,7 @@ function housekeeping(): boolean {
     chan.acknowledge(cmd[1]!, result);
   }
   owner.reclaim(w.graceDone);
+  refreshPrefetchPorts(w.ports, w.portList, w.prefetchPorts, fwd.flows.liveHint > w.fast.fusedMaxFlows);
   const ageBudget = aging.take(owner.ownedCount, nowMs);
   const aged = owner.age(ageBudget, w.expired, w.graceToken, AGE_MAX_PER_ITERATION);
   aging.giveBack(ageBudget - owner.agePassed);

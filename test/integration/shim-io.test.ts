@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import test from 'ava';
 import { loadShim } from '../../src/ffi/dpdk.js';
+import { flowHashV4 } from '../../src/tables/flow-table.js';
 
 /** The /proc/self/smaps entry (header line and fields) of the mapping that holds `addr`. */
 function mappingOf(addr: bigint): { header: string; fields: Map<string, string> } | undefined {
@@ -111,4 +112,50 @@ test('dps_io sends interleaved packets each on its port in order, rewrites moved
   offsBack.forEach((o, i) => { io.freeOff[i] = o; });
   t.is(dpdk.io(0, 0, offsBack.length, 0, 32, 0), 0);
   t.is(dpdk.poolInfo().available, avail, 'every mbuf back in the pool');
+
+  // the flow prefetch (a hint) on: frames of every kind, short ones too, come back as sent
+  const idx = new Int32Array(new SharedArrayBuffer(16 * 16 * 4));
+  const pf = new Int32Array(new SharedArrayBuffer(4 * 2 * 3));
+  pf.set([1, 0, 1, 7, 1, 9]);
+  t.throws(() => dpdk.prefetchSetup(new Int32Array(16), 15, pf), { instanceOf: TypeError });
+  dpdk.prefetchSetup(idx, 15, pf);
+  const udp = [0x08, 0x00, 0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0x9c, 0x40, 0, 80, 0, 8, 0, 0];
+  const kinds = [udp, udp.slice(0, 20), [0x86, 0xdd, ...udp.slice(2)], [0x08, 0x00, 0x46, ...udp.slice(3)], [0x08, 0x00]];
+  const offs2 = new Uint32Array(kinds.length);
+  t.is(dpdk.allocMbufs(offs2, kinds.length), kinds.length);
+  kinds.forEach((k, i) => {
+    const start = offs2[i]! + info.bufShift + info.headroom;
+    bytes.fill(0xee, start, start + 12);
+    bytes.set(k, start + 12);
+    io.txOff[i] = offs2[i]!;
+    io.txStart[i] = start;
+    io.txLen[i] = 12 + k.length;
+    io.txPort[i] = i % 2;
+    io.txSet[i] = 1;
+  });
+  const back = dpdk.io(0, kinds.length, 0, 2, 32, 64);
+  t.is(back, kinds.length, 'all received with the prefetch on');
+  const lens = Array.from(io.rxLen.subarray(0, back)).sort((a, b) => a - b);
+  t.deepEqual(lens, kinds.map((k) => 12 + k.length).sort((a, b) => a - b), 'unchanged');
+  dpdk.prefetchSetup(null, 0, null);
+  for (let i = 0; i < back; i++) io.freeOff[i] = io.rxOff[i]!;
+  t.is(dpdk.io(0, 0, back, 0, 32, 0), 0);
+  t.is(dpdk.poolInfo().available, avail, 'every mbuf back in the pool');
+});
+
+test('the shim\'s flow hash for its prefetch is the fast path\'s (flowHashV4)', (t) => {
+  const dpdk = loadShim();
+  let seed = 12345;
+  const rnd = (): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) | 0;
+    return seed ^ (seed >>> 11);
+  };
+  for (let i = 0; i < 10000; i++) {
+    const w = [rnd() & 0xffffff, rnd(), rnd() & 0x1ff, rnd(), rnd()] as const;
+    if ((dpdk.flowHashV4(...w) | 0) !== flowHashV4(...w)) {
+      t.fail(`differs for ${w.join(' ')}`);
+      return;
+    }
+  }
+  t.pass();
 });
