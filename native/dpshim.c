@@ -753,6 +753,7 @@ struct dps_io_area {
 	/* dps_prefetch_setup: the flow index, its bucket mask, each port's [active VM port, VNI] */
 	const int32_t *pf_idx;
 	uint32_t pf_mask;
+	uint32_t pf_bucket_words;
 	uint32_t pf_nports;
 	const int32_t *pf_port;
 	uint16_t count[RTE_MAX_ETHPORTS + 1];
@@ -904,19 +905,22 @@ uint32_t dps_flow_hash_v4(uint32_t vni, uint32_t ports, uint32_t proto, uint32_t
 
 /*
  * The calling thread's flow prefetch (see prefetch_flows): `idx` the flow table's index (bucket b
- * at idx[b * 16]), `mask` its bucket mask; `port` two words of switch (port[0] non-zero: prefetch),
- * then two per port p from port[2 * p + 2], [0] non-zero for an active VM port and [1] its VNI,
- * for ports [0, nports). The arrays are JS SharedArrayBuffers, which never move; JS keeps the
- * words current. idx NULL turns it off.
+ * at idx[b * bucket_words]), `mask` its bucket mask; `port` two words of switch (port[0] non-zero:
+ * prefetch), then two per port p from port[2 * p + 2], [0] non-zero for an active VM port and [1]
+ * its VNI, for ports [0, nports). The arrays are JS SharedArrayBuffers, which never move; JS keeps
+ * the words current. idx NULL turns it off; with idx, port must be given.
  */
-int dps_prefetch_setup(const int32_t *idx, uint32_t mask, const int32_t *port, uint32_t nports)
+int dps_prefetch_setup(const int32_t *idx, uint32_t mask, uint32_t bucket_words, const int32_t *port, uint32_t nports)
 {
 	struct dps_io_area *a = dps_io_area();
 
 	if (!a)
 		return -ENOMEM;
+	if (idx && !port)
+		return -EINVAL;
 	a->pf_idx = idx;
 	a->pf_mask = mask;
+	a->pf_bucket_words = bucket_words;
 	a->pf_port = port;
 	a->pf_nports = nports;
 	return 0;
@@ -950,7 +954,7 @@ static void prefetch_flows(const struct dps_io_area *a, int n)
 					      ip[9], rte_be_to_cpu_32(*(const unaligned_uint32_t *)(ip + 12)),
 					      rte_be_to_cpu_32(*(const unaligned_uint32_t *)(ip + 16)));
 
-		rte_prefetch0(idx + (size_t)(h & a->pf_mask) * 16);
+		rte_prefetch0(idx + (size_t)(h & a->pf_mask) * a->pf_bucket_words);
 	}
 }
 

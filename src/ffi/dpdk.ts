@@ -81,7 +81,7 @@ export class Dpdk {
   private readonly ioAreaRaw: () => unknown;
   private readonly adviseHugeRaw: (addr: ArrayBufferView, len: number) => number;
   private readonly ioLayoutRaw: (out: Uint32Array) => number;
-  private readonly prefetchSetupRaw: (idx: Int32Array | null, mask: number, port: Int32Array | null, nports: number) => number;
+  private readonly prefetchSetupRaw: (idx: Int32Array | null, mask: number, bucketWords: number, port: Int32Array | null, nports: number) => number;
   /** The fast path's IPv4 flow hash as the shim computes it for its prefetch (flow-table flowHashV4). */
   readonly flowHashV4: (vni: number, ports: number, proto: number, src: number, dst: number) => number;
   readonly freeMbufs: (offs: Uint32Array, n: number) => number;
@@ -128,7 +128,7 @@ export class Dpdk {
     this.ioAreaRaw = lib.func('void *dps_io_area(void)');
     this.adviseHugeRaw = lib.func('int64_t dps_advise_huge(void *addr, uint64_t len)');
     this.ioLayoutRaw = lib.func('int dps_io_layout(_Out_ uint32_t *out)');
-    this.prefetchSetupRaw = lib.func('int dps_prefetch_setup(const int32_t *idx, uint32_t mask, const int32_t *port, uint32_t nports)');
+    this.prefetchSetupRaw = lib.func('int dps_prefetch_setup(const int32_t *idx, uint32_t mask, uint32_t bucket_words, const int32_t *port, uint32_t nports)');
     this.flowHashV4 = lib.func('uint32_t dps_flow_hash_v4(uint32_t vni, uint32_t ports, uint32_t proto, uint32_t src, uint32_t dst)');
     this.idleSetupRaw = lib.func('int dps_idle_setup(uint16_t qid, const uint16_t *ports, int n, _Out_ int32_t *intr)');
     this.idleWait = lib.func('int dps_idle_wait(int timeout_us)');
@@ -238,16 +238,18 @@ export class Dpdk {
 
   /**
    * Worker: has its io calls prefetch the flow index bucket of each IPv4 TCP or UDP packet received
-   * on an active VM port (dps_prefetch_setup): `idx` the flow table's index and `mask` its bucket
-   * mask; `port` a switch word (non-zero: prefetch) and a spare, then two words per port id p at
-   * 2 * p + 2, non-zero for an active VM port and its VNI, which the caller keeps current. Both must
-   * be views of SharedArrayBuffers (their memory never moves). Null turns it off.
+   * on an active VM port (dps_prefetch_setup): `idx` the flow table's index, `mask` its bucket mask
+   * and `bucketWords` the words of a bucket; `port` a switch word (non-zero: prefetch) and a spare,
+   * then two words per port id p at 2 * p + 2, non-zero for an active VM port and its VNI, which the
+   * caller keeps current. Both must be views of SharedArrayBuffers (their memory never moves). Null
+   * idx turns it off.
    */
-  prefetchSetup(idx: Int32Array | null, mask: number, port: Int32Array | null): void {
+  prefetchSetup(idx: Int32Array | null, mask: number, bucketWords: number, port: Int32Array | null): void {
     for (const a of [idx, port]) {
       if (a !== null && !(a.buffer instanceof SharedArrayBuffer)) throw new TypeError('prefetchSetup: the arrays must be views of SharedArrayBuffers');
     }
-    const rc = this.prefetchSetupRaw(idx, mask, port, port === null ? 0 : (port.length >>> 1) - 1);
+    if (idx !== null && (port === null || port.length < 2)) throw new RangeError('prefetchSetup: the port words need at least the switch and its spare');
+    const rc = this.prefetchSetupRaw(idx, mask, bucketWords, port, port === null ? 0 : (port.length >>> 1) - 1);
     if (rc < 0) throw new Error(`prefetch setup: ${this.strerror(rc)}`);
   }
 

@@ -102,6 +102,14 @@ export const F_NH_VNI = 1;
 /** Nexthop underlay IPv6: 16 bytes from word 4 (byte 16 of the fields). */
 export const F_NH = 4;
 
+/**
+ * The word in a table's `fields` where route r's nexthop underlay address starts (four words, its
+ * bytes in order: read them little-endian for a byte copy).
+ */
+export function nexthopWord(r: number): number {
+  return (r << F_SHIFT) + F_NH;
+}
+
 // ---- links: 2 words per route (writer only) ----
 const L_VNEXT = 0;
 const L_VPREV = 1;
@@ -358,12 +366,12 @@ export abstract class LpmCore {
   }
   /** Offset in `fieldBytes` of the 16-byte nexthop underlay address (read it in place). */
   nexthopOffset(r: number): number {
-    return ((r << F_SHIFT) + F_NH) << 2;
+    return nexthopWord(r) << 2;
   }
   /** Copies the nexthop underlay address to dst[off..off+16]. */
   copyNexthop(r: number, dst: Uint8Array, off: number): void {
     const b = this.fieldBytes;
-    const at = ((r << F_SHIFT) + F_NH) << 2;
+    const at = nexthopWord(r) << 2;
     for (let i = 0; i < 16; i++) dst[off + i] = b[at + i]!;
   }
 
@@ -546,7 +554,7 @@ export abstract class LpmCore {
    */
   startGrace(): void {
     if (this.held === 0) return;
-    const token = this.grace === null ? 0 : this.grace.start();
+    const token = this.startToken();
     const h = this.header;
     let at = h[H_FREE_HEAD]! + h[H_FREE_COUNT]! - this.held;
     if (at >= this.nRecords) at -= this.nRecords;
@@ -559,7 +567,11 @@ export abstract class LpmCore {
 
   /** The grace token of a record deleted now: started now, or held for startGrace (deferGrace). */
   private graceToken(): number {
-    if (this.deferGrace) return 0;
+    return this.deferGrace ? 0 : this.startToken();
+  }
+
+  /** Starts a grace period now: its token (0 without readers to wait for). */
+  private startToken(): number {
     return this.grace === null ? 0 : this.grace.start();
   }
 

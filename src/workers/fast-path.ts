@@ -24,7 +24,7 @@ import {
   ACT_ENCAP, ACT_FROM_PF, ACT_NAT, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, ACT_VIA_NAT, flowHash, flowHashV4, KEY_MARK_NAT, KEY_STRIDE, KEY_WORDS, OWNER_MASK, R_ACT, R_GEN, R_OWNER, R_UL, RECORD,
   UL_REF_SHIFT,
 } from '../tables/flow-table.js';
-import { F_NH, F_SHIFT } from '../tables/lpm-core.js';
+import { nexthopWord } from '../tables/lpm-core.js';
 import { VnfType } from '../actors/underlay.js';
 import { PortState } from '../tables/port-table.js';
 import type { Graph } from './graph.js';
@@ -324,7 +324,7 @@ export class FastPath {
       const ref = owner >>> UL_REF_SHIFT;
       if (ref !== 0) {
         const nh = (ref & 1) === 0 ? this.ctx.fwd.routes4.fields : this.ctx.fwd.routes6.fields;
-        const at = ((ref >>> 1) << F_SHIFT) + F_NH;
+        const at = nexthopWord(ref >>> 1);
         dv.setInt32(dst, nh[at]!, true);
         dv.setInt32(dst + 4, nh[at + 1]!, true);
         dv.setInt32(dst + 8, nh[at + 2]!, true);

@@ -20,7 +20,7 @@ import { tuneJit } from './jit.js';
 import { type Forwarding, type NodeContext, openForwarding } from './node-context.js';
 import { Qsbr } from '../tables/qsbr.js';
 import {
-  AgingPace, FLOW_CLOCK_HZ, flowSeen, R_STATE, RECORD, TcpState,
+  AgingPace, BUCKET_WORDS, FLOW_CLOCK_HZ, flowSeen, R_STATE, RECORD, TcpState,
 } from '../tables/flow-table.js';
 import { FS_AGED } from './node-context.js';
 import { WorkerCommands } from './commands.js';
@@ -189,7 +189,7 @@ class WorkerLoop {
     this.io.pollPort.set(this.portList);
     this.prefetchPorts = new Int32Array(new SharedArrayBuffer(8 * (Math.max(0, ...data.ports) + 2)));
     refreshPrefetchPorts(ports, this.portList, this.prefetchPorts, false);
-    dpdk.prefetchSetup(fwd.flows.idx, fwd.flows.bucketMask, this.prefetchPorts);
+    dpdk.prefetchSetup(fwd.flows.idx, fwd.flows.bucketMask, BUCKET_WORDS, this.prefetchPorts);
     this.queue = data.queue;
     this.perPort = data.burst;
 

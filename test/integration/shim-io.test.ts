@@ -117,8 +117,10 @@ test('dps_io sends interleaved packets each on its port in order, rewrites moved
   const idx = new Int32Array(new SharedArrayBuffer(16 * 16 * 4));
   const pf = new Int32Array(new SharedArrayBuffer(4 * 2 * 3));
   pf.set([1, 0, 1, 7, 1, 9]);
-  t.throws(() => dpdk.prefetchSetup(new Int32Array(16), 15, pf), { instanceOf: TypeError });
-  dpdk.prefetchSetup(idx, 15, pf);
+  t.throws(() => dpdk.prefetchSetup(new Int32Array(16), 15, 16, pf), { instanceOf: TypeError });
+  t.throws(() => dpdk.prefetchSetup(idx, 15, 16, null), { instanceOf: RangeError });
+  t.throws(() => dpdk.prefetchSetup(idx, 15, 16, new Int32Array(new SharedArrayBuffer(4))), { instanceOf: RangeError });
+  dpdk.prefetchSetup(idx, 15, 16, pf);
   const udp = [0x08, 0x00, 0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0x9c, 0x40, 0, 80, 0, 8, 0, 0];
   const kinds = [udp, udp.slice(0, 20), [0x86, 0xdd, ...udp.slice(2)], [0x08, 0x00, 0x46, ...udp.slice(3)], [0x08, 0x00]];
   const offs2 = new Uint32Array(kinds.length);
@@ -137,7 +139,7 @@ test('dps_io sends interleaved packets each on its port in order, rewrites moved
   t.is(back, kinds.length, 'all received with the prefetch on');
   const lens = Array.from(io.rxLen.subarray(0, back)).sort((a, b) => a - b);
   t.deepEqual(lens, kinds.map((k) => 12 + k.length).sort((a, b) => a - b), 'unchanged');
-  dpdk.prefetchSetup(null, 0, null);
+  dpdk.prefetchSetup(null, 0, 0, null);
   for (let i = 0; i < back; i++) io.freeOff[i] = io.rxOff[i]!;
   t.is(dpdk.io(0, 0, back, 0, 32, 0), 0);
   t.is(dpdk.poolInfo().available, avail, 'every mbuf back in the pool');
