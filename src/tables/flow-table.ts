@@ -58,8 +58,8 @@ export const FLOW_CLOCK_HZ = 10;
  * Record words. Line 0 is direction 0's, line 1 direction 1's: the key, its hash, and what every
  * packet of that direction reads and writes (the cached decision, the last-seen time, the owner),
  * so that a packet of a flow without NAT touches one line of its record: the one its lookup
- * compares anyway (bench/overlay at 100,000 flows, where each record line is a cache miss: see the
- * README). Line 2 holds what the first packet, TCP, NAT, flushes and the owner use.
+ * compares anyway (bench/overlay at 100,000 flows, where each record line is a cache miss: see
+ * bench/RESULTS.md). Line 2 holds what the first packet, TCP, NAT, flushes and the owner use.
  */
 export const R_KEY = 0;       // +dir*KEY_STRIDE
 /**
