@@ -398,7 +398,9 @@ function housekeeping(): boolean {
     chan.acknowledge(cmd[1]!, result);
   }
   owner.reclaim(w.graceDone);
-  refreshPrefetchPorts(w.ports, w.portList, w.prefetchPorts, fwd.flows.liveHint > w.fast.fusedMaxFlows);
+  const prefetch = fwd.flows.liveHint > w.fast.fusedMaxFlows;
+  refreshPrefetchPorts(w.ports, w.portList, w.prefetchPorts, prefetch);
+  w.fast.prefetching = prefetch;
   const ageBudget = aging.take(owner.ownedCount, nowMs);
   const aged = owner.age(ageBudget, w.expired, w.graceToken, AGE_MAX_PER_ITERATION);
   aging.giveBack(ageBudget - owner.agePassed);

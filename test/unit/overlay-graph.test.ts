@@ -628,16 +628,20 @@ test('an encapsulating decision names its route: the fast path takes the outer d
   const route = fwd.routes4.lookup(100, ip4num('10.100.2.7'));
   t.is(rec[owner]! & OWNER_MASK, fwd.owner.worker, 'the owner stays');
   t.is(rec[owner]! >>> UL_REF_SHIFT, ulRef(route, false), 'the route that holds the nexthop');
-  // the single loop and the passes (which read line 2 ahead only for what needs it)
+  // the single loop, the passes (which read line 2 ahead only for what needs it), and the passes'
+  // loop while the shim prefetches (this UDP packet looked up at once)
   const passes = new FastPath(rig.ctx, 0);
+  const direct = new FastPath(rig.ctx, 0);
+  direct.prefetching = true;
   const ioOut = (): string => {
-    const outs = [rig.fast, passes].map((fast) => {
+    const outs = [rig.fast, passes, direct].map((fast) => {
       const { b, io, verdict, nt } = runBurstIo(rig, [[f, A.port]], 128, fast);
       t.is(verdict[0], FAST_DONE);
       t.is(nt, 1);
       return hex(b.bytes.slice(io.txStart[0], io.txStart[0]! + io.txLen[0]!));
     });
     t.is(outs[1], outs[0], 'passes and single loop alike');
+    t.is(outs[2], outs[0], 'and the passes\' loop while the shim prefetches');
     return outs[0]!;
   };
   t.is(ioOut(), want);
