@@ -561,17 +561,9 @@ export class FastPath {
       this.hashCur(dv);
       return this.ctx.fwd.flows.lookup(this.k, 0, this.cHash);
     }
-    if (this.cPorts === this.mPorts && this.cSrc === this.mSrc && this.cDst === this.mDst && this.cVni === this.mVni
-      && this.cProto === this.mProto) return this.mFound;
+    if (this.memoHit()) return this.mFound;
     this.hashCur(dv);
-    const found = this.lookupCached();
-    this.mPorts = this.cPorts;
-    this.mSrc = this.cSrc;
-    this.mDst = this.cDst;
-    this.mVni = this.cVni;
-    this.mProto = this.cProto;
-    this.mFound = found;
-    return found;
+    return this.remember(this.lookupCached());
   }
 
   /**
@@ -579,10 +571,19 @@ export class FastPath {
    * prefetched the packet's bucket line, see `prefetching`).
    */
   private lookupMemoDirect(dv: DataView): number {
-    if (this.cPorts === this.mPorts && this.cSrc === this.mSrc && this.cDst === this.mDst && this.cVni === this.mVni
-      && this.cProto === this.mProto) return this.mFound;
+    if (this.memoHit()) return this.mFound;
     this.hashCur(dv);
-    const found = this.lookupCur(dv);
+    return this.remember(this.lookupCur(dv));
+  }
+
+  /** Whether the IPv4 key parsed last is the one last looked up in this burst (its flow: mFound). */
+  private memoHit(): boolean {
+    return this.cPorts === this.mPorts && this.cSrc === this.mSrc && this.cDst === this.mDst && this.cVni === this.mVni
+      && this.cProto === this.mProto;
+  }
+
+  /** Remembers the IPv4 key parsed last and its flow `found` for the rest of the burst; returns found. */
+  private remember(found: number): number {
     this.mPorts = this.cPorts;
     this.mSrc = this.cSrc;
     this.mDst = this.cDst;
