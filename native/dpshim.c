@@ -249,14 +249,19 @@ fail:
 	return NULL;
 }
 
-int dps_pool_create(uint32_t nb_mbufs, uint32_t cache, uint32_t data_room)
+/*
+ * Creates the mbuf pool: without hugepages on a mapping of its own (pool_on_thp), else, or if that
+ * fails, or with in_eal non-zero, in EAL's memory (rte_pktmbuf_pool_create). in_eal is for tests:
+ * it runs the hugepage machines' path on a machine without them.
+ */
+static int pool_create(uint32_t nb_mbufs, uint32_t cache, uint32_t data_room, int in_eal)
 {
 	uintptr_t span[2] = { 0, 0 };
 	uint16_t room = (uint16_t)(data_room + RTE_PKTMBUF_HEADROOM);
 
 	if (dps_pool)
 		return -EEXIST;
-	if (!rte_eal_has_hugepages())
+	if (!rte_eal_has_hugepages() && !in_eal)
 		dps_pool = pool_on_thp("dps_mbuf_pool", nb_mbufs, cache, room);
 	/* with hugepages, or if the mapping of its own failed: EAL's memory, as before */
 	if (!dps_pool)
@@ -271,6 +276,17 @@ int dps_pool_create(uint32_t nb_mbufs, uint32_t cache, uint32_t data_room)
 	dps_len = span[1] - span[0];
 	dps_shift = (uint16_t)(sizeof(struct rte_mbuf) + rte_pktmbuf_priv_size(dps_pool));
 	return 0;
+}
+
+int dps_pool_create(uint32_t nb_mbufs, uint32_t cache, uint32_t data_room)
+{
+	return pool_create(nb_mbufs, cache, data_room, 0);
+}
+
+/* dps_pool_create in EAL's memory, as with hugepages (for tests on machines without them). */
+int dps_pool_create_eal(uint32_t nb_mbufs, uint32_t cache, uint32_t data_room)
+{
+	return pool_create(nb_mbufs, cache, data_room, 1);
 }
 
 void *dps_pool_base(void)

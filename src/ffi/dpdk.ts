@@ -58,6 +58,8 @@ export class Dpdk {
   readonly lcoresRaw: (out: Int32Array, max: number) => number;
   readonly lcoreCpu: (lcore: number) => number;
   readonly poolCreate: (nb: number, cache: number, dataRoom: number) => number;
+  /** poolCreate in EAL's memory, as on machines with hugepages (tests run that path without them). */
+  readonly poolCreateInEal: (nb: number, cache: number, dataRoom: number) => number;
   readonly poolBaseRaw: () => unknown;
   readonly poolInfoRaw: (out: Uint32Array) => number;
   readonly portByName: (name: string) => number;
@@ -108,6 +110,7 @@ export class Dpdk {
     this.lcoresRaw = lib.func('int dps_lcores(_Out_ int32_t *out, int max)');
     this.lcoreCpu = lib.func('int dps_lcore_cpu(int lcore)');
     this.poolCreate = lib.func('int dps_pool_create(uint32_t nb, uint32_t cache, uint32_t room)');
+    this.poolCreateInEal = lib.func('int dps_pool_create_eal(uint32_t nb, uint32_t cache, uint32_t room)');
     this.poolBaseRaw = lib.func('void *dps_pool_base(void)');
     this.poolInfoRaw = lib.func('int dps_pool_info(_Out_ uint32_t *out)');
     this.portByName = lib.func('int dps_port_by_name(const char *name)');

@@ -5,26 +5,10 @@
  * freed, a packet for a port that does not exist freed and counted, no mbuf lost; and, without
  * hugepages, the pool on a mapping of its own advised for transparent huge pages.
  */
-import { readFileSync } from 'node:fs';
 import test from 'ava';
 import { loadShim } from '../../src/ffi/dpdk.js';
 import { flowHashV4 } from '../../src/tables/flow-table.js';
-
-/** The /proc/self/smaps entry (header line and fields) of the mapping that holds `addr`. */
-function mappingOf(addr: bigint): { header: string; fields: Map<string, string> } | undefined {
-  let found: { header: string; fields: Map<string, string> } | undefined;
-  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
-    const m = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
-    if (m) {
-      if (found) return found;
-      if (BigInt(`0x${m[1]!}`) <= addr && addr < BigInt(`0x${m[2]!}`)) found = { header: line, fields: new Map() };
-    } else if (found) {
-      const kv = /^(\w+):\s*(.*)$/.exec(line);
-      if (kv) found.fields.set(kv[1]!, kv[2]!);
-    }
-  }
-  return found;
-}
+import { mappingOf } from './smaps.js';
 
 test('dps_io sends interleaved packets each on its port in order, rewrites moved frames, frees drops, loses no mbuf', (t) => {
   const dpdk = loadShim();
