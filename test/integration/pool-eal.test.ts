@@ -5,20 +5,10 @@
  * written, with no mbuf lost.
  */
 import test from 'ava';
-import { loadShim } from '../../src/ffi/dpdk.js';
-import { mappingOf } from './smaps.js';
+import { mappingOf, startRingShim } from './shim-rig.js';
 
 test('the pool in EAL\'s memory: frames written through the pool view go out and come back, no mbuf lost', (t) => {
-  const dpdk = loadShim();
-  const eal = ['pool-eal', '-l', '0', '--no-huge', '-m', '256', '--no-pci', `--file-prefix=pooleal${process.pid}`,
-    '--log-level=lib.*:error', '--vdev=net_ring0', '--vdev=net_ring1'];
-  t.true(dpdk.ealInit(eal.length, eal) >= 0, 'EAL init');
-  t.teardown(() => {
-    for (const p of [0, 1]) { dpdk.portStop(p); dpdk.portClose(p); }
-    dpdk.ealCleanup();
-  });
-  t.is(dpdk.poolCreateInEal(2047, 32, 2048), 0);
-  for (const p of [0, 1]) t.is(dpdk.portSetup(p, 1, 256, 256), 0, `port ${p}`);
+  const dpdk = startRingShim(t, 'pool-eal', (d) => d.poolCreateInEal(2047, 32, 2048));
   const info = dpdk.poolInfo();
   t.is(info.mbufs, 2047);
   // EAL's memory without hugepages is a shared memfd, not the private mapping the service makes

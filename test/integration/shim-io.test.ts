@@ -8,19 +8,10 @@
 import test from 'ava';
 import { loadShim } from '../../src/ffi/dpdk.js';
 import { flowHashV4 } from '../../src/tables/flow-table.js';
-import { mappingOf } from './smaps.js';
+import { mappingOf, startRingShim } from './shim-rig.js';
 
 test('dps_io sends interleaved packets each on its port in order, rewrites moved frames, frees drops, loses no mbuf', (t) => {
-  const dpdk = loadShim();
-  const eal = ['shim-io', '-l', '0', '--no-huge', '-m', '256', '--no-pci', `--file-prefix=shimio${process.pid}`,
-    '--log-level=lib.*:error', '--vdev=net_ring0', '--vdev=net_ring1'];
-  t.true(dpdk.ealInit(eal.length, eal) >= 0, 'EAL init');
-  t.teardown(() => {
-    for (const p of [0, 1]) { dpdk.portStop(p); dpdk.portClose(p); }
-    dpdk.ealCleanup();
-  });
-  t.is(dpdk.poolCreate(2047, 0, 2048), 0);
-  for (const p of [0, 1]) t.is(dpdk.portSetup(p, 1, 256, 256), 0, `port ${p}`);
+  const dpdk = startRingShim(t, 'shim-io', (d) => d.poolCreate(2047, 0, 2048));
   const info = dpdk.poolInfo();
   // without hugepages the pool has a private anonymous mapping of its own, advised for
   // transparent huge pages (VmFlags hg), not EAL's shared memfd, which gets none
