@@ -591,7 +591,7 @@ function report(a: Args, ours: Map<string, Collected>, tp: Map<string, TestpmdCo
           const cpu = median(c.runs.map((r) => r.cpuShare));
           const split = w > 1 ? Array.from({ length: w }, (_, i) => median(c.runs.map((r) => r.perWorker[i]!)).toFixed(2)).join('/') : '';
           console.log(`${path.padEnd(6)} ${String(flows).padStart(6)}  ${mode.padEnd(5)} ${w}  ${fmt(total, 2, 6)}  ${fmt(per, 2, 10)}`
-            + `  ${fmt(1e3 / per, 1, 13)}  ${fmt(1e3 / per - 1e3 / tpPcap, 1, 8)}  ${fmt((100 * per) / tpPcap, 0, 12)}%`
+            + `  ${fmt(1e3 / per, 1, 13)}  ${fmt(1e3 / per - 1e3 / tpPcap, 1, 8)}  ${fmt((100 * per) / tpPcap, 1, 12)}%`
             + `  ${fmt((100 * per) / tpNull, 0, 13)}%  ${lives.join('/').padStart(10)}  ${fmt(100 * fast, 1, 6)}  ${fmt(100 * cpu, 0, 5)}  ${split}`);
           for (const r of c.runs) {
             if (r.live !== flows) problems.push(`${path} ${flows} ${mode} w=${w}: flows.live ${r.live}, expected ${flows}`);
