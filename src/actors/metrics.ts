@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { Gauge, Registry } from 'prom-client';
 import { DROP_REASON_NAMES } from '../packet/drop-reasons.js';
-import { FS_AGED, FS_CREATED, FS_CROSS_WORKER, FS_DUPLICATE, FS_FAST_PATH, FS_FLUSHED, FS_NAT_RACE, FS_TABLE_FULL } from '../workers/node-context.js';
+import { FS_AGED, FS_CREATED, FS_CROSS_WORKER, FS_DUPLICATE, FS_FAST_DIRECT, FS_FAST_PATH, FS_FLUSHED, FS_NAT_RACE, FS_TABLE_FULL } from '../workers/node-context.js';
 import { WS_BUSY, WS_IDLE_WAITS, WS_ITERATIONS, WS_RX, WS_RX_WAKEUPS, WS_TX, WS_TX_FAILED } from '../workers/worker-data.js';
 import type { Dataplane } from './dataplane.js';
 import { loggerFor } from './logging.js';
@@ -90,6 +90,7 @@ export function buildRegistry(dp: Dataplane, sources: () => TelemetrySources, ca
         worker.set({ lcore: l, stat: 'flow_created' }, w.flowStats[FS_CREATED]!);
         worker.set({ lcore: l, stat: 'flow_cross_worker' }, w.flowStats[FS_CROSS_WORKER]!);
         worker.set({ lcore: l, stat: 'fastpath' }, w.flowStats[FS_FAST_PATH]!);
+        worker.set({ lcore: l, stat: 'fastpath_direct' }, w.flowStats[FS_FAST_DIRECT]!);
         worker.set({ lcore: l, stat: 'flow_table_full' }, w.flowStats[FS_TABLE_FULL]!);
         worker.set({ lcore: l, stat: 'flow_duplicate' }, w.flowStats[FS_DUPLICATE]!);
         worker.set({ lcore: l, stat: 'flow_aged' }, w.flowStats[FS_AGED]!);

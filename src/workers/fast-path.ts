@@ -28,7 +28,7 @@ import { nexthopWord } from '../tables/lpm-core.js';
 import { VnfType } from '../actors/underlay.js';
 import { PortState } from '../tables/port-table.js';
 import type { Graph } from './graph.js';
-import { FS_CROSS_WORKER, FS_FAST_PATH, type NodeContext } from './node-context.js';
+import { FS_CROSS_WORKER, FS_FAST_DIRECT, FS_FAST_PATH, type NodeContext } from './node-context.js';
 import { actSide, applyCached, icmpPorts, touchFlow, touchRecord, writeKey } from './nodes/conntrack.js';
 import { encapsulate, writeUnderlay } from './nodes/ipip-encap.js';
 import { natPacket } from './nodes/flow-actions.js';
@@ -263,6 +263,7 @@ export class FastPath {
           dl[nd++] = i;
         }
       }
+      if (nt > 0) fwd.stats[FS_FAST_DIRECT] = fwd.stats[FS_FAST_DIRECT]! + nt;
       let ahead = 0;
       for (let j = 0; j < nd; j++) ahead ^= flows.touchBucket(st[dl[j]! * SLOT_WORDS + S_HASH]!);
       for (let j = 0; j < nd; j++) {

@@ -59,7 +59,12 @@ export const FS_FLUSHED = 5;
 export const FS_DUPLICATE = 6;
 /** NAT ports tried again: another worker's new flow took the same one for the same remote end at the same moment */
 export const FS_NAT_RACE = 7;
-export const FS_WORDS = 8;
+/**
+ * of FS_FAST_PATH, packets looked up and applied as soon as they were parsed, above the flow
+ * cache's table size while the shim prefetches their bucket lines (FastPath.burstIo)
+ */
+export const FS_FAST_DIRECT = 8;
+export const FS_WORDS = 9;
 
 export interface Forwarding {
   routes4: Lpm4Table;

@@ -9,7 +9,7 @@ import { frameOf, loadFrame, makeTestBatch, MAX_SLOTS, type PacketBatch } from '
 import { DropReason } from '../../src/packet/drop-reasons.js';
 import { FAST_DONE, FAST_DROP, FAST_MISS, FAST_SLOT, FAST_TX, FastPath } from '../../src/workers/fast-path.js';
 import { IoArea } from '../../src/ffi/dpdk.js';
-import { FS_CREATED } from '../../src/workers/node-context.js';
+import { FS_CREATED, FS_FAST_DIRECT } from '../../src/workers/node-context.js';
 import { KEY_STRIDE, OWNER_MASK, R_OWNER, R_UL, RECORD, UL_REF_SHIFT, ulRef } from '../../src/tables/flow-table.js';
 import { encapped, Rig, toVm, vmFrame, VMS } from './fixtures/overlay-rig.js';
 import {
@@ -635,9 +635,11 @@ test('an encapsulating decision names its route: the fast path takes the outer d
   direct.prefetching = true;
   const ioOut = (): string => {
     const outs = [rig.fast, passes, direct].map((fast) => {
+      const directBefore = fwd.stats[FS_FAST_DIRECT]!;
       const { b, io, verdict, nt } = runBurstIo(rig, [[f, A.port]], 128, fast);
       t.is(verdict[0], FAST_DONE);
       t.is(nt, 1);
+      t.is(fwd.stats[FS_FAST_DIRECT]! - directBefore, fast === direct ? 1 : 0, 'fastpath_direct counts the packets looked up at once');
       return hex(b.bytes.slice(io.txStart[0], io.txStart[0]! + io.txLen[0]!));
     });
     t.is(outs[1], outs[0], 'passes and single loop alike');
