@@ -1,5 +1,5 @@
 /**
- * Frames the benchmarks feed: VM-to-VM UDP packets (64 bytes on the wire without FCS), the same
+ * Frames the benchmarks feed: VM-to-VM UDP or TCP packets (64 bytes on the wire without FCS), the same
  * packet tunnelled IPv4-in-IPv6 as it arrives on an uplink (104 bytes), and pcap files of frames
  * for DPDK's pcap PMD (bench/overlay.ts replays them with infinite_rx).
  */
@@ -24,6 +24,22 @@ export function udpFlowFrame(src: number, dst: number, sport: number, dport: num
   dv.setUint16(34, sport);
   dv.setUint16(36, dport);
   dv.setUint16(38, 30);
+  return f;
+}
+
+/**
+ * A 64-byte IPv4/TCP frame of the 5-tuple (src, dst, TCP, sport, dport): an ACK of an established
+ * connection (sequence 1, acknowledgment 1, window 65535) with 10 bytes of zero payload.
+ */
+export function tcpFlowFrame(src: number, dst: number, sport: number, dport: number): Uint8Array {
+  const f = udpFlowFrame(src, dst, sport, dport);
+  const dv = new DataView(f.buffer);
+  f[23] = 6;
+  dv.setUint32(38, 1);
+  dv.setUint32(42, 1);
+  f[46] = 5 << 4;
+  f[47] = 0x10;
+  dv.setUint16(48, 65535);
   return f;
 }
 

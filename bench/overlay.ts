@@ -43,7 +43,11 @@
  *
  *   node dist/bench/overlay.js [--seconds 3] [--repeat 2] [--warmup 0.3] [--paths vf,encap,decap]
  *     [--flows 1000,100000] [--modes first,fast] [--workers 1,2] [--burst 32] [--flow-table-size N]
- *     [--no-testpmd]
+ *     [--proto udp|tcp] [--no-testpmd]
+ *
+ * `--proto tcp` replays TCP ACKs instead of UDP datagrams (same sizes, one direction per flow, no
+ * handshake: conntrack takes up a connection mid-stream as upstream does), so the fast path also
+ * updates each flow's TCP state.
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -58,17 +62,21 @@ import type { Dpdk } from '../src/ffi/dpdk.js';
 import { DROP_REASON_NAMES } from '../src/packet/drop-reasons.js';
 import { FS_AGED, FS_CREATED, FS_CROSS_WORKER, FS_FAST_PATH, FS_FLUSHED, FS_TABLE_FULL } from '../src/workers/node-context.js';
 import { WS_RX, WS_TX, WS_TX_FAILED } from '../src/workers/worker-data.js';
-import { ipipFrame, pcapFile, udpFlowFrame } from './frames.js';
+import { ipipFrame, pcapFile, tcpFlowFrame, udpFlowFrame } from './frames.js';
 import { removeEalRuntime, runTestpmdPeriods, sleep } from './testpmd.js';
 
 const PATHS = ['vf', 'encap', 'decap'] as const;
 type PathKind = (typeof PATHS)[number];
 const MODES = ['first', 'fast'] as const;
 type Mode = (typeof MODES)[number];
+const PROTOS = ['udp', 'tcp'] as const;
+type Proto = (typeof PROTOS)[number];
 
 interface Args {
   seconds: number; repeat: number; paths: PathKind[]; flows: number[]; modes: Mode[]; workers: number[];
   burst: number; testpmd: boolean; warmup: number;
+  /** the flows' protocol: UDP, or TCP ACKs of established connections (each flow one direction) */
+  proto: Proto;
   /** --flow-table-size for the service (undefined: its default, upstream's 850,000). */
   flowTableSize?: number;
 }
@@ -82,6 +90,7 @@ const OPTIONS: { name: string; help: string; set: (a: Args, v: string) => void; 
   { name: 'flows', help: 'flow counts', set: (a, v) => { a.flows = v.split(',').map((x) => positive('flows', x)); } },
   { name: 'modes', help: 'first,fast', set: (a, v) => { a.modes = listOf('modes', v, MODES); } },
   { name: 'workers', help: 'worker counts', set: (a, v) => { a.workers = v.split(',').map((x) => positive('workers', x)); } },
+  { name: 'proto', help: 'udp or tcp (ACKs; the fast path tracks TCP state)', set: (a, v) => { a.proto = listOf('proto', v, PROTOS)[0]!; } },
   { name: 'burst', help: 'rx burst', set: (a, v) => { a.burst = positive('burst', v); } },
   { name: 'flow-table-size', help: "the service's flow capacity (its index is sized for it)", set: (a, v) => { a.flowTableSize = positive('flow-table-size', v); } },
   { name: 'no-testpmd', help: 'skip dpdk-testpmd', flag: true, set: (a) => { a.testpmd = false; } },
@@ -114,7 +123,7 @@ function listOf<T extends string>(name: string, v: string, allowed: readonly T[]
 
 function parseArgs(argv: string[]): Args {
   const a: Args = {
-    seconds: 3, repeat: 2, warmup: 0.3, paths: [...PATHS], flows: [1000, 100000], modes: [...MODES], workers: [1, 2], burst: 32, testpmd: true,
+    seconds: 3, repeat: 2, warmup: 0.3, paths: [...PATHS], flows: [1000, 100000], modes: [...MODES], workers: [1, 2], burst: 32, testpmd: true, proto: 'udp',
   };
   for (let i = 0; i < argv.length; i++) {
     const o = OPTIONS.find((x) => `--${x.name}` === argv[i]);
@@ -150,11 +159,12 @@ function flowPorts(i: number): [number, number] {
   return [1024 + (i % 50000), 5001 + Math.floor(i / 50000)];
 }
 
-function frameOf(path: PathKind, i: number): Uint8Array {
+function frameOf(path: PathKind, i: number, proto: Proto): Uint8Array {
   const [sport, dport] = flowPorts(i);
-  if (path === 'vf') return udpFlowFrame(VM0, VM1, sport, dport);
-  if (path === 'encap') return udpFlowFrame(VM0, REMOTE, sport, dport);
-  return ipipFrame(NEXTHOP, UNDERLAY_VF0, udpFlowFrame(REMOTE, VM0, sport, dport));
+  const flowFrame = proto === 'tcp' ? tcpFlowFrame : udpFlowFrame;
+  if (path === 'vf') return flowFrame(VM0, VM1, sport, dport);
+  if (path === 'encap') return flowFrame(VM0, REMOTE, sport, dport);
+  return ipipFrame(NEXTHOP, UNDERLAY_VF0, flowFrame(REMOTE, VM0, sport, dport));
 }
 
 /** pcap files of a variant, one per queue: queue q replays flows [q N / w, (q + 1) N / w). */
@@ -162,15 +172,17 @@ class PcapFiles {
   private readonly dir = mkdtempSync(join(tmpdir(), 'overlay-bench-'));
   private readonly made = new Map<string, string>();
 
+  constructor(private readonly proto: Proto) {}
+
   files(path: PathKind, flows: number, queues: number): string[] {
     return Array.from({ length: queues }, (_, q) => {
-      const name = `${path}-${flows}-${q}of${queues}.pcap`;
+      const name = `${path}-${this.proto}-${flows}-${q}of${queues}.pcap`;
       let file = this.made.get(name);
       if (!file) {
         const from = Math.floor((q * flows) / queues);
         const to = Math.floor(((q + 1) * flows) / queues);
         file = join(this.dir, name);
-        writeFileSync(file, pcapFile(Array.from({ length: to - from }, (_, k) => frameOf(path, from + k))));
+        writeFileSync(file, pcapFile(Array.from({ length: to - from }, (_, k) => frameOf(path, from + k, this.proto))));
         this.made.set(name, file);
       }
       return file;
@@ -413,7 +425,7 @@ async function main(): Promise<void> {
     return;
   }
   const a = parseArgs(argv);
-  const pcaps = new PcapFiles();
+  const pcaps = new PcapFiles(a.proto);
   try {
     await runAll(a, pcaps);
   } finally {
@@ -563,7 +575,7 @@ function roundRatios(a: readonly (number | undefined)[], b: readonly (number | u
 function report(a: Args, ours: Map<string, Collected>, tp: Map<string, TestpmdCollected>, failures: string[]): void {
   const tpRate = (key: string): number => median(tp.get(key)?.rates ?? []);
   const problems: string[] = [...failures];
-  console.log(`\nmedian Mpps over ${a.repeat} runs x ${windowsPerRun(a)} windows of ${WINDOW_MS} ms; burst ${a.burst}; per worker = total / workers`);
+  console.log(`\nmedian Mpps over ${a.repeat} runs x ${windowsPerRun(a)} windows of ${WINDOW_MS} ms; burst ${a.burst}; ${a.proto.toUpperCase()} flows; per worker = total / workers`);
   console.log('testpmd io per core: pcap = same rx vdev as ours (the path\'s frames: ip 64 bytes for vf and encap, ipip 104 bytes for decap;'
     + ' same flows and queue split) -> null; null = net_null <-> net_null');
   for (const w of a.workers) {
