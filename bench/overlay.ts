@@ -46,7 +46,7 @@
  *     [--proto udp|tcp] [--no-testpmd]
  *
  * `--proto tcp` replays TCP ACKs instead of UDP datagrams (same sizes, one direction per flow, no
- * handshake: conntrack takes up a connection mid-stream as upstream does), so the fast path also
+ * handshake: conntrack creates a flow from the first packet it sees, SYN or not), so the fast path also
  * updates each flow's TCP state.
  */
 import { fork } from 'node:child_process';
