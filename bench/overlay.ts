@@ -90,7 +90,11 @@ const OPTIONS: { name: string; help: string; set: (a: Args, v: string) => void; 
   { name: 'flows', help: 'flow counts', set: (a, v) => { a.flows = v.split(',').map((x) => positive('flows', x)); } },
   { name: 'modes', help: 'first,fast', set: (a, v) => { a.modes = listOf('modes', v, MODES); } },
   { name: 'workers', help: 'worker counts', set: (a, v) => { a.workers = v.split(',').map((x) => positive('workers', x)); } },
-  { name: 'proto', help: 'udp or tcp (ACKs; the fast path tracks TCP state)', set: (a, v) => { a.proto = listOf('proto', v, PROTOS)[0]!; } },
+  { name: 'proto', help: 'udp or tcp (ACKs; the fast path tracks TCP state)', set: (a, v) => {
+    const [p, ...more] = listOf('proto', v, PROTOS);
+    if (more.length > 0) throw new Error(`--proto: one of ${PROTOS.join(',')}, not ${v}`);
+    a.proto = p!;
+  } },
   { name: 'burst', help: 'rx burst', set: (a, v) => { a.burst = positive('burst', v); } },
   { name: 'flow-table-size', help: "the service's flow capacity (its index is sized for it)", set: (a, v) => { a.flowTableSize = positive('flow-table-size', v); } },
   { name: 'no-testpmd', help: 'skip dpdk-testpmd', flag: true, set: (a) => { a.testpmd = false; } },

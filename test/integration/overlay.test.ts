@@ -347,6 +347,11 @@ function delta(before: Map<string, Map<string, number>>, after: Map<string, Map<
   return (after.get(lcore)?.get(stat) ?? 0) - (before.get(lcore)?.get(stat) ?? 0);
 }
 
+/** A stat's change over all of a service's workers between two workerStats readings. */
+function deltaAll(before: Map<string, Map<string, number>>, after: Map<string, Map<string, number>>, stat: string): number {
+  return [...after.keys()].reduce((s, l) => s + delta(before, after, l, stat), 0);
+}
+
 test.serial('30 concurrent TCP connections and a ping through a two-worker host all complete, over IPv4 and IPv6', async (t) => {
   const V4 = 20;
   const V6 = 10;
@@ -373,7 +378,7 @@ test.serial('30 concurrent TCP connections and a ping through a two-worker host 
       t.is(new Set(flows.map((f) => f.local)).size, n, `${fam}: distinct source ports`);
     }
     const stats = ['rx_packets', 'tx_packets', 'flow_created', 'flow_cross_worker', 'fastpath'];
-    const sum = (stat: string): number => [...after.keys()].reduce((s, l) => s + delta(before, after, l, stat), 0);
+    const sum = (stat: string): number => deltaAll(before, after, stat);
     for (const l of after.keys()) t.log(`host B worker lcore ${l}: ${stats.map((s) => `${s} +${delta(before, after, l, s)}`).join(', ')}`);
     for (const s of ['flow_created', 'flow_cross_worker', 'fastpath']) {
       t.true([...after.values()].every((m) => m.has(s)), `dps_worker_stat has no ${s} stat`);
@@ -431,10 +436,6 @@ s.bind(Number(sport), async () => {
 });
 `;
 
-function statSum(stats: Map<string, Map<string, number>>, stat: string): number {
-  return [...stats.values()].reduce((s, m) => s + (m.get(stat) ?? 0), 0);
-}
-
 test.serial('6,000 UDP flows through host A, above its flow cache\'s size: every later datagram takes the direct lookup and arrives intact, to a VM on the host and across the underlay', async (t) => {
   const N = 3000;
   const ROUNDS = 3;
@@ -478,8 +479,8 @@ test.serial('6,000 UDP flows through host A, above its flow cache\'s size: every
       await diagnose(t);
     }
     const later = (ROUNDS - 1) * N * pairs.length;
-    const fast = statSum(after, 'fastpath') - statSum(before, 'fastpath');
-    const direct = statSum(after, 'fastpath_direct') - statSum(before, 'fastpath_direct');
+    const fast = deltaAll(before, after, 'fastpath');
+    const direct = deltaAll(before, after, 'fastpath_direct');
     const missed0 = counts.reduce((s, c) => s + N - (c.ok[0] ?? 0), 0);
     t.log(`host A, rounds 1-${ROUNDS - 1} (${later} datagrams from its VMs): fastpath +${fast}, of them fastpath_direct +${direct}`);
     // a flow whose round-0 datagram was lost starts in round 1, through the graph
