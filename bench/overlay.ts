@@ -5,6 +5,10 @@
  *          IPv4-in-IPv6 on pf0
  *   decap  remote to VM: IPv4-in-IPv6 to vf0's underlay address (a VNF of type interface IP)
  *          arriving on pf0, leaves as IPv4 on vf0
+ *   mix    the three at once (not run unless asked for): vf0 receives VM to VM and encap
+ *          alternating packet by packet, pf0 the tunnels of decap, each port always full, so the
+ *          worker's loop runs compiled for every kind, as on a host with mixed traffic (see
+ *          rxStreams)
  * each with 1,000 and 100,000 active flows, the first-packet path (--no-fast-path: every packet
  * walks dnat, lookup, snat and firewall after its flow lookup) and the fast path, 1 and 2 workers,
  * next to dpdk-testpmd io forwarding on the same devices in the same run.
@@ -65,8 +69,11 @@ import { WS_RX, WS_TX, WS_TX_FAILED } from '../src/workers/worker-data.js';
 import { ipipFrame, pcapFile, tcpFlowFrame, udpFlowFrame } from './frames.js';
 import { removeEalRuntime, runTestpmdPeriods, sleep } from './testpmd.js';
 
-const PATHS = ['vf', 'encap', 'decap'] as const;
+const PATHS = ['vf', 'encap', 'decap', 'mix'] as const;
 type PathKind = (typeof PATHS)[number];
+/** The paths one frame takes ('mix' is a blend of them). */
+type FrameKind = Exclude<PathKind, 'mix'>;
+const DEFAULT_PATHS: PathKind[] = ['vf', 'encap', 'decap'];
 const MODES = ['first', 'fast'] as const;
 type Mode = (typeof MODES)[number];
 const PROTOS = ['udp', 'tcp'] as const;
@@ -86,7 +93,7 @@ const OPTIONS: { name: string; help: string; set: (a: Args, v: string) => void; 
   { name: 'seconds', help: 'measured seconds per variant, split over the rounds', set: (a, v) => { a.seconds = positive('seconds', v); } },
   { name: 'repeat', help: 'rounds (runs per variant)', set: (a, v) => { a.repeat = positive('repeat', v); } },
   { name: 'warmup', help: 'seconds before measuring', set: (a, v) => { a.warmup = nonNegative('warmup', v); } },
-  { name: 'paths', help: 'vf,encap,decap', set: (a, v) => { a.paths = listOf('paths', v, PATHS); } },
+  { name: 'paths', help: 'vf,encap,decap,mix', set: (a, v) => { a.paths = listOf('paths', v, PATHS); } },
   { name: 'flows', help: 'flow counts', set: (a, v) => { a.flows = v.split(',').map((x) => positive('flows', x)); } },
   { name: 'modes', help: 'first,fast', set: (a, v) => { a.modes = listOf('modes', v, MODES); } },
   { name: 'workers', help: 'worker counts', set: (a, v) => { a.workers = v.split(',').map((x) => positive('workers', x)); } },
@@ -127,7 +134,7 @@ function listOf<T extends string>(name: string, v: string, allowed: readonly T[]
 
 function parseArgs(argv: string[]): Args {
   const a: Args = {
-    seconds: 3, repeat: 2, warmup: 0.3, paths: [...PATHS], flows: [1000, 100000], modes: [...MODES], workers: [1, 2], burst: 32, testpmd: true, proto: 'udp',
+    seconds: 3, repeat: 2, warmup: 0.3, paths: [...DEFAULT_PATHS], flows: [1000, 100000], modes: [...MODES], workers: [1, 2], burst: 32, testpmd: true, proto: 'udp',
   };
   for (let i = 0; i < argv.length; i++) {
     const o = OPTIONS.find((x) => `--${x.name}` === argv[i]);
@@ -153,9 +160,24 @@ function v6(...b: number[]): Uint8Array {
   return Uint8Array.from(b);
 }
 
-/** The port that receives the variant's traffic. */
-function rxRole(path: PathKind): 'pf0' | 'vf0' {
-  return path === 'decap' ? 'pf0' : 'vf0';
+type RxRole = 'pf0' | 'vf0';
+
+/**
+ * What one receiving port of a variant replays: flows [from, to), flow i as a frame of kind(i).
+ * A single path has one stream; 'mix' has two, so that every burst of vf0 alternates VM to VM and
+ * encapsulation and the worker polls pf0's tunnels between them: two thirds of the flows on vf0
+ * (even: VM to VM, odd: encap), the last third decap on pf0. With both ports always full, a worker
+ * handles as many packets from each, so half its packets are tunnels.
+ */
+interface RxStream { role: RxRole; from: number; to: number; kind: (i: number) => FrameKind }
+
+function rxStreams(path: PathKind, flows: number): RxStream[] {
+  if (path !== 'mix') return [{ role: path === 'decap' ? 'pf0' : 'vf0', from: 0, to: flows, kind: () => path }];
+  const split = Math.round((2 * flows) / 3);
+  return [
+    { role: 'vf0', from: 0, to: split, kind: (i) => (i % 2 === 0 ? 'vf' : 'encap') },
+    { role: 'pf0', from: split, to: flows, kind: () => 'decap' },
+  ];
 }
 
 /** Flow i's UDP ports: distinct for i < 50000 * 60000, never the reverse of another flow's. */
@@ -163,7 +185,7 @@ function flowPorts(i: number): [number, number] {
   return [1024 + (i % 50000), 5001 + Math.floor(i / 50000)];
 }
 
-function frameOf(path: PathKind, i: number, proto: Proto): Uint8Array {
+function frameOf(path: FrameKind, i: number, proto: Proto): Uint8Array {
   const [sport, dport] = flowPorts(i);
   const flowFrame = proto === 'tcp' ? tcpFlowFrame : udpFlowFrame;
   if (path === 'vf') return flowFrame(VM0, VM1, sport, dport);
@@ -171,26 +193,34 @@ function frameOf(path: PathKind, i: number, proto: Proto): Uint8Array {
   return ipipFrame(NEXTHOP, UNDERLAY_VF0, flowFrame(REMOTE, VM0, sport, dport));
 }
 
-/** pcap files of a variant, one per queue: queue q replays flows [q N / w, (q + 1) N / w). */
+/**
+ * pcap files of a variant, per receiving port one per queue: queue q replays flows
+ * [from + q n / w, from + (q + 1) n / w) of the port's n = to - from.
+ */
 class PcapFiles {
   private readonly dir = mkdtempSync(join(tmpdir(), 'overlay-bench-'));
   private readonly made = new Map<string, string>();
 
   constructor(private readonly proto: Proto) {}
 
-  files(path: PathKind, flows: number, queues: number): string[] {
-    return Array.from({ length: queues }, (_, q) => {
-      const name = `${path}-${this.proto}-${flows}-${q}of${queues}.pcap`;
-      let file = this.made.get(name);
-      if (!file) {
-        const from = Math.floor((q * flows) / queues);
-        const to = Math.floor(((q + 1) * flows) / queues);
-        file = join(this.dir, name);
-        writeFileSync(file, pcapFile(Array.from({ length: to - from }, (_, k) => frameOf(path, from + k, this.proto))));
-        this.made.set(name, file);
-      }
-      return file;
-    });
+  files(path: PathKind, flows: number, queues: number): Partial<Record<RxRole, string[]>> {
+    const out: Partial<Record<RxRole, string[]>> = {};
+    for (const st of rxStreams(path, flows)) {
+      const n = st.to - st.from;
+      out[st.role] = Array.from({ length: queues }, (_, q) => {
+        const name = `${path}-${st.role}-${this.proto}-${flows}-${q}of${queues}.pcap`;
+        let file = this.made.get(name);
+        if (!file) {
+          const from = st.from + Math.floor((q * n) / queues);
+          const to = st.from + Math.floor(((q + 1) * n) / queues);
+          file = join(this.dir, name);
+          writeFileSync(file, pcapFile(Array.from({ length: to - from }, (_, k) => frameOf(st.kind(from + k), from + k, this.proto))));
+          this.made.set(name, file);
+        }
+        return file;
+      });
+    }
+    return out;
   }
 
   remove(): void {
@@ -204,7 +234,7 @@ function pcapVdev(name: string, files: string[]): string {
 
 // ---- our dataplane (one variant per child process) ----
 
-interface OursVariant { kind: 'ours'; path: PathKind; flows: number; mode: Mode; workers: number; files: string[] }
+interface OursVariant { kind: 'ours'; path: PathKind; flows: number; mode: Mode; workers: number; files: Partial<Record<RxRole, string[]>> }
 
 interface OursResult {
   /** Mpps over all workers, one per measured window. */
@@ -243,8 +273,8 @@ function growPool(dpdk: Dpdk, extra: number): void {
 }
 
 async function runOurs(a: Args, v: OursVariant): Promise<OursResult> {
-  const rx = rxRole(v.path);
-  const dev = (role: string): string => (role === rx ? `net_pcap_${role}` : `net_null_${role}`);
+  const rxFiles = (role: string): string[] | undefined => v.files[role as RxRole];
+  const dev = (role: string): string => (rxFiles(role) ? `net_pcap_${role}` : `net_null_${role}`);
   const parsed = parseServiceArgs([`--pf0=${dev('pf0')}`, `--pf1=${dev('pf1')}`, '--vf-pattern=net_', `--ipv6=${HOST_IPV6}`, '--nic-type=tap',
     '--no-offload', '--no-stats', `--burst=${a.burst}`, '--no-idle-backoff',
     ...(a.flowTableSize === undefined ? [] : [`--flow-table-size=${a.flowTableSize}`]), ...(v.mode === 'fast' ? [] : ['--no-fast-path'])], { DP_CONF: '' });
@@ -252,7 +282,10 @@ async function runOurs(a: Args, v: OursVariant): Promise<OursResult> {
   const log = createLogger({ format: 'text', color: 'never', level: 'warn' });
   const dp = new Dataplane(parsed.options, log);
   growPool(dp.dpdk, v.flows);
-  const vdevs = ['pf0', 'pf1', 'vf0', 'vf1'].map((role) => (role === rx ? pcapVdev(dev(role), v.files) : `--vdev=${dev(role)},no-rx=1`));
+  const vdevs = ['pf0', 'pf1', 'vf0', 'vf1'].map((role) => {
+    const files = rxFiles(role);
+    return files ? pcapVdev(dev(role), files) : `--vdev=${dev(role)},no-rx=1`;
+  });
   const eal = ['-l', Array.from({ length: v.workers + 1 }, (_, i) => i).join(','), '--no-huge', '-m', '512', '--no-pci',
     `--file-prefix=ovl${process.pid}`, '--log-level=lib.*:error', '--log-level=pmd.*:error', ...vdevs];
   await dp.start(eal, () => {
@@ -457,9 +490,9 @@ async function runAll(a: Args, pcaps: PcapFiles): Promise<void> {
   }
   for (const flows of a.flows) {
     if (a.testpmd) {
-      for (const frames of FRAME_KINDS.filter((f) => a.paths.some((p) => frameKind(p) === f))) {
+      for (const frames of FRAME_KINDS.filter((f) => a.paths.some((p) => frameKinds(p).includes(f)))) {
         for (const w of a.workers) {
-          const files = pcaps.files(frames === 'ipip' ? 'decap' : 'vf', flows, w);
+          const files = Object.values(pcaps.files(frames === 'ipip' ? 'decap' : 'vf', flows, w))[0]!;
           round.push(async (k) => {
             const r = await testpmdUncontended(a, `testpmd pcap ${frames} ${flows} w=${w}`, { source: 'pcap', flows, workers: w, files }, failures);
             if (r) push(tp, `pcap/${frames}/${flows}/${w}`, r, k);
@@ -514,8 +547,8 @@ async function runAll(a: Args, pcaps: PcapFiles): Promise<void> {
  * more, for testpmd as for us.
  */
 const FRAME_KINDS = ['ip', 'ipip'] as const;
-function frameKind(path: PathKind): (typeof FRAME_KINDS)[number] {
-  return path === 'decap' ? 'ipip' : 'ip';
+function frameKinds(path: PathKind): (typeof FRAME_KINDS)[number][] {
+  return path === 'mix' ? ['ip', 'ipip'] : path === 'decap' ? ['ipip'] : ['ip'];
 }
 
 function keyOf(path: string, flows: number, mode: string, w: number): string {
@@ -580,7 +613,8 @@ function report(a: Args, ours: Map<string, Collected>, tp: Map<string, TestpmdCo
   const tpRate = (key: string): number => median(tp.get(key)?.rates ?? []);
   const problems: string[] = [...failures];
   console.log(`\nmedian Mpps over ${a.repeat} runs x ${windowsPerRun(a)} windows of ${WINDOW_MS} ms; burst ${a.burst}; ${a.proto.toUpperCase()} flows; per worker = total / workers`);
-  console.log('testpmd io per core: pcap = same rx vdev as ours (the path\'s frames: ip 64 bytes for vf and encap, ipip 104 bytes for decap;'
+  console.log('testpmd io per core: pcap = same rx vdev as ours (the path\'s frames: ip 64 bytes for vf and encap, ipip 104 bytes for decap,'
+    + ' the mean time of the two for mix;'
     + ' same flows and queue split) -> null; null = net_null <-> net_null');
   for (const w of a.workers) {
     const n = tpRate(`null/${w}`) / w;
@@ -600,7 +634,9 @@ function report(a: Args, ours: Map<string, Collected>, tp: Map<string, TestpmdCo
           if (!c) continue;
           const total = median(c.windows);
           const per = total / w;
-          const tpPcap = tpRate(`pcap/${frameKind(path)}/${flows}/${w}`) / w;
+          // mix: half its packets are tunnels, so testpmd's time per packet is the mean of the two kinds'
+          const kinds = frameKinds(path);
+          const tpPcap = kinds.length / kinds.reduce((ns, k) => ns + w / tpRate(`pcap/${k}/${flows}/${w}`), 0);
           const tpNull = tpRate(`null/${w}`) / w;
           const lives = [...new Set(c.runs.map((r) => r.live))];
           const fast = median(c.runs.map((r) => r.fastShare));
