@@ -17,6 +17,7 @@ import { CTL_READY, CTL_SLEEPING, CTL_STOP, CTL_WAKE, CTL_WAKE_FD, MSG_WORDS, Op
 import { Graph } from './graph.js';
 import { FastPath } from './fast-path.js';
 import { tuneJit } from './jit.js';
+import { warmUp } from './warmup.js';
 import { type Forwarding, type NodeContext, openForwarding } from './node-context.js';
 import { Qsbr } from '../tables/qsbr.js';
 import {
@@ -467,6 +468,8 @@ function iteration(): boolean {
 
 if (worker !== undefined) {
   try {
+    // the packet path's type feedback before the loop is compiled (see warmup.ts)
+    warmUp(data.settings, data.forwardingSettings);
     loop();
     parentPort?.postMessage({ kind: 'stopped', queue: data.queue });
   } catch (err) {
