@@ -257,6 +257,7 @@ export class Dataplane implements DataplaneApi {
     const sup = new SupervisorChannel(channel, (fd) => { this.dpdk.idleWake(fd); });
     const exited = new Promise<void>((resolve) => {
       thread.on('message', (m: { kind: string; message?: string }) => {
+        if (m.kind === 'warmup-failed') this.log.warn({ queue, lcore, err: m.message }, 'worker warm-up failed; polling without it');
         if (m.kind !== 'failed') return;
         this.log.error({ queue, lcore, err: m.message }, 'worker failed');
         if (!this.stopped) this.onFatal(`worker on lcore ${lcore} failed: ${m.message}`);

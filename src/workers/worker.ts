@@ -468,8 +468,13 @@ function iteration(): boolean {
 
 if (worker !== undefined) {
   try {
-    // the packet path's type feedback before the loop is compiled (see warmup.ts)
-    warmUp(data.settings, data.forwardingSettings);
+    // the graph's type feedback before the first packets (see warmup.ts); only an optimisation,
+    // so a failure is reported and the worker polls anyway
+    try {
+      warmUp(data.settings, data.forwardingSettings);
+    } catch (err) {
+      parentPort?.postMessage({ kind: 'warmup-failed', queue: data.queue, message: (err as Error).message });
+    }
     loop();
     parentPort?.postMessage({ kind: 'stopped', queue: data.queue });
   } catch (err) {
