@@ -3,6 +3,8 @@
  * packet tunnelled IPv4-in-IPv6 as it arrives on an uplink (104 bytes), and pcap files of frames
  * for DPDK's pcap PMD (bench/overlay.ts replays them with infinite_rx).
  */
+// the tunnel, as the workers' warm-up builds it too
+export { ipipFrame } from '../src/packet/synthetic.js';
 
 /** A 64-byte IPv4/UDP frame from `src` to `dst` (uint32 addresses), ports `sport` -> 5001. */
 export function udpFrame(src: number, dst: number, sport: number): Uint8Array {
@@ -40,28 +42,6 @@ export function tcpFlowFrame(src: number, dst: number, sport: number, dport: num
   f[46] = 5 << 4;
   f[47] = 0x10;
   dv.setUint16(48, 65535);
-  return f;
-}
-
-/**
- * The IPv4 packet of `inner` (an Ethernet frame; its Ethernet header and any padding dropped)
- * tunnelled in IPv6 from `outerSrc` to `outerDst` (16 bytes each), next header 4, hop limit 64,
- * with an Ethernet header in front: what an uplink receives for a VM of this host.
- */
-export function ipipFrame(outerSrc: Uint8Array, outerDst: Uint8Array, inner: Uint8Array): Uint8Array {
-  const innerDv = new DataView(inner.buffer, inner.byteOffset, inner.byteLength);
-  const ipLen = innerDv.getUint16(14 + 2);
-  const f = new Uint8Array(14 + 40 + ipLen);
-  const dv = new DataView(f.buffer);
-  f.set([0x33, 0x33, 0, 0, 0, 0x02, 0x52, 0x54, 0, 0, 0, 0xfe], 0);
-  dv.setUint16(12, 0x86dd);
-  dv.setUint32(14, 0x60000000);
-  dv.setUint16(18, ipLen);
-  f[20] = 4;
-  f[21] = 64;
-  f.set(outerSrc.subarray(0, 16), 22);
-  f.set(outerDst.subarray(0, 16), 38);
-  f.set(inner.subarray(14, 14 + ipLen), 54);
   return f;
 }
 

@@ -20,6 +20,7 @@
 import { VnfType } from '../actors/underlay.js';
 import { IoArea } from '../ffi/dpdk.js';
 import { loadFrame, makeTestBatch, MAX_SLOTS } from '../packet/batch.js';
+import { ipipFrame } from '../packet/synthetic.js';
 import { MAX_PORTS, PortState, PortTable } from '../tables/port-table.js';
 import { buildNodes } from './build-graph.js';
 import { FAST_MISS, FastPath } from './fast-path.js';
@@ -34,6 +35,8 @@ const VM_B = 0x0a000002;   // 10.0.0.2
 const REMOTE = 0x0a010001;  // 10.1.0.1, behind another host
 const NEXTHOP = Uint8Array.of(0xfc, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
 const BURST = 32;
+/** The warm-up's ports' MAC (its uplink's, as the tunnels' destination, and its VMs'). */
+const PF_MAC = Uint8Array.of(0x22, 0x22, 0x22, 0x22, 0x22, 0x00);
 /** Bursts warmUp runs by default: bench/overlay-like traffic for ~0.2-0.5 s of a cold worker. */
 export const WARM_BURSTS = 1500;
 
@@ -72,23 +75,6 @@ function vmFrame(dst: number, proto: number, sport: number, tcpFlags = 0x02): Ui
   return f;
 }
 
-/** `inner` (an IPv4 frame) tunnelled from the remote host to `vmPort`'s interface, as pf0 receives it. */
-function tunnelFrame(inner: Uint8Array, vmPort: number): Uint8Array {
-  const ipLen = inner.length - 14;
-  const f = new Uint8Array(14 + 40 + ipLen);
-  const dv = new DataView(f.buffer);
-  f.set([0x22, 0x22, 0x22, 0x22, 0x22, 0x00, 0x52, 0x54, 0, 0, 0, 0xfe], 0);
-  dv.setUint16(12, 0x86dd);
-  dv.setUint32(14, 0x60000000);
-  dv.setUint16(18, ipLen);
-  f[20] = 4;
-  f[21] = 64;
-  f.set(NEXTHOP, 22);
-  f.set(underlayOf(vmPort), 38);
-  f.set(inner.subarray(14), 54);
-  return f;
-}
-
 /** The reply to a frame vmFrame built for 10.1.0.1: source and destination swapped. */
 function replyOf(f: Uint8Array): Uint8Array {
   const r = f.slice();
@@ -117,13 +103,12 @@ export function warmUp(settings: NodeSettings, fwdSettings: ForwardingSettings, 
   // two VM ports that are not uplinks
   const [vmA, vmB] = [0, 1, 2, 3].filter((p) => p !== pf0 && p !== fwdSettings.pf1) as [number, number];
   const ports = PortTable.create();
-  const mac = Uint8Array.of(0x22, 0x22, 0x22, 0x22, 0x22, 0x00);
-  ports.initPort(pf0, PortState.PF, mac, underlayOf(0xf0));
+  ports.initPort(pf0, PortState.PF, PF_MAC, underlayOf(0xf0));
   ports.learnVmMac(pf0, Uint8Array.of(0x52, 0x54, 0, 0, 0, 0xfe), 0);
   const fwd = openForwarding(createForwardingBuffers(16384), fwdSettings, 0, new Float64Array(new SharedArrayBuffer(FS_WORDS * 8)));
   const ctx: NodeContext = { ports, settings, fwd };
   for (const [p, ip] of [[vmA, VM_A], [vmB, VM_B]] as const) {
-    ports.initPort(p, PortState.VF_IDLE, mac);
+    ports.initPort(p, PortState.VF_IDLE, PF_MAC);
     ports.attach(p, { vni: VNI, ipv4: ip, ipv6: new Uint8Array(16), underlay: underlayOf(p), hostname: '', pxeServer: '', bootFile: '' });
     ctx.fwd.routes4.insert(VNI, ip, 32, p, 0, new Uint8Array(16));
     ctx.fwd.vnf.set(underlayOf(p), { type: VnfType.INTERFACE_IP, vni: VNI, port: p });
@@ -150,7 +135,7 @@ export function warmUp(settings: NodeSettings, fwdSettings: ForwardingSettings, 
       : kind === 2 || kind === 3 ? vmFrame(REMOTE, 17, sport)
         : kind === 4 ? vmFrame(VM_B, 6, sport)
           : kind === 5 ? vmFrame(REMOTE, 1, sport)
-            : tunnelFrame(replyOf(vmFrame(REMOTE, 17, sport)), vmA);
+            : ipipFrame(NEXTHOP, underlayOf(vmA), replyOf(vmFrame(REMOTE, 17, sport)), PF_MAC);
     frames.push([f, kind >= 6 ? pf0 : vmA]);
   }
   let sent = 0;
