@@ -93,9 +93,9 @@ function replyOf(f: Uint8Array): Uint8Array {
 
 /**
  * Runs `bursts` synthetic bursts through a graph of its own (see above; a fast path of its own only
- * hands every packet over), with the
- * worker's own settings objects (`settings`, `fwdSettings`: the same objects give V8 the same
- * shapes, where look-alikes would make the worker's loop polymorphic) and its uplink's port id.
+ * hands every packet over), with the worker's own settings objects (`settings`, `fwdSettings`: the
+ * same objects give V8 the same shapes, where look-alikes would make the worker's loop
+ * polymorphic) and its uplink's port id.
  * Returns the packets sent, for tests (allocates; call it once, before polling).
  */
 export function warmUp(settings: NodeSettings, fwdSettings: ForwardingSettings, bursts = WARM_BURSTS): number {
