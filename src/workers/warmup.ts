@@ -20,7 +20,7 @@
 import { VnfType } from '../actors/underlay.js';
 import { IoArea } from '../ffi/dpdk.js';
 import { loadFrame, makeTestBatch, MAX_SLOTS } from '../packet/batch.js';
-import { ipipFrame } from '../packet/synthetic.js';
+import { ipipFrame, tcpFlowFrame, udpFlowFrame } from '../packet/synthetic.js';
 import { MAX_PORTS, PortState, PortTable } from '../tables/port-table.js';
 import { buildNodes } from './build-graph.js';
 import { FAST_MISS, FastPath } from './fast-path.js';
@@ -44,33 +44,19 @@ function underlayOf(p: number): Uint8Array {
   return Uint8Array.of(0xfc, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, p);
 }
 
-/** An IPv4 frame from the first VM (10.0.0.1): UDP (17), TCP (6, flags `tcpFlags`) or an ICMP echo (1). */
-function vmFrame(dst: number, proto: number, sport: number, tcpFlags = 0x02): Uint8Array {
-  const l4 = proto === 6 ? 20 : 8;
-  const f = new Uint8Array(14 + 20 + l4 + 18);
-  const dv = new DataView(f.buffer);
-  f.set([0x66, 0x66, 0x66, 0x66, 0x66, 0x02, 0x52, 0x54, 0, 0, 0, 2], 0);
-  dv.setUint16(12, 0x0800);
-  f[14] = 0x45;
-  dv.setUint16(16, 20 + l4 + 18);
-  f[22] = 64;
-  f[23] = proto;
-  dv.setUint32(26, VM_A);
-  dv.setUint32(30, dst);
+/**
+ * A frame from the first VM (10.0.0.1) to `dst`, source port (ICMP: echo identifier) `sport`: UDP
+ * (17), a TCP ACK (6) or an ICMP echo request (1).
+ */
+function vmFrame(dst: number, proto: number, sport: number): Uint8Array {
+  if (proto === 6) return tcpFlowFrame(VM_A, dst, sport, 5001);
+  const f = udpFlowFrame(VM_A, dst, sport, 5001);
   if (proto === 1) {
-    f[34] = 8;
+    const dv = new DataView(f.buffer);
+    f[23] = 1;
+    dv.setUint32(34, 8 << 24);
     dv.setUint16(38, sport);
     dv.setUint16(40, 1);
-  } else {
-    dv.setUint16(34, sport);
-    dv.setUint16(36, 5001);
-    if (proto === 6) {
-      f[46] = 5 << 4;
-      f[47] = tcpFlags;
-      dv.setUint16(48, 65535);
-    } else {
-      dv.setUint16(38, 8 + 18);
-    }
   }
   return f;
 }
@@ -146,8 +132,9 @@ export function warmUp(settings: NodeSettings, fwdSettings: ForwardingSettings, 
     for (let i = 0; i < BURST; i++) {
       const [f, port] = frames[i]!;
       if (i % 5 === 0) {
-        // the source port of a VM's packet, the destination port of a tunnelled reply
-        const at = port === pf0 ? 54 + 20 + 2 : 14 + 20;
+        // the source port of a VM's packet (an echo's identifier), the destination port of a
+        // tunnelled reply
+        const at = port === pf0 ? 54 + 20 + 2 : f[23] === 1 ? 14 + 20 + 4 : 14 + 20;
         const sport = 1024 + BURST + ((k * 7 + i) % 60000);
         f[at] = sport >> 8;
         f[at + 1] = sport & 0xff;
