@@ -492,7 +492,7 @@ async function runAll(a: Args, pcaps: PcapFiles): Promise<void> {
     if (a.testpmd) {
       for (const frames of FRAME_KINDS.filter((f) => a.paths.some((p) => frameKinds(p).includes(f)))) {
         for (const w of a.workers) {
-          const files = Object.values(pcaps.files(frames === 'ipip' ? 'decap' : 'vf', flows, w))[0]!;
+          const files = frames === 'ipip' ? pcaps.files('decap', flows, w).pf0! : pcaps.files('vf', flows, w).vf0!;
           round.push(async (k) => {
             const r = await testpmdUncontended(a, `testpmd pcap ${frames} ${flows} w=${w}`, { source: 'pcap', flows, workers: w, files }, failures);
             if (r) push(tp, `pcap/${frames}/${flows}/${w}`, r, k);

@@ -256,7 +256,8 @@ export class Dataplane implements DataplaneApi {
     const thread = new Worker(new URL('../workers/worker.js', import.meta.url), { workerData: data });
     const sup = new SupervisorChannel(channel, (fd) => { this.dpdk.idleWake(fd); });
     const exited = new Promise<void>((resolve) => {
-      thread.on('message', (m: { kind: string; message?: string }) => {
+      thread.on('message', (m: { kind: string; message?: string; packets?: number; ms?: number }) => {
+        if (m.kind === 'warmed') this.log.info({ queue, lcore, packets: m.packets, ms: m.ms }, 'worker warmed up its graph');
         if (m.kind === 'warmup-failed') this.log.warn({ queue, lcore, err: m.message }, 'worker warm-up failed; polling without it');
         if (m.kind !== 'failed') return;
         this.log.error({ queue, lcore, err: m.message }, 'worker failed');

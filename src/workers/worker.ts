@@ -471,7 +471,9 @@ if (worker !== undefined) {
     // the graph's type feedback before the first packets (see warmup.ts); only an optimisation,
     // so a failure is reported and the worker polls anyway
     try {
-      warmUp(data.settings, data.forwardingSettings);
+      const t0 = performance.now();
+      const packets = warmUp(data.settings, data.forwardingSettings);
+      parentPort?.postMessage({ kind: 'warmed', queue: data.queue, packets, ms: Math.round(performance.now() - t0) });
     } catch (err) {
       parentPort?.postMessage({ kind: 'warmup-failed', queue: data.queue, message: (err as Error).message });
     }

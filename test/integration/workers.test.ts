@@ -78,6 +78,12 @@ test.serial('-l 0,1,2 starts two workers and both carry traffic', async (t) => {
     t.true((m.get('tx_packets') ?? 0) > 0, `worker ${lcore} sent nothing`);
   }
   t.true(svc!.log().includes('--lcores=0@0,1@1,2@0'), 'lcores mapped onto the 2 CPUs');
+  // each worker ran its graph's warm-up (src/workers/warmup.ts) before polling, every packet out
+  const warmed = svc!.log().split('\n').filter((l) => l.includes('worker warmed up its graph'));
+  t.log(warmed.join('\n'));
+  t.is(warmed.length, 2, 'one warm-up per worker');
+  for (const l of warmed) t.regex(l, /packets[=:" ]+48000\b/);
+  t.false(svc!.log().includes('warm-up failed'));
 });
 
 function sum(s: Map<string, Map<string, number>>, stat: string): number {
