@@ -83,6 +83,7 @@ export class Dpdk {
   private readonly ioAreaRaw: () => unknown;
   private readonly adviseHugeRaw: (addr: ArrayBufferView, len: number) => number;
   private readonly ioLayoutRaw: (out: Uint32Array) => number;
+  private readonly encapSetupRaw: (portWords: Int32Array | null, portBytes: Uint8Array | null, fields4: Int32Array | null, fields6: Int32Array | null, layout: Uint32Array | null) => number;
   private readonly prefetchSetupRaw: (idx: Int32Array | null, mask: number, bucketWords: number, port: Int32Array | null, nports: number) => number;
   /** The fast path's IPv4 flow hash as the shim computes it for its prefetch (flow-table flowHashV4). */
   readonly flowHashV4: (vni: number, ports: number, proto: number, src: number, dst: number) => number;
@@ -132,6 +133,7 @@ export class Dpdk {
     this.adviseHugeRaw = lib.func('int64_t dps_advise_huge(void *addr, uint64_t len)');
     this.ioLayoutRaw = lib.func('int dps_io_layout(_Out_ uint32_t *out)');
     this.prefetchSetupRaw = lib.func('int dps_prefetch_setup(const int32_t *idx, uint32_t mask, uint32_t bucket_words, const int32_t *port, uint32_t nports)');
+    this.encapSetupRaw = lib.func('int dps_encap_setup(const int32_t *port_words, const uint8_t *port_bytes, const int32_t *fields4, const int32_t *fields6, const uint32_t *layout)');
     this.flowHashV4 = lib.func('uint32_t dps_flow_hash_v4(uint32_t vni, uint32_t ports, uint32_t proto, uint32_t src, uint32_t dst)');
     this.idleSetupRaw = lib.func('int dps_idle_setup(uint16_t qid, const uint16_t *ports, int n, _Out_ int32_t *intr)');
     this.idleWait = lib.func('int dps_idle_wait(int timeout_us)');
@@ -230,7 +232,7 @@ export class Dpdk {
 
   /** The calling thread's io area (the shim allocates it once per thread). */
   ioArea(): IoArea {
-    const o = new Uint32Array(16);
+    const o = new Uint32Array(20);
     this.ioLayoutRaw(o);
     const ptr = this.ioAreaRaw();
     if (ptr === null) throw new Error('io area: out of memory');
@@ -254,6 +256,24 @@ export class Dpdk {
     if (idx !== null && (port === null || port.length < 2)) throw new RangeError('prefetchSetup: the port words need at least the switch and its spare');
     const rc = this.prefetchSetupRaw(idx, mask, bucketWords, port, port === null ? 0 : (port.length >>> 1) - 1);
     if (rc < 0) throw new Error(`prefetch setup: ${this.strerror(rc)}`);
+  }
+
+  /**
+   * Worker: lets its io calls write the outer headers of encapsulated frames (dps_encap_setup; tx
+   * descriptors with txSet ENCAP4/ENCAP6 and their txEncap word, see IoArea) from the port table's
+   * words and bytes and the IPv4 and IPv6 route tables' fields, each laid out as `layout` says
+   * (PortTable.shimLayout, then words per route, the nexthop's word and each table's records). All
+   * must be views of SharedArrayBuffers (their memory never moves). Null turns it off.
+   */
+  encapSetup(t: { portWords: Int32Array; portBytes: Uint8Array; fields4: Int32Array; fields6: Int32Array; layout: readonly number[] } | null): void {
+    if (t !== null) {
+      for (const a of [t.portWords, t.portBytes, t.fields4, t.fields6]) {
+        if (!(a.buffer instanceof SharedArrayBuffer)) throw new TypeError('encapSetup: the tables must be views of SharedArrayBuffers');
+      }
+    }
+    const rc = t === null ? this.encapSetupRaw(null, null, null, null, null)
+      : this.encapSetupRaw(t.portWords, t.portBytes, t.fields4, t.fields6, Uint32Array.from(t.layout));
+    if (rc < 0) throw new Error(`encap setup: ${this.strerror(rc)}`);
   }
 
   /**
@@ -339,6 +359,11 @@ export class Dpdk {
  * when the frame moved or changed length so the shim must rewrite the mbuf's data_off/len) and to
  * free. Offsets and starts count from the pool base, as PacketBatch's do.
  */
+/** IoArea.txSet values. */
+export const TX_MOVED = 1;
+export const TX_ENCAP4 = 2;
+export const TX_ENCAP6 = 3;
+
 export class IoArea {
   readonly rxOff: Uint32Array;
   readonly rxStart: Uint32Array;
@@ -348,7 +373,14 @@ export class IoArea {
   readonly txStart: Uint32Array;
   readonly txLen: Uint16Array;
   readonly txPort: Uint16Array;
+  /**
+   * Per tx descriptor: 0 the frame is as it was received; TX_MOVED it moved or changed length;
+   * TX_ENCAP4 / TX_ENCAP6 that, and the shim writes its Ethernet and IPv6 headers (an IPv4 or IPv6
+   * packet inside) from txEncap (see Dpdk.encapSetup).
+   */
   readonly txSet: Uint8Array;
+  /** With TX_ENCAP4/6: the route reference (ulRef) << 8 | the port the packet came from. */
+  readonly txEncap: Uint32Array;
   readonly freeOff: Uint32Array;
   readonly pollPort: Uint16Array;
   /** [0] sent by the last io call, [1] not sent (freed). */
@@ -364,7 +396,7 @@ export class IoArea {
    * that run the packet path without DPDK (allocates).
    */
   static plain(max: number, maxPoll = 256): IoArea {
-    const layout = new Uint32Array(16);
+    const layout = new Uint32Array(20);
     const sizes = [0, 4, 4, 2, 2, 4, 4, 2, 2, 1, 4, 2, 4];
     let off = 0;
     for (let i = 1; i <= 12; i++) {
@@ -374,6 +406,8 @@ export class IoArea {
     }
     layout[15] = off;
     off += 4 * 8;
+    layout[16] = off;
+    off += 4 * max;
     layout[0] = off;
     layout[13] = max;
     layout[14] = maxPoll;
@@ -397,6 +431,7 @@ export class IoArea {
     this.pollPort = new Uint16Array(area, layout[11]!, this.maxPoll);
     this.result = new Uint32Array(area, layout[12]!, 4);
     this.args = new Int32Array(area, layout[15]!, 8);
+    this.txEncap = new Uint32Array(area, layout[16]!, n);
   }
 }
 

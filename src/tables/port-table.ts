@@ -77,6 +77,13 @@ export class PortTable {
   /** `bytes` for 16/32-bit big-endian access (addresses copied a word at a time). */
   readonly dv: DataView;
 
+  /**
+   * Where the shim's encapsulation (dps_encap_setup) finds a port's fields in `words` and `bytes`:
+   * ports, words and bytes per port, the first word of the peer MAC (the router's on an uplink;
+   * the second follows) and of the port's own MAC, the byte of the underlay address.
+   */
+  static readonly shimLayout: readonly number[] = [MAX_PORTS, WORDS, BYTES, W_MAC_HI, W_OWN_HI, B_UNDERLAY];
+
   static byteSize(): number {
     return MAX_PORTS * (WORDS * 4 + BYTES) + 16;
   }

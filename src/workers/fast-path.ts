@@ -12,7 +12,7 @@
  * ~20 ns here; the worker's loop sees this object, its tables and the io area as constants (see
  * WorkerLoop in worker.ts).
  */
-import type { IoArea } from '../ffi/dpdk.js';
+import { type IoArea, TX_ENCAP4, TX_ENCAP6, TX_MOVED } from '../ffi/dpdk.js';
 import type { PacketBatch } from '../packet/batch.js';
 import { MAX_SLOTS, PF_DECAPPED, PF_FROM_PF, PF_IPV6 } from '../packet/batch.js';
 import { DropReason } from '../packet/drop-reasons.js';
@@ -128,6 +128,13 @@ export class FastPath {
    * passes. TCP stays in the passes, which read its state on the record's third line ahead.
    */
   prefetching = false;
+  /**
+   * Whether the shim writes the outer headers of the encapsulations burstIo hands over
+   * (Dpdk.encapSetup done by the worker): a packet whose outer destination a route holds then
+   * gets only its tx descriptor's txEncap word (the route reference and its in port) instead of 54
+   * bytes written here. Off (tests without the shim, the graph), this writes them.
+   */
+  shimEncap = false;
   /** burstIo's slots that go through its passes. */
   private readonly deferred = new Int32Array(MAX_SLOTS);
   /** Words the last burst read ahead (kept so the loads are not optimised away). */
@@ -339,37 +346,47 @@ export class FastPath {
     const out = act & 0xffff;
     let start = ip - ETH_HLEN;
     let len = l3end - start;
+    let set: number;
     if (ak === ACT_ENCAP) {
       start -= IPV6_HLEN;
-      writeUnderlay(ports, dv, start, out, io.rxPort[i]!, len - ETH_HLEN, v6);
-      // the outer destination, written out (a loop of four kept a stack check per turn): from the
-      // route that holds it (a byte copy: little-endian both ways), else from the record's line 2
-      const dst = start + ETH_HLEN + IPV6_DST;
       const ref = owner >>> UL_REF_SHIFT;
-      if (ref !== 0) {
-        const nh = (ref & 1) === 0 ? this.ctx.fwd.routes4.fields : this.ctx.fwd.routes6.fields;
-        const at = nexthopWord(ref >>> 1);
-        dv.setInt32(dst, nh[at]!, true);
-        dv.setInt32(dst + 4, nh[at + 1]!, true);
-        dv.setInt32(dst + 8, nh[at + 2]!, true);
-        dv.setInt32(dst + 12, nh[at + 3]!, true);
+      const inPort = io.rxPort[i]!;
+      if (ref !== 0 && this.shimEncap && inPort <= OWNER_MASK) {
+        // the shim writes the outer headers from the route and the ports (io_encap)
+        io.txEncap[nt] = (owner & ~OWNER_MASK) | inPort;
+        set = v6 ? TX_ENCAP6 : TX_ENCAP4;
       } else {
-        const ul = base + R_UL + dir * 4;
-        dv.setInt32(dst, rec[ul]!);
-        dv.setInt32(dst + 4, rec[ul + 1]!);
-        dv.setInt32(dst + 8, rec[ul + 2]!);
-        dv.setInt32(dst + 12, rec[ul + 3]!);
+        writeUnderlay(ports, dv, start, out, inPort, len - ETH_HLEN, v6);
+        // the outer destination, written out (a loop of four kept a stack check per turn): from the
+        // route that holds it (a byte copy: little-endian both ways), else from the record's line 2
+        const dst = start + ETH_HLEN + IPV6_DST;
+        if (ref !== 0) {
+          const nh = (ref & 1) === 0 ? this.ctx.fwd.routes4.fields : this.ctx.fwd.routes6.fields;
+          const at = nexthopWord(ref >>> 1);
+          dv.setInt32(dst, nh[at]!, true);
+          dv.setInt32(dst + 4, nh[at + 1]!, true);
+          dv.setInt32(dst + 8, nh[at + 2]!, true);
+          dv.setInt32(dst + 12, nh[at + 3]!, true);
+        } else {
+          const ul = base + R_UL + dir * 4;
+          dv.setInt32(dst, rec[ul]!);
+          dv.setInt32(dst + 4, rec[ul + 1]!);
+          dv.setInt32(dst + 8, rec[ul + 2]!);
+          dv.setInt32(dst + 12, rec[ul + 3]!);
+        }
+        set = TX_MOVED;
       }
       len += IPV6_HLEN;
     } else {
       if (fromPf) dv.setUint16(start + ETH_TYPE, v6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4);
       ports.writeEthToVm(out, dv, start + ETH_DST);
+      set = start !== s || len !== io.rxLen[i]! ? TX_MOVED : 0;
     }
     io.txOff[nt] = io.rxOff[i]!;
     io.txStart[nt] = start;
     io.txLen[nt] = len;
     io.txPort[nt] = out;
-    io.txSet[nt] = start !== s || len !== io.rxLen[i]! ? 1 : 0;
+    io.txSet[nt] = set;
     return FAST_DONE;
   }
 

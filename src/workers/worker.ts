@@ -12,6 +12,7 @@ import { type Dpdk, type IoArea, loadShim } from '../ffi/dpdk.js';
 import { MAX_SLOTS, PacketBatch } from '../packet/batch.js';
 import { DropReason } from '../packet/drop-reasons.js';
 import { PortState, PortTable } from '../tables/port-table.js';
+import { F_NH, F_SHIFT } from '../tables/lpm-core.js';
 import { buildNodes } from './build-graph.js';
 import { CTL_READY, CTL_SLEEPING, CTL_STOP, CTL_WAKE, CTL_WAKE_FD, MSG_WORDS, Op, WorkerChannel } from './channel.js';
 import { Graph } from './graph.js';
@@ -191,6 +192,14 @@ class WorkerLoop {
     this.prefetchPorts = new Int32Array(new SharedArrayBuffer(8 * (Math.max(0, ...data.ports) + 2)));
     refreshPrefetchPorts(ports, this.portList, this.prefetchPorts, false);
     dpdk.prefetchSetup(fwd.flows.idx, fwd.flows.bucketMask, BUCKET_WORDS, this.prefetchPorts);
+    // the shim writes the outer headers of the fast path's encapsulations (see FastPath.shimEncap)
+    const f4 = fwd.routes4.fields;
+    const f6 = fwd.routes6.fields;
+    dpdk.encapSetup({
+      portWords: ports.words, portBytes: ports.bytes, fields4: f4, fields6: f6,
+      layout: [...PortTable.shimLayout, 1 << F_SHIFT, F_NH, f4.length >>> F_SHIFT, f6.length >>> F_SHIFT],
+    });
+    this.fast.shimEncap = true;
     this.queue = data.queue;
     this.perPort = data.burst;
 
@@ -375,8 +384,9 @@ function refreshPrefetchPorts(ports: PortTable, list: Uint16Array, out: Int32Arr
 }
 
 /**
- * The worker's housekeeping between two bursts: the clock, the stop flag, commands (acknowledged
- * here: every packet taken before is finished), the quiescent point of the tables' grace periods,
+ * The worker's housekeeping between two bursts, after the io call that sent the last one: the
+ * clock, the stop flag, commands (acknowledged here: every packet handled before is finished and
+ * sent; this poll's packets are handled after, with the change), the quiescent point of the tables' grace periods,
  * deferred record reuse and aging. False once the supervisor has stopped the worker.
  */
 function housekeeping(): boolean {
@@ -411,7 +421,7 @@ function housekeeping(): boolean {
 }
 
 /**
- * One iteration of the worker's loop: commands, aging, one io call, the fast path and the graph.
+ * One iteration of the worker's loop: one io call, commands and aging, the fast path and the graph.
  * False once the supervisor has stopped the worker. The loop's compiled code (on stack
  * replacement) inlines this function as the constant it is, with this module's context as a
  * constant: `worker` and everything read from its fields here are constants to it (see
@@ -423,15 +433,6 @@ function iteration(): boolean {
   const { dpdk, stats, io, fast, b, verdict, queue } = w;
   const ioResult = io.result;
   stats[WS_ITERATIONS] = stats[WS_ITERATIONS]! + 1;
-  // after an idle iteration (this one may have slept) and every HOUSEKEEP_EVERY busy ones: each
-  // costs several Atomics calls (builtins V8 does not inline; ~4% of a worker's time at one flow
-  // when done every iteration) and performance.now() ~53 ns, while HOUSEKEEP_EVERY bursts take tens
-  // of microseconds, nothing next to the flow clock's 100 ms or a command's round trip
-  if (w.emptyPolls !== 0 || ++w.houseSkip >= HOUSEKEEP_EVERY) {
-    w.houseSkip = 0;
-    if (!housekeeping()) return false;
-  }
-
   // one crossing: the last iteration's tx and drops go out, then this iteration's rx comes in
   const ntxBefore = w.ntx;
   const n = dpdk.io(queue, ntxBefore, w.nfree, w.nports, w.perPort, w.maxRx);
@@ -441,6 +442,22 @@ function iteration(): boolean {
     w.ntx = 0;
   }
   w.nfree = 0;
+  // after an idle iteration (this one may have slept) and every HOUSEKEEP_EVERY busy ones: each
+  // costs several Atomics calls (builtins V8 does not inline; ~4% of a worker's time at one flow
+  // when done every iteration) and performance.now() ~53 ns, while HOUSEKEEP_EVERY bursts take tens
+  // of microseconds, nothing next to the flow clock's 100 ms or a command's round trip. After the
+  // io call, not before: the shim wrote the headers of the last burst's encapsulations from the
+  // route and port tables as it sent them (FastPath.shimEncap), so only now is every packet this
+  // worker handled before a command, or before its quiescent point, finished
+  if (w.emptyPolls !== 0 || ++w.houseSkip >= HOUSEKEEP_EVERY) {
+    w.houseSkip = 0;
+    if (!housekeeping()) {
+      // stopped: this poll's packets go back to the pool with the loop's last io call
+      for (let i = 0; i < n; i++) io.freeOff[i] = io.rxOff[i]!;
+      w.nfree = n;
+      return false;
+    }
+  }
   let count = n;
   if (w.startProbe) {
     w.startProbe = false;

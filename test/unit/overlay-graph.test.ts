@@ -8,7 +8,10 @@ import { VnfType } from '../../src/actors/underlay.js';
 import { frameOf, loadFrame, makeTestBatch, MAX_SLOTS, type PacketBatch } from '../../src/packet/batch.js';
 import { DropReason } from '../../src/packet/drop-reasons.js';
 import { FAST_DONE, FAST_DROP, FAST_MISS, FAST_SLOT, FAST_TX, FastPath } from '../../src/workers/fast-path.js';
-import { IoArea } from '../../src/ffi/dpdk.js';
+import { IoArea, TX_ENCAP4 } from '../../src/ffi/dpdk.js';
+import { ETH_HLEN, IPV6_DST, IPV6_HLEN } from '../../src/packet/headers.js';
+import { nexthopWord } from '../../src/tables/lpm-core.js';
+import { writeUnderlay } from '../../src/workers/nodes/ipip-encap.js';
 import { FS_CREATED, FS_FAST_DIRECT } from '../../src/workers/node-context.js';
 import { KEY_STRIDE, OWNER_MASK, R_OWNER, R_UL, RECORD, UL_REF_SHIFT, ulRef } from '../../src/tables/flow-table.js';
 import { encapped, Rig, toVm, vmFrame, VMS } from './fixtures/overlay-rig.js';
@@ -551,6 +554,49 @@ test('the fast path on the io area (as the worker runs it) forwards in place exa
   t.is(nt, k);
   t.true(k >= 10 && slotPath === 0, `${k} in place (the VIP's NATed flows included), ${slotPath} on the slot`);
   t.is(perIo.fastPath - fast0, forwarded, 'every fast-path packet counted once');
+});
+
+test('with the shim writing encapsulations, the fast path hands over only the route and in port, and those give the per-packet path\'s bytes', (t) => {
+  const perPacket = new Rig();
+  const perIo = new Rig();
+  rigRouter(perPacket);
+  rigRouter(perIo);
+  const a = flowsOf(perPacket);
+  flowsOf(perIo);
+  for (const [, f, port] of a) {
+    perPacket.send(f, port);
+    perIo.send(f, port);
+  }
+  perIo.fast.shimEncap = true;
+  const frames = a.map(([, f, port]) => [f, port] as [Uint8Array, number]);
+  const { b, io, verdict, nt } = runBurstIo(perIo, frames);
+  const fwd = perIo.ctx.fwd;
+  let k = 0;
+  let encaps = 0;
+  frames.forEach(([f, port], i) => {
+    const one = perPacket.sendFused(f, port);
+    if (verdict[i] !== FAST_DONE) return;
+    const out = b.bytes.slice(io.txStart[k], io.txStart[k]! + io.txLen[k]!);
+    if (io.txSet[k]! < TX_ENCAP4) {
+      t.is(hex(out), hex(one.out), `${a[i]![0]}: written here`);
+    } else {
+      encaps++;
+      t.is(io.txSet[k], TX_ENCAP4, `${a[i]![0]}: IPv4 inside`);
+      t.is(io.txEncap[k]! & OWNER_MASK, port, 'the in port');
+      const ref = io.txEncap[k]! >>> 8;
+      t.true(ref !== 0, 'a route holds the outer destination');
+      t.is(hex(out.subarray(ETH_HLEN + IPV6_HLEN)), hex(one.out.subarray(ETH_HLEN + IPV6_HLEN)), 'the inner packet as the per-packet path has it');
+      // what the shim's io_encap writes (its bytes equal writeUnderlay's: shim-encap.test.ts)
+      const dv = new DataView(out.buffer);
+      writeUnderlay(perIo.ctx.ports, dv, 0, io.txPort[k]!, port, out.length - ETH_HLEN - IPV6_HLEN, false);
+      const nh = (ref & 1) === 0 ? fwd.routes4.fields : fwd.routes6.fields;
+      for (let w = 0; w < 4; w++) dv.setInt32(ETH_HLEN + IPV6_DST + 4 * w, nh[nexthopWord(ref >>> 1) + w]!, true);
+      t.is(hex(out), hex(one.out), `${a[i]![0]}: the same bytes once the shim has written them`);
+    }
+    k++;
+  });
+  t.is(nt, k);
+  t.true(encaps >= 2, `${encaps} encapsulations handed to the shim`);
 });
 
 test('the fast path on the io area leaves an encapsulation without headroom to the slot path, which drops it', (t) => {
