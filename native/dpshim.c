@@ -743,6 +743,8 @@ void dps_thread_unregister(void)
  */
 /* Ports one worker polls: every port the service can have (2 PFs + upstream's 126 VFs fit). */
 #define DPS_MAX_POLL 256
+/* Encapsulation headers io_encap keeps per burst (a power of two). */
+#define DPS_ENCAP_WAYS 8
 
 struct dps_io_area {
 	uint32_t rx_off[DPS_MAX_BURST];
@@ -788,9 +790,14 @@ struct dps_io_area {
 	uint32_t en_underlay;
 	uint32_t en_field_stride;
 	uint32_t en_nexthop;
-	/* io_encap's headers of the last encapsulation and its way (out << 33 | ref_port << 1 | v6; ~0: none) */
-	uint64_t en_key;
-	uint8_t en_tpl[64] __rte_aligned(64);
+	/*
+	 * io_encap's headers composed in this burst: DPS_ENCAP_WAYS templates, each with its way
+	 * (out << 33 | ref_port << 1 | v6) and the burst it was composed in (en_burst counts io_tx calls)
+	 */
+	uint64_t en_burst;
+	uint64_t en_made[DPS_ENCAP_WAYS];
+	uint64_t en_key[DPS_ENCAP_WAYS];
+	uint8_t en_tpl[DPS_ENCAP_WAYS][64] __rte_aligned(64);
 	uint16_t count[RTE_MAX_ETHPORTS + 1];
 	uint16_t first[RTE_MAX_ETHPORTS + 1];
 	struct rte_mbuf *sorted[DPS_MAX_BURST];
@@ -901,12 +908,11 @@ static inline int count_run(uint16_t *count, uint16_t *used, int nused, uint16_t
  * where the JS writer's out-of-range reads would have made zeros (never produced: the fast path
  * takes them from its own tables).
  */
-static void encap_compose(struct dps_io_area *a, uint64_t key, uint32_t out, uint32_t ref_port, int v6)
+static void encap_compose(uint8_t *h, const struct dps_io_area *a, uint32_t out, uint32_t ref_port, int v6)
 {
 	uint32_t in = ref_port & 0xff;
 	uint32_t t = (ref_port >> 8) & 1;
 	uint32_t r = ref_port >> 9;
-	uint8_t *h = a->en_tpl;
 
 	if (out >= a->en_nports)
 		out = 0;
@@ -932,25 +938,30 @@ static void encap_compose(struct dps_io_area *a, uint64_t key, uint32_t out, uin
 	memcpy(h + 14, ip0, 8);
 	memcpy(h + 22, a->en_port_bytes + (size_t)in * a->en_byte_stride + a->en_underlay, 16);
 	memcpy(h + 38, a->en_fields[t] + (size_t)r * a->en_field_stride + a->en_nexthop, 16);
-	a->en_key = key;
 }
 
 /*
  * Writes the outer headers of an encapsulated frame of len bytes at h (encap_compose): a copy of
- * the headers composed for the last packet if it went the same way in this burst, else composed
- * anew. Reading the tables for every packet instead made the shim's share of the work half as big
- * again (encap, 1,000 flows, 1 worker: 0.78 against 0.54 shim samples per PMD sample, three
- * alternating pairs; bench/RESULTS.md). A copy holds the tables as they were at the burst's first
- * packet that way, as the JS writer read them while it handled the burst.
+ * the headers composed for an earlier packet of this burst that went the same way, else composed
+ * anew into the way's slot (one of DPS_ENCAP_WAYS by the uplink, port and route: a burst from one
+ * VM port to a few hosts keeps them all). Reading the tables for every packet instead made the
+ * shim's share of the work half as big again (encap, 1,000 flows, 1 worker: 0.78 against 0.54 shim
+ * samples per PMD sample, three alternating pairs; bench/RESULTS.md). A copy holds the tables as
+ * they were at the burst's first packet that way, as the JS writer read them while it handled the
+ * burst.
  */
 static inline void io_encap(struct dps_io_area *a, uint8_t *h, uint32_t out, uint32_t ref_port, uint32_t len, int v6)
 {
 	uint64_t key = (uint64_t)out << 33 | (uint64_t)ref_port << 1 | (v6 ? 1 : 0);
+	uint32_t w = (ref_port ^ (ref_port >> 9) ^ (ref_port >> 12) ^ out) & (DPS_ENCAP_WAYS - 1);
 	uint16_t plen = rte_cpu_to_be_16((uint16_t)(len - 54));
 
-	if (key != a->en_key)
-		encap_compose(a, key, out, ref_port, v6);
-	memcpy(h, a->en_tpl, 54);
+	if (a->en_key[w] != key || a->en_made[w] != a->en_burst) {
+		encap_compose(a->en_tpl[w], a, out, ref_port, v6);
+		a->en_key[w] = key;
+		a->en_made[w] = a->en_burst;
+	}
+	memcpy(h, a->en_tpl[w], 54);
 	memcpy(h + 18, &plen, 2);
 }
 
@@ -979,8 +990,8 @@ static void io_tx(struct dps_io_area *a, uint16_t qid, int ntx)
 	uint16_t cur = DPS_NO_PORT;
 	int run = 0;
 
-	/* the tables may have changed since the last burst (io_encap) */
-	a->en_key = ~(uint64_t)0;
+	/* the tables may have changed since the last burst: io_encap composes its headers anew */
+	a->en_burst++;
 
 	for (int i = 0; i < ntx; ++i) {
 		uint16_t port = a->tx_port[i] < RTE_MAX_ETHPORTS ? a->tx_port[i] : RTE_MAX_ETHPORTS;

@@ -7,9 +7,11 @@
  *
  * Protocol. Word 0 is the writer's token T (starts at 1). Each reader owns one word: 0 while it is
  * offline (not reading any table), otherwise the last T it saw at a quiescent point (a moment when
- * it holds no entry index from any table: between batches). The writer unlinks an entry, then
- * `start()` bumps T to t and returns t; once every online reader shows a value >= t (`check(t)`),
- * each of them has passed a quiescent point after the unlink, so none can still reach the entry.
+ * it holds no entry index from any table: between batches; a worker's comes after the io call that
+ * sent its last batch, since the shim reads route entries as it sends encapsulations). The writer
+ * unlinks an entry, then `start()` bumps T to t and returns t; once every online reader shows a
+ * value >= t (`check(t)`), each of them has passed a quiescent point after the unlink, so none can
+ * still reach the entry.
  * The reader's `Atomics.store` comes after its last plain read of the batch in program order, and
  * the writer's `Atomics.load` that sees it comes before its overwrite: in the JS memory model that
  * makes the reader's reads happen-before the overwrite, so they cannot see it.
