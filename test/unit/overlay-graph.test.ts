@@ -500,7 +500,11 @@ function runBurstIo(rig: Rig, frames: [Uint8Array, number][], headroom = 128, fa
   return { b, io, verdict, nt };
 }
 
-test('the fast path on the io area (as the worker runs it) forwards in place exactly as the per-packet path', (t) => {
+/**
+ * Two rigs with the router and flowsOf's flows, each flow's first packet sent through both: one
+ * for the per-packet path, one for burstIo.
+ */
+function twinRigs(): { perPacket: Rig; perIo: Rig; a: [string, Uint8Array, number][] } {
   const perPacket = new Rig();
   const perIo = new Rig();
   rigRouter(perPacket);
@@ -511,6 +515,11 @@ test('the fast path on the io area (as the worker runs it) forwards in place exa
     perPacket.send(f, port);
     perIo.send(f, port);
   }
+  return { perPacket, perIo, a };
+}
+
+test('the fast path on the io area (as the worker runs it) forwards in place exactly as the per-packet path', (t) => {
+  const { perPacket, perIo, a } = twinRigs();
   const { A, B } = VMS;
   const mixed: [Uint8Array, number][] = [
     ...a.map(([, f, port]) => [f, port] as [Uint8Array, number]),
@@ -557,16 +566,7 @@ test('the fast path on the io area (as the worker runs it) forwards in place exa
 });
 
 test('with the shim writing encapsulations, the fast path hands over only the route and in port, and those give the per-packet path\'s bytes', (t) => {
-  const perPacket = new Rig();
-  const perIo = new Rig();
-  rigRouter(perPacket);
-  rigRouter(perIo);
-  const a = flowsOf(perPacket);
-  flowsOf(perIo);
-  for (const [, f, port] of a) {
-    perPacket.send(f, port);
-    perIo.send(f, port);
-  }
+  const { perPacket, perIo, a } = twinRigs();
   perIo.fast.shimEncap = true;
   const frames = a.map(([, f, port]) => [f, port] as [Uint8Array, number]);
   const { b, io, verdict, nt } = runBurstIo(perIo, frames);
