@@ -996,10 +996,6 @@ static void io_tx(struct dps_io_area *a, uint16_t qid, int ntx)
 	for (int i = 0; i < ntx; ++i) {
 		uint16_t port = a->tx_port[i] < RTE_MAX_ETHPORTS ? a->tx_port[i] : RTE_MAX_ETHPORTS;
 
-#ifdef PF_A
-		if (a->tx_set[i] >= DPS_TX_ENCAP4)
-			__builtin_prefetch((const void *)(dps_base + a->tx_start[i]), 1, 3);
-#endif
 		if (port != cur) {
 			if (run > 0)
 				nused = count_run(count, used, nused, cur, run);
@@ -1178,11 +1174,6 @@ int dps_io(uint16_t qid, int ntx, int nfree, int npoll, int per_port, int max)
 			a->rx_start[total] = mbuf_off(m) + dps_shift + m->data_off;
 			a->rx_len[total] = m->data_len;
 			a->rx_port[total] = port;
-#ifdef PF_B
-			if (a->en_port_words && port < a->en_nports &&
-			    *(const int32_t *)(a->en_port_words + (size_t)port * a->en_word_stride + 4) == 3)
-				__builtin_prefetch(rte_pktmbuf_mtod_offset(m, const char *, -40), 1, 3);
-#endif
 			total++;
 		}
 	}

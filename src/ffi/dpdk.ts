@@ -353,17 +353,17 @@ export class Dpdk {
   }
 }
 
+/** IoArea.txSet values. */
+export const TX_MOVED = 1;
+export const TX_ENCAP4 = 2;
+export const TX_ENCAP6 = 3;
+
 /**
  * One worker thread's descriptors for Dpdk.io, in shim memory: what rx found (mbuf offset, frame
  * start, length, input port per packet) and what to transmit (the same four plus `txSet`, non-zero
  * when the frame moved or changed length so the shim must rewrite the mbuf's data_off/len) and to
  * free. Offsets and starts count from the pool base, as PacketBatch's do.
  */
-/** IoArea.txSet values. */
-export const TX_MOVED = 1;
-export const TX_ENCAP4 = 2;
-export const TX_ENCAP6 = 3;
-
 export class IoArea {
   readonly rxOff: Uint32Array;
   readonly rxStart: Uint32Array;

@@ -8,7 +8,7 @@
  * The loop allocates nothing: the io area, the batch and the graph queues are made here once.
  */
 import { parentPort, workerData as rawData } from 'node:worker_threads';
-import { type Dpdk, type IoArea, loadShim } from '../ffi/dpdk.js';
+import { type Dpdk, type IoArea, loadShim, TX_MOVED } from '../ffi/dpdk.js';
 import { MAX_SLOTS, PacketBatch } from '../packet/batch.js';
 import { DropReason } from '../packet/drop-reasons.js';
 import { PortState, PortTable } from '../tables/port-table.js';
@@ -313,7 +313,7 @@ class WorkerLoop {
       txStart[k] = start;
       txLen[k] = len;
       txPort[k] = b.outPort[slot]!;
-      txSet[k] = slot < n && mbuf === rxOff[slot] && start === rxStart[slot] && len === rxLen[slot] ? 0 : 1;
+      txSet[k] = slot < n && mbuf === rxOff[slot] && start === rxStart[slot] && len === rxLen[slot] ? 0 : TX_MOVED;
     }
     const nd = graph.dropCount;
     const dropSlots = graph.dropSlots;
@@ -386,8 +386,9 @@ function refreshPrefetchPorts(ports: PortTable, list: Uint16Array, out: Int32Arr
 /**
  * The worker's housekeeping between two bursts, after the io call that sent the last one: the
  * clock, the stop flag, commands (acknowledged here: every packet handled before is finished and
- * sent; this poll's packets are handled after, with the change), the quiescent point of the tables' grace periods,
- * deferred record reuse and aging. False once the supervisor has stopped the worker.
+ * sent; this poll's packets are handled after, with the change), the quiescent point of the
+ * tables' grace periods, deferred record reuse and aging. False once the supervisor has stopped
+ * the worker.
  */
 function housekeeping(): boolean {
   const w = worker!;
