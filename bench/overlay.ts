@@ -2,7 +2,7 @@
  * Overlay forwarding throughput (issue 4): Mpps per worker of the real workers (worker.ts) for
  *   vf     VM to VM: UDP from vf0's VM to vf1's VM, routed by the interface route of vf1
  *   encap  VM to remote: UDP from vf0's VM to 10.1.0.1, routed via an underlay nexthop, leaves
- *          IPv4-in-IPv6 on pf0
+ *          IPv4-in-IPv6 on pf0 (--remotes N: to N hosts in turn, each behind a route of its own)
  *   decap  remote to VM: IPv4-in-IPv6 to vf0's underlay address (a VNF of type interface IP)
  *          arriving on pf0, leaves as IPv4 on vf0
  *   mix    the three at once (not run unless asked for): vf0 receives VM to VM and encap
@@ -86,6 +86,8 @@ interface Args {
   proto: Proto;
   /** --flow-table-size for the service (undefined: its default, upstream's 850,000). */
   flowTableSize?: number;
+  /** remote hosts encap's flows go to, round-robin, each behind a route of its own (see remoteOf) */
+  remotes: number;
 }
 
 /** The options: name, default, parser. One table drives parsing and the usage line. */
@@ -104,6 +106,10 @@ const OPTIONS: { name: string; help: string; set: (a: Args, v: string) => void; 
   } },
   { name: 'burst', help: 'rx burst', set: (a, v) => { a.burst = positive('burst', v); } },
   { name: 'flow-table-size', help: "the service's flow capacity (its index is sized for it)", set: (a, v) => { a.flowTableSize = positive('flow-table-size', v); } },
+  { name: 'remotes', help: "remote hosts encap's flows go to in turn, each behind its own route (max 256)", set: (a, v) => {
+    a.remotes = positive('remotes', v);
+    if (a.remotes > 256) throw new Error(`--remotes: ${v} is more than 256`);
+  } },
   { name: 'no-testpmd', help: 'skip dpdk-testpmd', flag: true, set: (a) => { a.testpmd = false; } },
 ];
 
@@ -134,7 +140,7 @@ function listOf<T extends string>(name: string, v: string, allowed: readonly T[]
 
 function parseArgs(argv: string[]): Args {
   const a: Args = {
-    seconds: 3, repeat: 2, warmup: 0.3, paths: [...DEFAULT_PATHS], flows: [1000, 100000], modes: [...MODES], workers: [1, 2], burst: 32, testpmd: true, proto: 'udp',
+    seconds: 3, repeat: 2, warmup: 0.3, paths: [...DEFAULT_PATHS], flows: [1000, 100000], modes: [...MODES], workers: [1, 2], burst: 32, testpmd: true, proto: 'udp', remotes: 1,
   };
   for (let i = 0; i < argv.length; i++) {
     const o = OPTIONS.find((x) => `--${x.name}` === argv[i]);
@@ -185,11 +191,27 @@ function flowPorts(i: number): [number, number] {
   return [1024 + (i % 50000), 5001 + Math.floor(i / 50000)];
 }
 
-function frameOf(path: FrameKind, i: number, proto: Proto): Uint8Array {
+/**
+ * Encap flow i's remote VM with `remotes` hosts: 10.1.0.1 (via fc00:2::1) for one, else 10.1.k.1
+ * for k = i mod remotes, behind host remoteHost(k) (each /24 a route of its own, see runOurs), so
+ * that consecutive packets leave for different hosts.
+ */
+function remoteOf(i: number, remotes: number): number {
+  return REMOTE + ((i % remotes) << 8);
+}
+
+/** The underlay address of remote host k: fc00:2::k+1. */
+function remoteHost(k: number): Uint8Array {
+  const nh = Uint8Array.from(NEXTHOP);
+  nh[15] = k + 1;
+  return nh;
+}
+
+function frameOf(path: FrameKind, i: number, proto: Proto, remotes: number): Uint8Array {
   const [sport, dport] = flowPorts(i);
   const flowFrame = proto === 'tcp' ? tcpFlowFrame : udpFlowFrame;
   if (path === 'vf') return flowFrame(VM0, VM1, sport, dport);
-  if (path === 'encap') return flowFrame(VM0, REMOTE, sport, dport);
+  if (path === 'encap') return flowFrame(VM0, remoteOf(i, remotes), sport, dport);
   return ipipFrame(NEXTHOP, UNDERLAY_VF0, flowFrame(REMOTE, VM0, sport, dport));
 }
 
@@ -201,20 +223,20 @@ class PcapFiles {
   private readonly dir = mkdtempSync(join(tmpdir(), 'overlay-bench-'));
   private readonly made = new Map<string, string>();
 
-  constructor(private readonly proto: Proto) {}
+  constructor(private readonly proto: Proto, private readonly remotes: number) {}
 
   files(path: PathKind, flows: number, queues: number): Partial<Record<RxRole, string[]>> {
     const out: Partial<Record<RxRole, string[]>> = {};
     for (const st of rxStreams(path, flows)) {
       const n = st.to - st.from;
       out[st.role] = Array.from({ length: queues }, (_, q) => {
-        const name = `${path}-${st.role}-${this.proto}-${flows}-${q}of${queues}.pcap`;
+        const name = `${path}-${st.role}-${this.proto}-${this.remotes}-${flows}-${q}of${queues}.pcap`;
         let file = this.made.get(name);
         if (!file) {
           const from = st.from + Math.floor((q * n) / queues);
           const to = st.from + Math.floor(((q + 1) * n) / queues);
           file = join(this.dir, name);
-          writeFileSync(file, pcapFile(Array.from({ length: to - from }, (_, k) => frameOf(st.kind(from + k), from + k, this.proto))));
+          writeFileSync(file, pcapFile(Array.from({ length: to - from }, (_, k) => frameOf(st.kind(from + k), from + k, this.proto, this.remotes))));
           this.made.set(name, file);
         }
         return file;
@@ -297,8 +319,11 @@ async function runOurs(a: Args, v: OursVariant): Promise<OursResult> {
       check(dp.routes.v4.insert(VNI, ip, 32, port, 0, new Uint8Array(16)), `interface route of port ${port}`);
       if (!dp.vnf.set(underlay, { type: VnfType.INTERFACE_IP, vni: VNI, port })) throw new Error(`VNF table refused port ${port}`);
     }
-    // what CreateRoute adds for a prefix behind another host
-    check(dp.routes.v4.insert(VNI, REMOTE_NET, 16, -1, VNI, NEXTHOP), 'route 10.1.0.0/16');
+    // what CreateRoute adds for a prefix behind another host (one /16, or a /24 per remote host)
+    if (a.remotes === 1) check(dp.routes.v4.insert(VNI, REMOTE_NET, 16, -1, VNI, NEXTHOP), 'route 10.1.0.0/16');
+    for (let k = 0; a.remotes > 1 && k < a.remotes; k++) {
+      check(dp.routes.v4.insert(VNI, REMOTE_NET + (k << 8), 24, -1, VNI, remoteHost(k)), `route 10.1.${k}.0/24`);
+    }
   });
   const sum = (f: (w: (typeof dp.workers)[number]) => number): number => dp.workers.reduce((s, w) => s + f(w), 0);
   const txOf = (w: (typeof dp.workers)[number]): number => w.stats[WS_TX]!;
@@ -462,7 +487,7 @@ async function main(): Promise<void> {
     return;
   }
   const a = parseArgs(argv);
-  const pcaps = new PcapFiles(a.proto);
+  const pcaps = new PcapFiles(a.proto, a.remotes);
   try {
     await runAll(a, pcaps);
   } finally {

@@ -743,8 +743,8 @@ void dps_thread_unregister(void)
  */
 /* Ports one worker polls: every port the service can have (2 PFs + upstream's 126 VFs fit). */
 #define DPS_MAX_POLL 256
-/* Encapsulation headers io_encap keeps per burst (a power of two). */
-#define DPS_ENCAP_WAYS 8
+/* Encapsulation headers io_encap keeps composed (a power of two). */
+#define DPS_ENCAP_WAYS 16
 
 struct dps_io_area {
 	uint32_t rx_off[DPS_MAX_BURST];
@@ -790,11 +790,14 @@ struct dps_io_area {
 	uint32_t en_underlay;
 	uint32_t en_field_stride;
 	uint32_t en_nexthop;
+	const int32_t *en_generation;
+	const int32_t *en_port_epoch;
 	/*
-	 * io_encap's headers composed in this burst: DPS_ENCAP_WAYS templates, each with its way
-	 * (out << 33 | ref_port << 1 | v6) and the burst it was composed in (en_burst counts io_tx calls)
+	 * io_encap's composed headers: DPS_ENCAP_WAYS templates, each with its way (out << 33 |
+	 * ref_port << 1 | v6) and the tables' epoch it was composed in (en_epoch: the configuration
+	 * generation << 32 | the port table's epoch word, read once per io_tx; never 0)
 	 */
-	uint64_t en_burst;
+	uint64_t en_epoch;
 	uint64_t en_made[DPS_ENCAP_WAYS];
 	uint64_t en_key[DPS_ENCAP_WAYS];
 	uint8_t en_tpl[DPS_ENCAP_WAYS][64] __rte_aligned(64);
@@ -847,29 +850,34 @@ int dps_io_layout(uint32_t *out)
 
 /*
  * The calling thread's encapsulation tables (see io_encap): the port table's words and bytes,
- * the IPv4 and IPv6 route tables' fields, and where each field lives:
+ * the IPv4 and IPv6 route tables' fields, the flow table's configuration generation, and where
+ * each field lives:
  *   layout[0] ports, [1] words per port, [2] bytes per port, [3] the word of the first half of a
  *   port's peer MAC (the router's on an uplink; [3] + 1 the second), [4] the same of its own MAC,
- *   [5] the byte of its underlay address, [6] words per route, [7] the word of a route's nexthop,
- *   [8] IPv4 and [9] IPv6 route records.
- * The arrays are JS SharedArrayBuffers, which never move; the supervisor keeps them current.
- * port_words NULL turns it off (io_encap then writes nothing).
+ *   [5] the byte of its underlay address, [6] the table-wide word bumped after every change of
+ *   them, [7] words per route, [8] the word of a route's nexthop, [9] IPv4 and [10] IPv6 route
+ *   records.
+ * The arrays are JS SharedArrayBuffers, which never move; the supervisor keeps them current and
+ * bumps the generation after every route change, the port table's word after every address and
+ * MAC change. port_words NULL turns it off (io_encap then writes nothing).
  */
 int dps_encap_setup(const int32_t *port_words, const uint8_t *port_bytes, const int32_t *fields4,
-		    const int32_t *fields6, const uint32_t *layout)
+		    const int32_t *fields6, const int32_t *generation, const uint32_t *layout)
 {
 	struct dps_io_area *a = dps_io_area();
 
 	if (!a)
 		return -ENOMEM;
-	if (port_words && (!port_bytes || !fields4 || !fields6 || !layout || layout[0] == 0 ||
-			   layout[3] + 1 >= layout[1] || layout[4] + 1 >= layout[1] ||
-			   layout[5] + 16 > layout[2] || layout[7] + 4 > layout[6] || layout[8] == 0 || layout[9] == 0))
+	if (port_words && (!port_bytes || !fields4 || !fields6 || !generation || !layout || layout[0] == 0 ||
+			   layout[3] + 1 >= layout[1] || layout[4] + 1 >= layout[1] || layout[5] + 16 > layout[2] ||
+			   layout[6] < layout[0] * layout[1] || layout[8] + 4 > layout[7] || layout[9] == 0 || layout[10] == 0))
 		return -EINVAL;
 	a->en_port_words = (const uint8_t *)port_words;
 	a->en_port_bytes = port_bytes;
 	a->en_fields[0] = (const uint8_t *)fields4;
 	a->en_fields[1] = (const uint8_t *)fields6;
+	a->en_generation = generation;
+	memset(a->en_made, 0, sizeof(a->en_made));
 	if (!port_words)
 		return 0;
 	a->en_nports = layout[0];
@@ -878,10 +886,11 @@ int dps_encap_setup(const int32_t *port_words, const uint8_t *port_bytes, const 
 	a->en_mac = layout[3] * 4;
 	a->en_own = layout[4] * 4;
 	a->en_underlay = layout[5];
-	a->en_field_stride = layout[6] * 4;
-	a->en_nexthop = layout[7] * 4;
-	a->en_records[0] = layout[8];
-	a->en_records[1] = layout[9];
+	a->en_port_epoch = port_words + layout[6];
+	a->en_field_stride = layout[7] * 4;
+	a->en_nexthop = layout[8] * 4;
+	a->en_records[0] = layout[9];
+	a->en_records[1] = layout[10];
 	return 0;
 }
 
@@ -942,24 +951,26 @@ static void encap_compose(uint8_t *h, const struct dps_io_area *a, uint32_t out,
 
 /*
  * Writes the outer headers of an encapsulated frame of len bytes at h (encap_compose): a copy of
- * the headers composed for an earlier packet of this burst that went the same way, else composed
- * anew into the way's slot (one of DPS_ENCAP_WAYS by the uplink, port and route: a burst from one
- * VM port to a few hosts keeps them all). Reading the tables for every packet instead made the
- * shim's share of the work half as big again (encap, 1,000 flows, 1 worker: 0.78 against 0.54 shim
- * samples per PMD sample, three alternating pairs; bench/RESULTS.md). A copy holds the tables as
- * they were at the burst's first packet that way, as the JS writer read them while it handled the
- * burst.
+ * the headers composed for an earlier packet that went the same way while the tables stayed
+ * unchanged, else composed anew into the way's slot (one of DPS_ENCAP_WAYS by the uplink, port and
+ * route: a VM's traffic to up to 16 hosts keeps them all). Reading the tables for every packet, or
+ * composing once per burst and way, costs more than the JavaScript writer it replaces when a burst
+ * goes several ways (bench/RESULTS.md): the headers are composed again only when the epoch says the
+ * tables changed. A copy is as current as the tables were when this burst's io call began; the
+ * worker acknowledges a change only after that call.
  */
 static inline void io_encap(struct dps_io_area *a, uint8_t *h, uint32_t out, uint32_t ref_port, uint32_t len, int v6)
 {
 	uint64_t key = (uint64_t)out << 33 | (uint64_t)ref_port << 1 | (v6 ? 1 : 0);
-	uint32_t w = (ref_port ^ (ref_port >> 9) ^ (ref_port >> 12) ^ out) & (DPS_ENCAP_WAYS - 1);
+	/* the route record's low bits first: routes are taken in order, so one VM's ways to up to
+	 * DPS_ENCAP_WAYS hosts through one uplink never share a slot */
+	uint32_t w = ((ref_port >> 9) ^ (ref_port & 0xff) ^ out * 5) & (DPS_ENCAP_WAYS - 1);
 	uint16_t plen = rte_cpu_to_be_16((uint16_t)(len - 54));
 
-	if (a->en_key[w] != key || a->en_made[w] != a->en_burst) {
+	if (a->en_key[w] != key || a->en_made[w] != a->en_epoch) {
 		encap_compose(a->en_tpl[w], a, out, ref_port, v6);
 		a->en_key[w] = key;
-		a->en_made[w] = a->en_burst;
+		a->en_made[w] = a->en_epoch;
 	}
 	memcpy(h, a->en_tpl[w], 54);
 	memcpy(h + 18, &plen, 2);
@@ -990,8 +1001,10 @@ static void io_tx(struct dps_io_area *a, uint16_t qid, int ntx)
 	uint16_t cur = DPS_NO_PORT;
 	int run = 0;
 
-	/* the tables may have changed since the last burst: io_encap composes its headers anew */
-	a->en_burst++;
+	/* the tables' epoch for io_encap: acquire, so that what the writers stored before bumping it is seen */
+	if (a->en_port_words)
+		a->en_epoch = (uint64_t)(uint32_t)__atomic_load_n(a->en_generation, __ATOMIC_ACQUIRE) << 32 |
+			      (uint32_t)__atomic_load_n(a->en_port_epoch, __ATOMIC_ACQUIRE) | (uint64_t)1 << 63;
 
 	for (int i = 0; i < ntx; ++i) {
 		uint16_t port = a->tx_port[i] < RTE_MAX_ETHPORTS ? a->tx_port[i] : RTE_MAX_ETHPORTS;

@@ -83,7 +83,8 @@ export class Dpdk {
   private readonly ioAreaRaw: () => unknown;
   private readonly adviseHugeRaw: (addr: ArrayBufferView, len: number) => number;
   private readonly ioLayoutRaw: (out: Uint32Array) => number;
-  private readonly encapSetupRaw: (portWords: Int32Array | null, portBytes: Uint8Array | null, fields4: Int32Array | null, fields6: Int32Array | null, layout: Uint32Array | null) => number;
+  private readonly encapSetupRaw: (portWords: Int32Array | null, portBytes: Uint8Array | null, fields4: Int32Array | null, fields6: Int32Array | null,
+    generation: Int32Array | null, layout: Uint32Array | null) => number;
   private readonly prefetchSetupRaw: (idx: Int32Array | null, mask: number, bucketWords: number, port: Int32Array | null, nports: number) => number;
   /** The fast path's IPv4 flow hash as the shim computes it for its prefetch (flow-table flowHashV4). */
   readonly flowHashV4: (vni: number, ports: number, proto: number, src: number, dst: number) => number;
@@ -133,7 +134,7 @@ export class Dpdk {
     this.adviseHugeRaw = lib.func('int64_t dps_advise_huge(void *addr, uint64_t len)');
     this.ioLayoutRaw = lib.func('int dps_io_layout(_Out_ uint32_t *out)');
     this.prefetchSetupRaw = lib.func('int dps_prefetch_setup(const int32_t *idx, uint32_t mask, uint32_t bucket_words, const int32_t *port, uint32_t nports)');
-    this.encapSetupRaw = lib.func('int dps_encap_setup(const int32_t *port_words, const uint8_t *port_bytes, const int32_t *fields4, const int32_t *fields6, const uint32_t *layout)');
+    this.encapSetupRaw = lib.func('int dps_encap_setup(const int32_t *port_words, const uint8_t *port_bytes, const int32_t *fields4, const int32_t *fields6, const int32_t *generation, const uint32_t *layout)');
     this.flowHashV4 = lib.func('uint32_t dps_flow_hash_v4(uint32_t vni, uint32_t ports, uint32_t proto, uint32_t src, uint32_t dst)');
     this.idleSetupRaw = lib.func('int dps_idle_setup(uint16_t qid, const uint16_t *ports, int n, _Out_ int32_t *intr)');
     this.idleWait = lib.func('int dps_idle_wait(int timeout_us)');
@@ -262,17 +263,21 @@ export class Dpdk {
    * Worker: lets its io calls write the outer headers of encapsulated frames (dps_encap_setup; tx
    * descriptors with txSet ENCAP4/ENCAP6 and their txEncap word, see IoArea) from the port table's
    * words and bytes and the IPv4 and IPv6 route tables' fields, each laid out as `layout` says
-   * (PortTable.shimLayout, then words per route, the nexthop's word and each table's records). All
-   * must be views of SharedArrayBuffers (their memory never moves). Null turns it off.
+   * (PortTable.shimLayout, then words per route, the nexthop's word and each table's records); it
+   * composes them again after the configuration generation (`generation`, the flow table's word)
+   * or the port table's epoch word changes. All must be views of SharedArrayBuffers (their memory
+   * never moves). Null turns it off.
    */
-  encapSetup(t: { portWords: Int32Array; portBytes: Uint8Array; fields4: Int32Array; fields6: Int32Array; layout: readonly number[] } | null): void {
+  encapSetup(t: {
+    portWords: Int32Array; portBytes: Uint8Array; fields4: Int32Array; fields6: Int32Array; generation: Int32Array; layout: readonly number[];
+  } | null): void {
     if (t !== null) {
-      for (const a of [t.portWords, t.portBytes, t.fields4, t.fields6]) {
+      for (const a of [t.portWords, t.portBytes, t.fields4, t.fields6, t.generation]) {
         if (!(a.buffer instanceof SharedArrayBuffer)) throw new TypeError('encapSetup: the tables must be views of SharedArrayBuffers');
       }
     }
-    const rc = t === null ? this.encapSetupRaw(null, null, null, null, null)
-      : this.encapSetupRaw(t.portWords, t.portBytes, t.fields4, t.fields6, Uint32Array.from(t.layout));
+    const rc = t === null ? this.encapSetupRaw(null, null, null, null, null, null)
+      : this.encapSetupRaw(t.portWords, t.portBytes, t.fields4, t.fields6, t.generation, Uint32Array.from(t.layout));
     if (rc < 0) throw new Error(`encap setup: ${this.strerror(rc)}`);
   }
 

@@ -317,6 +317,11 @@ export class FlowTable {
     return this.header[H_GEN]!;
   }
 
+  /** The configuration generation's word itself (the shim's encapsulation reads it, see Dpdk.encapSetup). */
+  generationWord(): Int32Array {
+    return this.header.subarray(H_GEN, H_GEN + 1);
+  }
+
   /** Supervisor: invalidates every cached decision (routes, interfaces, NAT changed). */
   bumpGeneration(): void {
     let g = Atomics.add(this.header, H_GEN, 1) + 1;

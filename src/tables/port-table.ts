@@ -38,6 +38,12 @@ const W_NAT_RANGE = 13;   // its port range [min, max) as max << 16 | min
 const WORDS = 16;
 /** Table-wide words live after the last port. */
 const LIMIT_WORD = MAX_PORTS * WORDS;
+/**
+ * Table-wide: bumped after every configuration write and every learned MAC, so that what is
+ * composed from ports' addresses and MACs (the shim's encapsulation headers, dps_encap_setup) is
+ * composed again.
+ */
+const EPOCH_WORD = LIMIT_WORD + 2;
 
 /** Flags (W_FLAGS). */
 export const PORT_HAS_IPV6 = 1;
@@ -80,9 +86,10 @@ export class PortTable {
   /**
    * Where the shim's encapsulation (dps_encap_setup) finds a port's fields in `words` and `bytes`:
    * ports, words and bytes per port, the first word of the peer MAC (the router's on an uplink;
-   * the second follows) and of the port's own MAC, the byte of the underlay address.
+   * the second follows) and of the port's own MAC, the byte of the underlay address, the word
+   * bumped after every change of them.
    */
-  static readonly shimLayout: readonly number[] = [MAX_PORTS, WORDS, BYTES, W_MAC_HI, W_OWN_HI, B_UNDERLAY];
+  static readonly shimLayout: readonly number[] = [MAX_PORTS, WORDS, BYTES, W_MAC_HI, W_OWN_HI, B_UNDERLAY, EPOCH_WORD];
 
   static byteSize(): number {
     return MAX_PORTS * (WORDS * 4 + BYTES) + 16;
@@ -256,6 +263,7 @@ export class PortTable {
     w[base + W_MAC_LO] = lo;
     Atomics.or(w, base + W_FLAGS, PORT_MAC_LEARNED);
     Atomics.add(w, base + W_MAC_SEQ, 1);
+    Atomics.add(w, EPOCH_WORD, 1);
     return true;
   }
 
@@ -299,6 +307,7 @@ export class PortTable {
   }
   private endWrite(port: number): void {
     Atomics.add(this.words, port * WORDS + W_SEQ, 1);
+    Atomics.add(this.words, EPOCH_WORD, 1);
   }
 
   /**

@@ -196,7 +196,7 @@ class WorkerLoop {
     const f4 = fwd.routes4.fields;
     const f6 = fwd.routes6.fields;
     dpdk.encapSetup({
-      portWords: ports.words, portBytes: ports.bytes, fields4: f4, fields6: f6,
+      portWords: ports.words, portBytes: ports.bytes, fields4: f4, fields6: f6, generation: fwd.flows.generationWord(),
       layout: [...PortTable.shimLayout, 1 << F_SHIFT, F_NH, f4.length >>> F_SHIFT, f6.length >>> F_SHIFT],
     });
     this.fast.shimEncap = true;

@@ -3,8 +3,9 @@
  * through dps_io with txSet TX_ENCAP4/TX_ENCAP6 and only their txEncap word come back out of the
  * net_ring ports with the same bytes as the fast path's JavaScript writer (writeUnderlay and the
  * route's nexthop) gives them, from the port and route tables as they are when the frame goes out:
- * per uplink, per VM port, per route, IPv4 and IPv6 inside, after a router MAC changes; an
- * out-of-range reference gets a zero destination, as the JS writer's reads would.
+ * per uplink, per VM port, per route, IPv4 and IPv6 inside, after a router MAC changes, after a
+ * route changes and the configuration generation says so; an out-of-range reference gets a zero
+ * destination, as the JS writer's reads would.
  */
 import test from 'ava';
 import { TX_ENCAP4, TX_ENCAP6, TX_MOVED } from '../../src/ffi/dpdk.js';
@@ -43,9 +44,12 @@ test('the shim writes encapsulations byte for byte as the fast path\'s JS writer
   const c = r6.insert(100, v6addr(0x01), 64, 1, 100, v6addr(0x61));
   t.true(a > 0 && b4 > 0 && c > 0, 'routes');
   const layout = [...PortTable.shimLayout, 1 << F_SHIFT, F_NH, r4.fields.length >>> F_SHIFT, r6.fields.length >>> F_SHIFT];
-  const tables = { portWords: ports.words, portBytes: ports.bytes, fields4: r4.fields, fields6: r6.fields, layout };
+  // the flow table's configuration generation: the route tables' writer bumps it after a change
+  const generation = new Int32Array(new SharedArrayBuffer(4)).fill(1);
+  const tables = { portWords: ports.words, portBytes: ports.bytes, fields4: r4.fields, fields6: r6.fields, generation, layout };
   t.throws(() => dpdk.encapSetup({ ...tables, fields4: new Int32Array(64) }), { instanceOf: TypeError });
   t.throws(() => dpdk.encapSetup({ ...tables, layout: [...layout.slice(0, 5), 250, ...layout.slice(6)] }), { message: /Invalid argument/ });
+  t.throws(() => dpdk.encapSetup({ ...tables, generation: new Int32Array(1) }), { instanceOf: TypeError });
   dpdk.encapSetup(tables);
 
   // out port, in port, route table and record, inner IPv6, inner length
@@ -56,21 +60,23 @@ test('the shim writes encapsulations byte for byte as the fast path\'s JS writer
     [0, 200, 'v4', a, false, 1400],
     [1, 5, 'v4', 1 << 20, false, 70],   // no such record: a zero destination
   ];
-  const expected = (k: number, kept: Uint8Array): Uint8Array => {
+  const expected = (k: number, kept: Uint8Array, fields4 = r4.fields): Uint8Array => {
     const [out, inPort, table, r, innerV6, innerLen] = cases[k]!;
     const frame = new Uint8Array(ETH_HLEN + IPV6_HLEN + innerLen);
     const dv = new DataView(frame.buffer);
     writeUnderlay(ports, dv, 0, out, inPort, innerLen, innerV6);
-    const nh = table === 'v4' ? r4.fields : r6.fields;
+    const nh = table === 'v4' ? fields4 : r6.fields;
     const at = nexthopWord(r);
     for (let i = 0; i < 4; i++) dv.setInt32(ETH_HLEN + IPV6_DST + 4 * i, nh[at + i] ?? 0, true);
     frame.set(kept, ETH_HLEN + IPV6_HLEN);
     return frame;
   };
 
-  // each case twice in one burst, interleaved: the second of each way is a copy of the first's headers
-  const burst = [...cases, ...cases];
-  const roundTrip = (label: string): void => {
+  // by default each case twice in one burst, interleaved: the second of each way is a copy of the
+  // first's headers; `fields4`: the IPv4 routes the headers are expected from
+  const all = [...cases.keys(), ...cases.keys()];
+  const roundTrip = (label: string, which = all, fields4 = r4.fields): void => {
+    const burst = which.map((k) => cases[k]!);
     const offs = new Uint32Array(burst.length);
     t.is(dpdk.allocMbufs(offs, burst.length), burst.length);
     const inner: Uint8Array[] = [];
@@ -95,7 +101,7 @@ test('the shim writes encapsulations byte for byte as the fast path\'s JS writer
       const k = offs.indexOf(io.rxOff[i]!);
       const got = bytes.slice(io.rxStart[i]!, io.rxStart[i]! + io.rxLen[i]!);
       t.is(io.rxPort[i], burst[k]![0], `${label}: packet ${k} on its uplink`);
-      t.deepEqual(got, expected(k % cases.length, inner[k]!), `${label}: packet ${k} as the JS writer`);
+      t.deepEqual(got, expected(which[k]!, inner[k]!, fields4), `${label}: packet ${k} as the JS writer`);
       io.freeOff[i] = io.rxOff[i]!;
     }
     t.is(dpdk.io(0, 0, n, 0, 32, 0), 0);
@@ -108,6 +114,16 @@ test('the shim writes encapsulations byte for byte as the fast path\'s JS writer
   ports.learnVmMac(1, mac(0xe9), 0);
   ports.initPort(5, PortState.VF_IDLE, mac(0x05), v6addr(0x55));
   roundTrip('after changes');
+
+  // headers stay composed across bursts while the tables are unchanged: a route's nexthop
+  // rewritten in place, without the generation bump every route change makes, is not seen; after
+  // the bump it is
+  roundTrip('case 0 composed', [0]);
+  const before = r4.fields.slice();
+  r4.fields.set(new Int32Array(v6addr(0x4f).buffer), nexthopWord(a));
+  roundTrip('route changed, generation not yet bumped: the composed headers', [0], before);
+  Atomics.add(generation, 0, 1);
+  roundTrip('route changed, generation bumped', [0, 3, 0]);
 
   // off: TX_MOVED frames and encapsulation descriptors alike go out as JS left them
   dpdk.encapSetup(null);
