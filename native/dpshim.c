@@ -962,8 +962,10 @@ static void encap_compose(uint8_t *h, const struct dps_io_area *a, uint32_t out,
 static inline void io_encap(struct dps_io_area *a, uint8_t *h, uint32_t out, uint32_t ref_port, uint32_t len, int v6)
 {
 	uint64_t key = (uint64_t)out << 33 | (uint64_t)ref_port << 1 | (v6 ? 1 : 0);
-	/* the route record's low bits first: routes are taken in order, so one VM's ways to up to
-	 * DPS_ENCAP_WAYS hosts through one uplink never share a slot */
+	/*
+	 * the route record's low bits first: routes are taken in order, so one VM's ways to up to
+	 * DPS_ENCAP_WAYS hosts through one uplink never share a slot
+	 */
 	uint32_t w = ((ref_port >> 9) ^ (ref_port & 0xff) ^ out * 5) & (DPS_ENCAP_WAYS - 1);
 	uint16_t plen = rte_cpu_to_be_16((uint16_t)(len - 54));
 
