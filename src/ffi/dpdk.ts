@@ -268,9 +268,7 @@ export class Dpdk {
    * or the port table's epoch word changes. All must be views of SharedArrayBuffers (their memory
    * never moves). Null turns it off.
    */
-  encapSetup(t: {
-    portWords: Int32Array; portBytes: Uint8Array; fields4: Int32Array; fields6: Int32Array; generation: Int32Array; layout: readonly number[];
-  } | null): void {
+  encapSetup(t: EncapTables | null): void {
     if (t !== null) {
       for (const a of [t.portWords, t.portBytes, t.fields4, t.fields6, t.generation]) {
         if (!(a.buffer instanceof SharedArrayBuffer)) throw new TypeError('encapSetup: the tables must be views of SharedArrayBuffers');
@@ -356,6 +354,16 @@ export class Dpdk {
     }
     return out;
   }
+}
+
+/** What the shim's encapsulation reads (Dpdk.encapSetup; the worker's are from encapTables in fast-path.ts). */
+export interface EncapTables {
+  portWords: Int32Array;
+  portBytes: Uint8Array;
+  fields4: Int32Array;
+  fields6: Int32Array;
+  generation: Int32Array;
+  layout: readonly number[];
 }
 
 /** IoArea.txSet values. */

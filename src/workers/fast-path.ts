@@ -12,7 +12,7 @@
  * ~20 ns here; the worker's loop sees this object, its tables and the io area as constants (see
  * WorkerLoop in worker.ts).
  */
-import { type IoArea, TX_ENCAP4, TX_ENCAP6, TX_MOVED } from '../ffi/dpdk.js';
+import { type EncapTables, type IoArea, TX_ENCAP4, TX_ENCAP6, TX_MOVED } from '../ffi/dpdk.js';
 import type { PacketBatch } from '../packet/batch.js';
 import { MAX_SLOTS, PF_DECAPPED, PF_FROM_PF, PF_IPV6 } from '../packet/batch.js';
 import { DropReason } from '../packet/drop-reasons.js';
@@ -24,13 +24,13 @@ import {
   ACT_ENCAP, ACT_FROM_PF, ACT_NAT, ACT_KIND_MASK, ACT_KIND_SHIFT, ACT_SIDE, ACT_TO_VF, ACT_VIA_NAT, flowHash, flowHashV4, KEY_MARK_NAT, KEY_STRIDE, KEY_WORDS, OWNER_MASK, R_ACT, R_GEN, R_OWNER, R_UL, RECORD,
   UL_REF_SHIFT,
 } from '../tables/flow-table.js';
-import { nexthopWord } from '../tables/lpm-core.js';
+import { F_NH, F_SHIFT } from '../tables/lpm-core.js';
 import { VnfType } from '../actors/underlay.js';
-import { PortState } from '../tables/port-table.js';
+import { PortState, PortTable } from '../tables/port-table.js';
 import type { Graph } from './graph.js';
 import { FS_CROSS_WORKER, FS_FAST_DIRECT, FS_FAST_PATH, type NodeContext } from './node-context.js';
 import { actSide, applyCached, icmpPorts, touchFlow, touchRecord, writeKey } from './nodes/conntrack.js';
-import { encapsulate, writeUnderlay } from './nodes/ipip-encap.js';
+import { encapsulate, writeNexthop, writeUnderlay } from './nodes/ipip-encap.js';
 import { natPacket } from './nodes/flow-actions.js';
 
 /** forward(), applySlot() and burstIo() verdicts. */
@@ -115,6 +115,18 @@ function decided(rec: Int32Array, base: number, dir: number, gen: number, kind: 
   if ((kind & K_FROM_PF) === 0) return (act & ACT_SIDE) === 0;
   if ((kind & K_VIA_NAT) !== 0) return (act & ACT_SIDE) === (ACT_FROM_PF | ACT_VIA_NAT);
   return (act & ACT_SIDE) === ACT_FROM_PF && (act & 0xffff) === kind >>> K_PORT_SHIFT;
+}
+
+/**
+ * The tables the shim's encapsulation reads when FastPath.shimEncap is on (Dpdk.encapSetup): the
+ * port table, the IPv4 and IPv6 route tables' fields and the flow table's configuration generation
+ * word, with the layout of each.
+ */
+export function encapTables(ports: PortTable, fields4: Int32Array, fields6: Int32Array, generation: Int32Array): EncapTables {
+  return {
+    portWords: ports.words, portBytes: ports.bytes, fields4, fields6, generation,
+    layout: [...PortTable.shimLayout, 1 << F_SHIFT, F_NH, fields4.length >>> F_SHIFT, fields6.length >>> F_SHIFT],
+  };
 }
 
 export class FastPath {
@@ -357,16 +369,10 @@ export class FastPath {
         set = v6 ? TX_ENCAP6 : TX_ENCAP4;
       } else {
         writeUnderlay(ports, dv, start, out, inPort, len - ETH_HLEN, v6);
-        // the outer destination, written out (a loop of four kept a stack check per turn): from the
-        // route that holds it (a byte copy: little-endian both ways), else from the record's line 2
+        // the outer destination: from the route that holds it, else from the record's line 2
         const dst = start + ETH_HLEN + IPV6_DST;
         if (ref !== 0) {
-          const nh = (ref & 1) === 0 ? this.ctx.fwd.routes4.fields : this.ctx.fwd.routes6.fields;
-          const at = nexthopWord(ref >>> 1);
-          dv.setInt32(dst, nh[at]!, true);
-          dv.setInt32(dst + 4, nh[at + 1]!, true);
-          dv.setInt32(dst + 8, nh[at + 2]!, true);
-          dv.setInt32(dst + 12, nh[at + 3]!, true);
+          writeNexthop(dv, dst, (ref & 1) === 0 ? this.ctx.fwd.routes4.fields : this.ctx.fwd.routes6.fields, ref >>> 1);
         } else {
           const ul = base + R_UL + dir * 4;
           dv.setInt32(dst, rec[ul]!);

@@ -12,11 +12,10 @@ import { type Dpdk, type IoArea, loadShim, TX_MOVED } from '../ffi/dpdk.js';
 import { MAX_SLOTS, PacketBatch } from '../packet/batch.js';
 import { DropReason } from '../packet/drop-reasons.js';
 import { PortState, PortTable } from '../tables/port-table.js';
-import { F_NH, F_SHIFT } from '../tables/lpm-core.js';
 import { buildNodes } from './build-graph.js';
 import { CTL_READY, CTL_SLEEPING, CTL_STOP, CTL_WAKE, CTL_WAKE_FD, MSG_WORDS, Op, WorkerChannel } from './channel.js';
 import { Graph } from './graph.js';
-import { FastPath } from './fast-path.js';
+import { encapTables, FastPath } from './fast-path.js';
 import { tuneJit } from './jit.js';
 import { warmUp } from './warmup.js';
 import { type Forwarding, type NodeContext, openForwarding } from './node-context.js';
@@ -193,12 +192,7 @@ class WorkerLoop {
     refreshPrefetchPorts(ports, this.portList, this.prefetchPorts, false);
     dpdk.prefetchSetup(fwd.flows.idx, fwd.flows.bucketMask, BUCKET_WORDS, this.prefetchPorts);
     // the shim writes the outer headers of the fast path's encapsulations (see FastPath.shimEncap)
-    const f4 = fwd.routes4.fields;
-    const f6 = fwd.routes6.fields;
-    dpdk.encapSetup({
-      portWords: ports.words, portBytes: ports.bytes, fields4: f4, fields6: f6, generation: fwd.flows.generationWord(),
-      layout: [...PortTable.shimLayout, 1 << F_SHIFT, F_NH, f4.length >>> F_SHIFT, f6.length >>> F_SHIFT],
-    });
+    dpdk.encapSetup(encapTables(ports, fwd.routes4.fields, fwd.routes6.fields, fwd.flows.generationWord()));
     this.fast.shimEncap = true;
     this.queue = data.queue;
     this.perPort = data.burst;

@@ -11,11 +11,12 @@ import test from 'ava';
 import { TX_ENCAP4, TX_ENCAP6, TX_MOVED } from '../../src/ffi/dpdk.js';
 import { ETH_HLEN, IPV6_DST, IPV6_HLEN } from '../../src/packet/headers.js';
 import { ulRef } from '../../src/tables/flow-table.js';
-import { F_NH, F_SHIFT, nexthopWord } from '../../src/tables/lpm-core.js';
+import { nexthopWord } from '../../src/tables/lpm-core.js';
 import { Lpm4Table } from '../../src/tables/lpm.js';
 import { Lpm6Table } from '../../src/tables/lpm6.js';
 import { PortState, PortTable } from '../../src/tables/port-table.js';
-import { writeUnderlay } from '../../src/workers/nodes/ipip-encap.js';
+import { encapTables } from '../../src/workers/fast-path.js';
+import { writeNexthop, writeUnderlay } from '../../src/workers/nodes/ipip-encap.js';
 import { startRingShim } from './shim-rig.js';
 
 const mac = (last: number): Uint8Array => Uint8Array.of(0x02, 0, 0, 0, 0, last);
@@ -43,10 +44,10 @@ test('the shim writes encapsulations byte for byte as the fast path\'s JS writer
   const b4 = r4.insert(100, 0x0b000000, 8, 1, 100, v6addr(0x42));
   const c = r6.insert(100, v6addr(0x01), 64, 1, 100, v6addr(0x61));
   t.true(a > 0 && b4 > 0 && c > 0, 'routes');
-  const layout = [...PortTable.shimLayout, 1 << F_SHIFT, F_NH, r4.fields.length >>> F_SHIFT, r6.fields.length >>> F_SHIFT];
   // the flow table's configuration generation: the route tables' writer bumps it after a change
   const generation = new Int32Array(new SharedArrayBuffer(4)).fill(1);
-  const tables = { portWords: ports.words, portBytes: ports.bytes, fields4: r4.fields, fields6: r6.fields, generation, layout };
+  const tables = encapTables(ports, r4.fields, r6.fields, generation);
+  const layout = tables.layout;
   t.throws(() => dpdk.encapSetup({ ...tables, fields4: new Int32Array(64) }), { instanceOf: TypeError });
   t.throws(() => dpdk.encapSetup({ ...tables, layout: [...layout.slice(0, 5), 250, ...layout.slice(6)] }), { message: /Invalid argument/ });
   t.throws(() => dpdk.encapSetup({ ...tables, generation: new Int32Array(1) }), { instanceOf: TypeError });
@@ -65,9 +66,7 @@ test('the shim writes encapsulations byte for byte as the fast path\'s JS writer
     const frame = new Uint8Array(ETH_HLEN + IPV6_HLEN + innerLen);
     const dv = new DataView(frame.buffer);
     writeUnderlay(ports, dv, 0, out, inPort, innerLen, innerV6);
-    const nh = table === 'v4' ? fields4 : r6.fields;
-    const at = nexthopWord(r);
-    for (let i = 0; i < 4; i++) dv.setInt32(ETH_HLEN + IPV6_DST + 4 * i, nh[at + i] ?? 0, true);
+    writeNexthop(dv, ETH_HLEN + IPV6_DST, table === 'v4' ? fields4 : r6.fields, r);
     frame.set(kept, ETH_HLEN + IPV6_HLEN);
     return frame;
   };

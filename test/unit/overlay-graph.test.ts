@@ -10,8 +10,7 @@ import { DropReason } from '../../src/packet/drop-reasons.js';
 import { FAST_DONE, FAST_DROP, FAST_MISS, FAST_SLOT, FAST_TX, FastPath } from '../../src/workers/fast-path.js';
 import { IoArea, TX_ENCAP4 } from '../../src/ffi/dpdk.js';
 import { ETH_HLEN, IPV6_DST, IPV6_HLEN } from '../../src/packet/headers.js';
-import { nexthopWord } from '../../src/tables/lpm-core.js';
-import { writeUnderlay } from '../../src/workers/nodes/ipip-encap.js';
+import { writeNexthop, writeUnderlay } from '../../src/workers/nodes/ipip-encap.js';
 import { FS_CREATED, FS_FAST_DIRECT } from '../../src/workers/node-context.js';
 import { KEY_STRIDE, OWNER_MASK, R_OWNER, R_UL, RECORD, UL_REF_SHIFT, ulRef } from '../../src/tables/flow-table.js';
 import { encapped, Rig, toVm, vmFrame, VMS } from './fixtures/overlay-rig.js';
@@ -589,8 +588,7 @@ test('with the shim writing encapsulations, the fast path hands over only the ro
       // what the shim's io_encap writes (its bytes equal writeUnderlay's: shim-encap.test.ts)
       const dv = new DataView(out.buffer);
       writeUnderlay(perIo.ctx.ports, dv, 0, io.txPort[k]!, port, out.length - ETH_HLEN - IPV6_HLEN, false);
-      const nh = (ref & 1) === 0 ? fwd.routes4.fields : fwd.routes6.fields;
-      for (let w = 0; w < 4; w++) dv.setInt32(ETH_HLEN + IPV6_DST + 4 * w, nh[nexthopWord(ref >>> 1) + w]!, true);
+      writeNexthop(dv, ETH_HLEN + IPV6_DST, (ref & 1) === 0 ? fwd.routes4.fields : fwd.routes6.fields, ref >>> 1);
       t.is(hex(out), hex(one.out), `${a[i]![0]}: the same bytes once the shim has written them`);
     }
     k++;

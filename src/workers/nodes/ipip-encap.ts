@@ -11,6 +11,7 @@ import {
   ETH_DST, ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV6, IPPROTO_IPIP, IPPROTO_IPV6, IPV6_DST, IPV6_HLEN,
   IPV6_NEXT, IPV6_SRC, IPV6_VTC_FLOW,
 } from '../../packet/headers.js';
+import { nexthopWord } from '../../tables/lpm-core.js';
 import { B_UNDERLAY, type PortTable } from '../../tables/port-table.js';
 import { drop, GraphNode, TX_EDGE } from '../graph.js';
 import type { NodeContext } from '../node-context.js';
@@ -75,4 +76,17 @@ export function writeUnderlay(ports: PortTable, dv: DataView, s: number, out: nu
   dv.setInt32(to + 4, pdv.getInt32(src + 4, true), true);
   dv.setInt32(to + 8, pdv.getInt32(src + 8, true), true);
   dv.setInt32(to + 12, pdv.getInt32(src + 12, true), true);
+}
+
+/**
+ * Writes route record r's nexthop, from a route table's `fields`, as the outer destination at frame
+ * offset `to`: a byte copy, written out (a loop of four kept a stack check per turn) and
+ * little-endian both ways. A record beyond the table writes zeros.
+ */
+export function writeNexthop(dv: DataView, to: number, fields: Int32Array, r: number): void {
+  const at = nexthopWord(r);
+  dv.setInt32(to, fields[at]!, true);
+  dv.setInt32(to + 4, fields[at + 1]!, true);
+  dv.setInt32(to + 8, fields[at + 2]!, true);
+  dv.setInt32(to + 12, fields[at + 3]!, true);
 }
